@@ -1,0 +1,348 @@
+"""Load a prepared table: COPY into staging, then one transaction that upserts by stable key.
+
+The whole load commits or nothing does.  Loading the same file twice changes nothing (rows whose
+values are unchanged are not touched, so no history is written).  City and county codes are
+derived by point-in-polygon against ``admin_area``, never taken from the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import shapely
+
+from etl.errors import InputError, LoadFailed
+from etl.mapping import Mapping, load_mapping
+from etl.normalise import Prepared, Reject, prepare
+from etl.readers import read
+from etl.report import LoadReport
+from layers import db
+from layers.catalogue import SCHEMA, Layer, get_layer
+from layers.settings import DatabaseSettings
+
+Progress = Callable[[str, int, int], None]
+
+# The region's envelope when admin_area is still empty (lon/lat, generous around the metro area).
+DEFAULT_ENVELOPE = (114.5, 29.0, 122.5, 35.5)
+NODE_SCALE = 1_000_000  # river nodes: endpoints snapped to 1e-6 degree (about 0.1 m)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who loads: a user name, a role ('admin' or 'steward') and, for a steward, the city."""
+
+    user: str = "riskatlas"
+    role: str = "admin"
+    city: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ("admin", "steward"):
+            raise InputError(f"role was {self.role!r} but is expected to be 'admin' or 'steward'")
+        if self.role == "steward" and not self.city:
+            raise InputError("a steward load needs the steward's city code (--as-city)")
+
+
+def load_file(settings: DatabaseSettings, path: str | Path, layer_name: str, *,
+              mapping: str | Path | Mapping | None = None, crs: str | None = None,
+              source_layer: str | None = None, dry_run: bool = False, actor: Actor = Actor(),
+              progress: Progress | None = None) -> LoadReport:
+    """Read, validate and load one file into a layer; return what happened to every row."""
+    path = Path(path)
+    layer = get_layer(layer_name)
+    step = progress or (lambda *_: None)
+    m = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
+    step("read", 0, 1)
+    raw = read(path, source_layer=source_layer, x=m.x, y=m.y, wkt=m.wkt, encoding=m.encoding)
+    step("read", 1, 1)
+    with db.connect(settings, "owner" if actor.role == "admin" else "app") as conn:
+        envelope = region_envelope(conn)
+        step("validate", 0, len(raw))
+        prepared = prepare(raw, layer, m, crs=crs, envelope=envelope)
+        step("validate", len(raw), len(raw))
+        return _load(conn, path, prepared, dry_run=dry_run, actor=actor, step=step)
+
+
+def region_envelope(conn: psycopg.Connection) -> tuple[float, float, float, float]:
+    """The bounding box of the loaded cities, 0.3° wider; a default box before boundaries exist."""
+    row = conn.execute(f"""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+        FROM (SELECT ST_Expand(ST_Extent(geom)::geometry, 0.3) AS e FROM {SCHEMA}.admin_area
+              WHERE level = 'city') s""").fetchone()
+    vals = list(row.values()) if isinstance(row, dict) else list(row or [])
+    if not vals or vals[0] is None:
+        return DEFAULT_ENVELOPE
+    return tuple(float(v) for v in vals)  # type: ignore[return-value]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, actor: Actor,
+          step: Progress) -> LoadReport:
+    layer = p.layer
+    sha = file_sha256(path)
+    report = LoadReport(file=str(path), layer=layer.name, sha256=sha, rows_in=p.rows_in, crs=p.crs,
+                        repaired=p.repaired, notes=list(p.notes), dry_run=dry_run)
+    try:
+        with conn.transaction() as tx:
+            db.set_actor(conn, user=actor.user, role=actor.role, city=actor.city)
+            batch_id = conn.execute(
+                f"""INSERT INTO {SCHEMA}.load_batch (layer, file_name, sha256, status, rows_in, as_city)
+                    VALUES (%s, %s, %s, 'committed', %s, %s) RETURNING id""",
+                (layer.name, path.name, sha, p.rows_in, actor.city)).fetchone()["id"]
+            conn.execute("SELECT set_config('riskatlas.batch_id', %s, true)", (str(batch_id),))
+            step("stage", 0, len(p.frame))
+            columns = _stage(conn, p)
+            step("stage", len(p.frame), len(p.frame))
+            rejects = list(p.rejects)
+            if layer.jurisdiction:
+                rejects += _assign_jurisdiction(conn, layer, actor, report, p)
+            step("upsert", 0, 1)
+            inserted, updated = (_upsert_admin(conn) if layer.name == "admin_area"
+                                 else _upsert(conn, layer, columns))
+            step("upsert", 1, 1)
+            staged = conn.execute("SELECT count(*) AS n FROM stage").fetchone()["n"]
+            report.batch_id = batch_id
+            report.rows_inserted, report.rows_updated = inserted, updated
+            report.rows_unchanged = staged - inserted - updated
+            report.rejects = sorted(rejects, key=lambda r: (r.row_no, r.reason))
+            report.rows_rejected = len({r.row_no for r in rejects})
+            report.status = _status(report)
+            _write_rejects(conn, batch_id, report.rejects, p)
+            conn.execute(
+                f"""UPDATE {SCHEMA}.load_batch SET status = %s, finished_at = clock_timestamp(),
+                       rows_inserted = %s, rows_updated = %s, rows_unchanged = %s, rows_rejected = %s
+                    WHERE id = %s""",
+                (report.status if not dry_run else "dry-run", inserted, updated, report.rows_unchanged,
+                 report.rows_rejected, batch_id))
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        report.batch_id = None
+        return report
+    except psycopg.Error as exc:
+        conn.rollback()
+        message = exc.diag.message_primary or str(exc).splitlines()[0]
+        _record_failure(conn, layer, path, sha, p.rows_in, actor, message)
+        raise LoadFailed(f"{path}: load into {layer.name} failed and was rolled back: {message}") from None
+    conn.execute(f"ANALYZE {layer.table}")
+    conn.commit()
+    return report
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction to roll a dry run back after counting."""
+
+
+def _status(report: LoadReport) -> str:
+    loaded = report.rows_inserted + report.rows_updated + report.rows_unchanged
+    if report.rows_rejected and loaded == 0:
+        return "rejected"
+    return "partial" if report.rows_rejected else "committed"
+
+
+def _record_failure(conn: psycopg.Connection, layer: Layer, path: Path, sha: str, rows_in: int,
+                    actor: Actor, message: str) -> None:
+    """Keep an audit row of the failed attempt; the data tables are untouched."""
+    try:
+        with conn.transaction():
+            conn.execute(
+                f"""INSERT INTO {SCHEMA}.load_batch (layer, file_name, sha256, status, rows_in, as_city,
+                        finished_at, message) VALUES (%s, %s, %s, 'failed', %s, %s, clock_timestamp(), %s)""",
+                (layer.name, path.name, sha, rows_in, actor.city, message[:2000]))
+    except psycopg.Error:
+        conn.rollback()
+
+
+def _stage_columns(layer: Layer, frame: pd.DataFrame) -> list[tuple[str, str]]:
+    sqltype = {"text": "text", "int": "bigint", "float": "double precision", "bool": "boolean",
+               "date": "date", "timestamp": "timestamptz", "json": "jsonb"}
+    cols = [("key", "text")]
+    for f in layer.fields:
+        if f.name != "key" and f.name in frame and not f.derived:
+            cols.append((f.name, sqltype[f.type]))
+    return cols
+
+
+def _stage(conn: psycopg.Connection, p: Prepared) -> list[str]:
+    """COPY the clean rows into a temporary staging table; return the layer columns staged."""
+    cols = _stage_columns(p.layer, p.frame)
+    ddl = ", ".join(f'"{c}" {t}' for c, t in cols)
+    conn.execute(f"CREATE TEMP TABLE stage (row_no integer PRIMARY KEY, {ddl}, geom geometry(Geometry, 4326)) "
+                 "ON COMMIT DROP")
+    out = pd.DataFrame(index=p.frame.index)
+    out["row_no"] = p.frame.index.astype("int64")
+    for c, t in cols:
+        s = p.frame[c]
+        if t == "jsonb":
+            s = s.map(lambda v: json.dumps(v, ensure_ascii=False) if v is not None else None,
+                      na_action="ignore")
+        out[c] = s
+    out["geom"] = shapely.to_wkb(p.geometry.astype(object), hex=True, include_srid=False) if len(p.geometry) else []
+    names = ["row_no", *[c for c, _ in cols], "geom"]
+    sql = f"COPY stage ({', '.join(chr(34) + n + chr(34) for n in names)}) FROM STDIN (FORMAT csv)"
+    with conn.cursor().copy(sql) as copy:
+        for start in range(0, len(out), 200_000):
+            buf = out.iloc[start:start + 200_000].to_csv(header=False, index=False, na_rep="")
+            copy.write(buf.encode("utf-8"))
+    conn.execute("UPDATE stage SET geom = ST_SetSRID(geom, 4326)")
+    conn.execute("ANALYZE stage")
+    return [c for c, _ in cols]
+
+
+def _assign_jurisdiction(conn: psycopg.Connection, layer: Layer, actor: Actor, report: LoadReport,
+                         p: Prepared) -> list[Reject]:
+    """Derive city and county by point-in-polygon; reject rows a steward may not write."""
+    conn.execute("ALTER TABLE stage ADD COLUMN city_code text, ADD COLUMN county_code text,"
+                 " ADD COLUMN owner_city_derived text")
+    probe = "s.geom" if layer.geometry_type == "Point" else "ST_PointOnSurface(s.geom)"
+    conn.execute(f"""UPDATE stage s SET county_code = j.code, city_code = a.parent_code
+        FROM (SELECT s2.row_no, (SELECT p.code FROM {SCHEMA}.admin_piece p
+                                 WHERE p.level = 'county' AND ST_Intersects(p.geom, {probe.replace('s.', 's2.')})
+                                 ORDER BY p.code LIMIT 1) AS code
+              FROM stage s2) j
+        JOIN {SCHEMA}.admin_area a ON a.code = j.code
+        WHERE j.row_no = s.row_no""")
+    outside = conn.execute("SELECT count(*) AS n FROM stage WHERE county_code IS NULL").fetchone()["n"]
+    if outside:
+        report.notes.append(f"{outside} rows lie in no county of the region; their city and county codes "
+                            "are empty")
+    owner = "coalesce(owner_city, city_code)" if "owner_city" in _staged(conn) else "city_code"
+    conn.execute(f"UPDATE stage SET owner_city_derived = {owner}")
+    rejects: list[Reject] = []
+    if actor.role == "steward":
+        rows = conn.execute(f"""SELECT s.row_no, s.owner_city_derived AS city, t.owner_city AS existing
+            FROM stage s LEFT JOIN {layer.table} t ON t.key = s.key
+            WHERE s.owner_city_derived IS DISTINCT FROM %s OR t.owner_city IS DISTINCT FROM NULL
+              AND t.owner_city <> %s""", (actor.city, actor.city)).fetchall()
+        for r in rows:
+            if r["existing"] and r["existing"] != actor.city:
+                why = f"key exists in city {r['existing']}'s inventory; a steward of {actor.city} may not change it"
+            else:
+                why = (f"row belongs to city {r['city'] or '(none)'}; a steward of {actor.city} may only load "
+                       f"{actor.city}'s rows")
+            rejects.append(Reject(r["row_no"], why, "owner_city"))
+        if rows:
+            conn.execute("DELETE FROM stage WHERE row_no = ANY(%s)", ([r["row_no"] for r in rows],))
+    if p.claimed_city is not None and len(p.claimed_city):
+        claimed = pd.DataFrame({"row_no": p.claimed_city.index.astype("int64"),
+                                "code": p.claimed_city.to_numpy()})
+        found = conn.execute("SELECT row_no, city_code, county_code FROM stage WHERE row_no = ANY(%s)",
+                             (claimed["row_no"].tolist(),)).fetchall()
+        derived = {r["row_no"]: (r["city_code"], r["county_code"]) for r in found}
+        for row_no, code in zip(claimed["row_no"], claimed["code"]):
+            if code is None or pd.isna(code) or row_no not in derived:
+                continue
+            code = str(code).strip()
+            if code and code not in derived[row_no]:
+                report.disagreements.append(
+                    {"row_no": int(row_no), "file_says": code, "location_in": derived[row_no][1]})
+    return rejects
+
+
+def _staged(conn: psycopg.Connection) -> set[str]:
+    rows = conn.execute("""SELECT attname FROM pg_attribute WHERE attrelid = 'pg_temp.stage'::regclass
+                           AND attnum > 0 AND NOT attisdropped""").fetchall()
+    return {r["attname"] for r in rows}
+
+
+def _upsert(conn: psycopg.Connection, layer: Layer, columns: list[str]) -> tuple[int, int]:
+    """One set-based upsert by key; unchanged rows are left alone.  Returns (inserted, updated)."""
+    data = [c for c in columns if c not in ("key", "owner_city")]
+    target = ["key", *data]
+    select = [f's."{c}"' for c in target]
+    if layer.jurisdiction:
+        target += ["city_code", "county_code"]
+        select += ["s.city_code", "s.county_code"]
+    if layer.owned:
+        target.append("owner_city")
+        select.append("s.owner_city_derived")
+    if layer.name == "river":
+        target += ["from_node", "to_node"]
+        select += [_node_sql("ST_StartPoint(s.geom)"), _node_sql("ST_EndPoint(s.geom)")]
+    target += ["geom", "batch_id", "updated_by"]
+    geom = "ST_Multi(s.geom)" if layer.geometry_type == "MultiPolygon" else "s.geom"
+    select += [geom, "current_setting('riskatlas.batch_id')::bigint", f"{SCHEMA}.acting_user()"]
+    compare = [c for c in target if c not in ("key", "batch_id", "updated_by")]
+    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in target if c != "key")
+    old = ", ".join(f't."{c}"' for c in compare)
+    new = ", ".join(f'EXCLUDED."{c}"' for c in compare)
+    row = conn.execute(f"""WITH up AS (
+            INSERT INTO {layer.table} AS t ({', '.join(f'"{c}"' for c in target)})
+            SELECT {', '.join(select)} FROM stage s
+            ON CONFLICT (key) DO UPDATE SET {sets}, updated_at = now()
+            WHERE ({old}) IS DISTINCT FROM ({new})
+            RETURNING (xmax = 0) AS inserted)
+        SELECT count(*) FILTER (WHERE inserted) AS ins, count(*) FILTER (WHERE NOT inserted) AS upd
+        FROM up""").fetchone()
+    return int(row["ins"]), int(row["upd"])
+
+
+def _node_sql(point: str) -> str:
+    return (f"(round(ST_X({point}) * {NODE_SCALE})::bigint * 100000000"
+            f" + round(ST_Y({point}) * {NODE_SCALE})::bigint)")
+
+
+def _upsert_admin(conn: psycopg.Connection) -> tuple[int, int]:
+    """Upsert boundaries by code and rebuild the subdivided pieces used for point-in-polygon."""
+    conn.execute("SET CONSTRAINTS ALL DEFERRED")
+    row = conn.execute(f"""WITH up AS (
+            INSERT INTO {SCHEMA}.admin_area AS t (code, name, name_en, level, parent_code, source, geom)
+            SELECT s.key, s.name, s.name_en, s.level, s.parent_code, s.source, ST_Multi(s.geom) FROM stage s
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, name_en = EXCLUDED.name_en,
+                level = EXCLUDED.level, parent_code = EXCLUDED.parent_code, source = EXCLUDED.source,
+                geom = EXCLUDED.geom, updated_at = now()
+            WHERE (t.name, t.name_en, t.level, t.parent_code, t.source, t.geom)
+                  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.level, EXCLUDED.parent_code,
+                                    EXCLUDED.source, EXCLUDED.geom)
+            RETURNING (xmax = 0) AS inserted)
+        SELECT count(*) FILTER (WHERE inserted) AS ins, count(*) FILTER (WHERE NOT inserted) AS upd
+        FROM up""").fetchone()
+    if row["ins"] or row["upd"]:
+        conn.execute(f"DELETE FROM {SCHEMA}.admin_piece")
+        conn.execute(f"""INSERT INTO {SCHEMA}.admin_piece (code, level, geom)
+            SELECT code, level, ST_Subdivide(geom, 64) FROM {SCHEMA}.admin_area""")
+        conn.execute(f"ANALYZE {SCHEMA}.admin_piece")
+    return int(row["ins"]), int(row["upd"])
+
+
+def _write_rejects(conn: psycopg.Connection, batch_id: int, rejects: list[Reject], p: Prepared) -> None:
+    if not rejects:
+        return
+    src = p.source_records
+    seen: set[tuple[int, str]] = set()
+    with conn.cursor().copy(f"COPY {SCHEMA}.load_reject (batch_id, row_no, reason, field, record) FROM STDIN") as copy:
+        for r in rejects:
+            if (r.row_no, r.reason) in seen:
+                continue
+            seen.add((r.row_no, r.reason))
+            record = None
+            if src is not None and r.row_no in src.index:
+                record = json.dumps({k: _jsonable(v) for k, v in src.loc[r.row_no].items()}, ensure_ascii=False)
+            copy.write_row((batch_id, r.row_no, r.reason, r.field, record))
+
+
+def _jsonable(v: object) -> object:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, (str, int, float, bool, list, dict)):
+        return v
+    return str(v)

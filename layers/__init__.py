@@ -1,0 +1,1 @@
+"""The layer catalogue, the PostGIS schema and its migrations, and database access."""

@@ -1,0 +1,300 @@
+"""The project's own PostgreSQL + PostGIS cluster: install, initdb, start, stop, status.
+
+The cluster runs as the ``postgres`` system user (PostgreSQL refuses root) in a data folder of the
+project, listens on a unix socket in that folder and on 127.0.0.1 at a configurable port, and
+authenticates TCP clients by scram passwords kept in a 0600 file beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from layers.settings import DatabaseSettings
+
+PG_PACKAGES = ("postgresql-{v}", "postgresql-{v}-postgis-3")
+
+
+class ClusterError(RuntimeError):
+    """The local cluster could not be installed, created or started; the message says why."""
+
+
+@dataclass(frozen=True)
+class ClusterPaths:
+    """Where the cluster's files live."""
+
+    state: Path
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "postgresql.log"
+
+    @property
+    def secrets(self) -> Path:
+        return self.state / "secrets.json"
+
+
+def bin_dir(settings: DatabaseSettings) -> Path:
+    return Path(f"/usr/lib/postgresql/{settings.pg_version}/bin")
+
+
+def paths(settings: DatabaseSettings) -> ClusterPaths:
+    """The cluster folder: inside the state folder when the postgres user can reach it.
+
+    A checkout under a private home (``/root``) is not traversable by ``postgres``; the cluster then
+    lives under ``/var/lib/riskatlas/<hash of the state folder>`` and the state folder remembers it.
+    """
+    state = settings.state_dir.resolve()
+    inside = state / "pg"
+    if _postgres_can_reach(state.parent):
+        return ClusterPaths(state, inside)
+    digest = hashlib.sha256(str(state).encode()).hexdigest()[:12]
+    return ClusterPaths(state, Path("/var/lib/riskatlas") / digest)
+
+
+def _postgres_can_reach(folder: Path) -> bool:
+    try:
+        pg = pwd.getpwnam("postgres")
+    except KeyError:
+        return False
+    for part in [folder, *folder.parents]:
+        try:
+            st = part.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid == pg.pw_uid:
+            continue
+        if not st.st_mode & 0o001:
+            return False
+    return True
+
+
+def ensure_installed(settings: DatabaseSettings) -> None:
+    """Install Debian's PostgreSQL and PostGIS packages when they are missing (needs root)."""
+    postgis = Path(f"/usr/share/postgresql/{settings.pg_version}/extension/postgis.control")
+    if (bin_dir(settings) / "initdb").exists() and postgis.exists():
+        return
+    if os.geteuid() != 0:
+        raise ClusterError(
+            f"PostgreSQL {settings.pg_version} with PostGIS is not installed and riskatlas is not root: "
+            f"run `apt-get install {' '.join(p.format(v=settings.pg_version) for p in PG_PACKAGES)}`"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    pkgs = [p.format(v=settings.pg_version) for p in PG_PACKAGES]
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *pkgs]):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ClusterError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-800:]}")
+
+
+def _as_postgres(args: list[str], **kw) -> subprocess.CompletedProcess[str]:
+    if os.geteuid() == 0:
+        args = ["runuser", "-u", "postgres", "--", *args]
+    return subprocess.run(args, capture_output=True, text=True, **kw)
+
+
+def _secrets(p: ClusterPaths, settings: DatabaseSettings) -> dict[str, str]:
+    if p.secrets.exists():
+        return json.loads(p.secrets.read_text())
+    p.state.mkdir(parents=True, exist_ok=True)
+    values = {
+        settings.owner_role: secrets.token_urlsafe(18),
+        settings.app_role: secrets.token_urlsafe(18),
+    }
+    fd = os.open(p.secrets, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh)
+    return values
+
+
+def owner_url(settings: DatabaseSettings) -> str:
+    """The connection URL of the schema owner."""
+    if settings.database_url:
+        return settings.database_url
+    pw = _secrets(paths(settings), settings)[settings.owner_role]
+    return (f"postgresql://{settings.owner_role}:{pw}@127.0.0.1:{settings.pg_port}/{settings.db_name}")
+
+
+def app_url(settings: DatabaseSettings) -> str:
+    """The connection URL of the least-privileged application role."""
+    if settings.app_database_url:
+        return settings.app_database_url
+    if settings.database_url:
+        return settings.database_url
+    pw = _secrets(paths(settings), settings)[settings.app_role]
+    return f"postgresql://{settings.app_role}:{pw}@127.0.0.1:{settings.pg_port}/{settings.db_name}"
+
+
+def status(settings: DatabaseSettings) -> dict[str, object]:
+    """What the cluster is doing: running or not, where, on which port."""
+    p = paths(settings)
+    running = _running_pid(p) is not None
+    return {
+        "managed": True,
+        "running": running,
+        "data_dir": str(p.data),
+        "port": settings.pg_port,
+        "socket_dir": str(p.socket_dir),
+        "log": str(p.log),
+        "initialised": (p.data / "PG_VERSION").exists(),
+    }
+
+
+def _running_pid(p: ClusterPaths) -> int | None:
+    """The postmaster's pid when it runs; a pid file left by a crash counts as not running."""
+    pidfile = p.data / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return None
+    return pid if comm in ("postgres", "postmaster") else None
+
+
+def start(settings: DatabaseSettings) -> dict[str, object]:
+    """Start the cluster, creating it first if needed; a no-op when it already runs."""
+    ensure_installed(settings)
+    p = paths(settings)
+    if _running_pid(p) is not None:
+        return {**status(settings), "action": "already running"}
+    _secrets(p, settings)
+    pg = pwd.getpwnam("postgres")
+    created = False
+    if not (p.data / "PG_VERSION").exists():
+        p.root.mkdir(parents=True, exist_ok=True)
+        p.data.mkdir(parents=True, exist_ok=True)
+        for d in (p.root, p.data):
+            os.chown(d, pg.pw_uid, pg.pw_gid)
+        os.chmod(p.data, 0o700)
+        done = _as_postgres([str(bin_dir(settings) / "initdb"), "-D", str(p.data), "-U", "postgres",
+                             "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=peer",
+                             "--auth-host=scram-sha-256"])
+        if done.returncode != 0:
+            raise ClusterError(f"initdb failed in {p.data}: {done.stderr.strip()[-800:]}")
+        _write_conf(p)
+        created = True
+    p.socket_dir.mkdir(parents=True, exist_ok=True)
+    os.chown(p.socket_dir, pg.pw_uid, pg.pw_gid)
+    stale = p.data / "postmaster.pid"
+    if stale.exists():  # left by a crash: _running_pid saw no live postmaster behind it
+        stale.unlink()
+    if not p.log.exists():
+        p.log.touch()
+    os.chown(p.log, pg.pw_uid, pg.pw_gid)
+    opts = f"-p {settings.pg_port} -k {p.socket_dir} -c listen_addresses=127.0.0.1"
+    done = _as_postgres([str(bin_dir(settings) / "pg_ctl"), "-D", str(p.data), "-l", str(p.log),
+                         "-o", opts, "-w", "-t", "60", "start"])
+    if done.returncode != 0:
+        tail = p.log.read_text(errors="replace")[-1200:] if p.log.exists() else ""
+        raise ClusterError(f"pg_ctl start failed on port {settings.pg_port}: {done.stderr.strip()} {tail}")
+    bootstrap(settings)
+    return {**status(settings), "action": "created and started" if created else "started"}
+
+
+def _write_conf(p: ClusterPaths) -> None:
+    conf = p.data / "postgresql.auto.conf"
+    extra = (
+        "shared_buffers = '512MB'\n"
+        "work_mem = '64MB'\n"
+        "maintenance_work_mem = '1GB'\n"
+        "max_wal_size = '4GB'\n"
+        "checkpoint_timeout = '15min'\n"
+        "wal_level = 'minimal'\n"
+        "max_wal_senders = 0\n"
+        "jit = off\n"
+        "max_connections = 200\n"
+    )
+    with conf.open("a") as fh:
+        fh.write(extra)
+
+
+def stop(settings: DatabaseSettings) -> dict[str, object]:
+    """Stop the cluster (fast shutdown); a no-op when it is not running."""
+    p = paths(settings)
+    if _running_pid(p) is None:
+        return {**status(settings), "action": "not running"}
+    done = _as_postgres([str(bin_dir(settings) / "pg_ctl"), "-D", str(p.data), "-m", "fast", "-w",
+                         "stop"])
+    if done.returncode != 0:
+        raise ClusterError(f"pg_ctl stop failed: {done.stderr.strip()}")
+    return {**status(settings), "action": "stopped"}
+
+
+def psql_admin(settings: DatabaseSettings, sql: str, db: str = "postgres") -> str:
+    """Run SQL as the cluster superuser over the unix socket; raise with psql's message on error."""
+    p = paths(settings)
+    done = _as_postgres(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(p.socket_dir),
+                         "-p", str(settings.pg_port), "-d", db, "-c", sql])
+    if done.returncode != 0:
+        raise ClusterError(f"psql on {db} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def bootstrap(settings: DatabaseSettings, db_name: str | None = None) -> None:
+    """Create the roles, the database and the postgis extension when missing (idempotent)."""
+    db = db_name or settings.db_name
+    pw = _secrets(paths(settings), settings)
+    for role, login in ((settings.owner_role, pw[settings.owner_role]),
+                        (settings.app_role, pw[settings.app_role])):
+        psql_admin(settings, f"""DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(role)}) THEN
+                CREATE ROLE "{role}" LOGIN PASSWORD {_literal(login)} NOSUPERUSER NOCREATEDB NOCREATEROLE;
+            END IF; END $$;""")
+    exists = psql_admin(settings, f"SELECT 1 FROM pg_database WHERE datname = {_literal(db)}").strip()
+    if not exists:
+        psql_admin(settings, f'CREATE DATABASE "{db}" OWNER "{settings.owner_role}"')
+    psql_admin(settings, f"""CREATE EXTENSION IF NOT EXISTS postgis;
+        CREATE SCHEMA IF NOT EXISTS riskatlas AUTHORIZATION "{settings.owner_role}";
+        REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+        GRANT CONNECT ON DATABASE "{db}" TO "{settings.app_role}";
+        ALTER ROLE "{settings.app_role}" IN DATABASE "{db}" SET statement_timeout = {settings.statement_timeout_ms};""",
+               db=db)
+
+
+def drop_database(settings: DatabaseSettings, db_name: str) -> None:
+    """Drop a database of the managed cluster (used for throw-away test databases)."""
+    psql_admin(settings, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+def wait_ready(settings: DatabaseSettings, timeout: float = 30.0) -> None:
+    """Block until the server accepts connections on its socket."""
+    p = paths(settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run([str(bin_dir(settings) / "pg_isready"), "-h", str(p.socket_dir), "-p",
+                               str(settings.pg_port)], capture_output=True)
+        if done.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise ClusterError(f"server on port {settings.pg_port} not ready after {timeout} s")
+
+
+def remove(settings: DatabaseSettings) -> None:
+    """Stop the cluster and delete its files (tests use this on throw-away state folders)."""
+    stop(settings)
+    p = paths(settings)
+    shutil.rmtree(p.root, ignore_errors=True)

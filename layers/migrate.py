@@ -1,0 +1,89 @@
+"""Versioned schema migrations: ``NNNN_name.sql`` files applied in order, each in a transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from layers.catalogue import SCHEMA
+from layers.settings import DatabaseSettings
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(RuntimeError):
+    """A migration failed or an applied one was edited afterwards."""
+
+
+def available(folder: Path = MIGRATIONS) -> list[Migration]:
+    """All migrations shipped with riskatlas, in version order."""
+    out = []
+    for f in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        out.append(Migration(int(f.name[:4]), f.stem[5:], f.read_text()))
+    return out
+
+
+def applied(conn: psycopg.Connection) -> dict[int, str]:
+    """Versions applied to this database with their checksums."""
+    conn.execute(f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migration (
+        version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now())""")
+    rows = conn.execute(f"SELECT version, checksum FROM {SCHEMA}.schema_migration").fetchall()
+    return {r["version"] if isinstance(r, dict) else r[0]: r["checksum"] if isinstance(r, dict) else r[1]
+            for r in rows}
+
+
+def upgrade(conn: psycopg.Connection, settings: DatabaseSettings, target: int | None = None,
+            migrations: list[Migration] | None = None) -> list[int]:
+    """Apply pending migrations up to ``target``; return the versions applied.
+
+    Existing data is kept: migrations only add or alter.  An applied migration whose file changed
+    since is refused rather than silently diverging.
+    """
+    done = applied(conn)
+    conn.commit()
+    ran: list[int] = []
+    for m in migrations or available():
+        if target is not None and m.version > target:
+            break
+        if m.version in done:
+            if done[m.version] != m.checksum:
+                raise MigrationError(f"migration {m.version:04d}_{m.name} was edited after it was applied")
+            continue
+        with conn.transaction():
+            conn.execute(m.sql)
+            conn.execute(f"INSERT INTO {SCHEMA}.schema_migration (version, name, checksum) VALUES (%s, %s, %s)",
+                         (m.version, m.name, m.checksum))
+        ran.append(m.version)
+    grant_app_role(conn, settings)
+    return ran
+
+
+def grant_app_role(conn: psycopg.Connection, settings: DatabaseSettings) -> None:
+    """Give the application role what it needs and nothing more (it owns nothing)."""
+    role = settings.app_role
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    if not exists:
+        return
+    with conn.transaction():
+        conn.execute(f'GRANT USAGE ON SCHEMA {SCHEMA} TO "{role}"')
+        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO "{role}"')
+        conn.execute(f'GRANT INSERT, UPDATE, DELETE ON {SCHEMA}.risk_source, {SCHEMA}.water_reserve,'
+                     f' {SCHEMA}.protection_zone, {SCHEMA}.protected_area, {SCHEMA}.river,'
+                     f' {SCHEMA}.monitoring_station TO "{role}"')
+        conn.execute(f'GRANT INSERT, UPDATE ON {SCHEMA}.load_batch, {SCHEMA}.load_reject TO "{role}"')
+        conn.execute(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO "{role}"')

@@ -1,0 +1,1 @@
+"""Spatial services as SQL, the FastAPI application and the command line."""

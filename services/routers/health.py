@@ -1,0 +1,37 @@
+"""Liveness, and the list of layers with their counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from psycopg.rows import dict_row
+
+from layers.catalogue import LAYERS, SCHEMA
+from services.deps import PoolDep
+from services.inventory import COUNTS_SQL
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health", summary="Service and database health")
+async def health(pool: PoolDep) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT postgis_lib_version() AS postgis, "
+                                 f"(SELECT max(version) FROM {SCHEMA}.schema_migration) AS schema_version")
+        row = await cur.fetchone()
+    return {"status": "ok", "database": "ok", "postgis": row[0], "schema_version": row[1]}
+
+
+@router.get("/layers", summary="Layers with their row counts")
+async def layers(pool: PoolDep) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        conn.row_factory = dict_row
+        counts = {r["name"]: r["n"] for r in await (await conn.execute(COUNTS_SQL)).fetchall()}
+        info = await (await conn.execute(f"SELECT name, value FROM {SCHEMA}.dataset_info")).fetchall()
+    return {
+        "layers": [{"name": l.name, "title": l.title, "title_zh": l.title_zh, "geometry_type": l.geometry_type,
+                    "count": counts.get(l.name, 0)} for l in LAYERS.values()],
+        "dataset": {r["name"]: r["value"] for r in info},
+        "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    }
