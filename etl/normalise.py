@@ -109,9 +109,13 @@ def prepare(raw: RawTable, layer: Layer, mapping: Mapping, *, crs: str | None = 
 
 def _rename(src: pd.DataFrame, layer: Layer, mapping: Mapping, notes: list[str]) -> pd.DataFrame:
     names = set(layer.field_names)
+    folded = {n.lower(): n for n in names}
+    exact = set(src.columns)
     out: dict[str, pd.Series] = {}
     for col in src.columns:
         target = mapping.columns.get(col) or (col if col in names else None)
+        if target is None and str(col).lower() in folded and folded[str(col).lower()] not in exact:
+            target = folded[str(col).lower()]  # KML's Name, a shapefile's NAME
         if col == mapping.key:
             target = "key"
         if target is None:
@@ -123,7 +127,8 @@ def _rename(src: pd.DataFrame, layer: Layer, mapping: Mapping, notes: list[str])
     for name in derived:
         notes.append(f"column {name!r} is derived by riskatlas; the file's values are ignored")
         out.pop(name)
-    used = set(mapping.columns) | names | {mapping.key, mapping.claimed_city}
+    used = set(mapping.columns) | names | {mapping.key, mapping.claimed_city} | set(out) | {
+        c for c in src.columns if str(c).lower() in folded}
     if mapping.substances:
         used |= {v for k, v in mapping.substances.items() if k != "unit"}
     ignored = [c for c in src.columns if c not in used]

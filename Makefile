@@ -1,0 +1,31 @@
+# riskatlas: `make run` serves the demo region on http://127.0.0.1:8000, `make test` runs every test.
+.PHONY: setup run test db demo bench lint clean
+
+VENV := .venv/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+setup:
+	./scripts/setup.sh
+
+db: setup
+	$(VENV)/riskatlas db start
+
+demo: db
+	$(VENV)/riskatlas demo
+
+run: demo
+	$(VENV)/riskatlas serve --host $(HOST) --port $(PORT)
+
+test:
+	RISKATLAS_WITH_BROWSER=1 ./scripts/setup.sh
+	$(VENV)/riskatlas db start
+	$(VENV)/lint-imports
+	$(VENV)/pytest -q
+
+bench: db
+	$(VENV)/python -m bench
+
+clean:
+	-$(VENV)/riskatlas db stop
+	rm -rf .riskatlas

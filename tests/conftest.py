@@ -1,0 +1,80 @@
+"""Fixtures: a real PostGIS (the project's own cluster), throw-away databases, the loaded demo region.
+
+A missing database fails the tests; nothing here skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from layers import cluster, db, migrate
+from layers.settings import DatabaseSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_REPORTS: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def cluster_settings() -> DatabaseSettings:
+    """The project's own cluster, started if needed (as `make test` does)."""
+    s = DatabaseSettings(database_url=None, state_dir=ROOT / ".riskatlas")
+    cluster.start(s)
+    return s
+
+
+def _new_database(base: DatabaseSettings, label: str) -> DatabaseSettings:
+    name = f"riskatlas_test_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    cluster.bootstrap(base, name)
+    return base.with_db(name)
+
+
+@pytest.fixture
+def empty_db(cluster_settings: DatabaseSettings) -> Iterator[DatabaseSettings]:
+    """A fresh database with postgis and roles but no riskatlas tables; dropped afterwards."""
+    s = _new_database(cluster_settings, "empty")
+    yield s
+    cluster.drop_database(cluster_settings, s.db_name)
+
+
+@pytest.fixture
+def fresh_db(cluster_settings: DatabaseSettings, region_boundaries_file: Path) -> Iterator[DatabaseSettings]:
+    """A migrated database holding the region's boundaries only; dropped afterwards."""
+    from etl.load import load_file
+
+    s = _new_database(cluster_settings, "fresh")
+    with db.connect(s) as conn:
+        migrate.upgrade(conn, s)
+    load_file(s, region_boundaries_file, "admin_area")
+    yield s
+    cluster.drop_database(cluster_settings, s.db_name)
+
+
+@pytest.fixture(scope="session")
+def region_boundaries_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real boundaries of the region written once as GeoJSON."""
+    from etl.sources.boundaries import region_boundaries
+
+    path = tmp_path_factory.mktemp("boundaries") / "admin_area.geojson"
+    region_boundaries().to_file(path, driver="GeoJSON")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_db(cluster_settings: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[DatabaseSettings]:
+    """A database with the whole demo region loaded, shared by the session (treat as read-only)."""
+    from etl.demo import load_demo
+
+    s = _new_database(cluster_settings, "demo")
+    with db.connect(s) as conn:
+        migrate.upgrade(conn, s)
+    report = load_demo(s, tmp_path_factory.mktemp("demo"))
+    assert report.exit_code in (0, 1), report.to_dict()
+    DEMO_REPORTS[s.db_name] = report
+    yield s
+    cluster.drop_database(cluster_settings, s.db_name)

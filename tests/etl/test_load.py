@@ -1,0 +1,287 @@
+"""Loading files into PostGIS: readers, CRS paths, every rejection reason, idempotence, atomicity."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import psycopg
+import pytest
+import shapely
+from shapely.geometry import Point, Polygon
+
+from etl.errors import InputError, LoadFailed
+from etl.load import Actor, load_file
+from gis.chinese_offsets import wgs84_to_bd09, wgs84_to_gcj02
+from gis.crs import parse_crs, from_wgs84
+from layers import db
+
+# WGS84 points with known counties (checked against the AMap boundaries converted to WGS84)
+PUKOU = (118.63, 32.06)  # Nanjing, Pukou district 320111
+LIUHE = (118.83, 32.36)  # Nanjing, Liuhe district 320116
+MAANSHAN = (118.51, 31.69)  # Ma'anshan city proper
+CHUZHOU = (118.31, 32.30)  # Chuzhou city proper
+
+
+def sources(points, **extra) -> gpd.GeoDataFrame:
+    n = len(points)
+    data = {
+        "key": [f"T-{i:03d}" for i in range(n)],
+        "name": [f"测试企业{i}" for i in range(n)],
+        "category": ["chemical"] * n,
+        "m_score": [20] * n,
+        "substances": [json.dumps([{"name": "氨", "cas": "7664-41-7", "quantity_t": 3.0}])] * n,
+    }
+    data.update(extra)
+    return gpd.GeoDataFrame(data, geometry=[Point(p) for p in points], crs="EPSG:4326")
+
+
+def rows(settings, sql: str, *args):
+    with db.connect(settings) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def test_geojson_load_assigns_jurisdiction_from_location(fresh_db, tmp_path):
+    path = tmp_path / "rs.geojson"
+    sources([PUKOU, LIUHE, MAANSHAN]).to_file(path, driver="GeoJSON")
+    report = load_file(fresh_db, path, "risk_source")
+    assert (report.rows_in, report.rows_inserted, report.rows_rejected, report.exit_code) == (3, 3, 0, 0)
+    got = {r["key"]: (r["city_code"], r["county_code"], r["owner_city"])
+           for r in rows(fresh_db, "SELECT key, city_code, county_code, owner_city FROM riskatlas.risk_source")}
+    assert got["T-000"] == ("320100", "320111", "320100")
+    assert got["T-001"] == ("320100", "320116", "320100")
+    assert got["T-002"][0] == "340500"
+    batch = rows(fresh_db, "SELECT * FROM riskatlas.load_batch WHERE id = %s", report.batch_id)[0]
+    assert (batch["status"], batch["rows_in"], batch["rows_inserted"], batch["layer"]) == ("committed", 3, 3,
+                                                                                           "risk_source")
+    assert len(batch["sha256"]) == 64
+
+
+def test_reloading_the_same_file_changes_nothing(fresh_db, tmp_path):
+    path = tmp_path / "rs.geojson"
+    sources([PUKOU, LIUHE]).to_file(path, driver="GeoJSON")
+    load_file(fresh_db, path, "risk_source")
+    before = rows(fresh_db, "SELECT key, updated_at, batch_id FROM riskatlas.risk_source ORDER BY key")
+    again = load_file(fresh_db, path, "risk_source")
+    assert (again.rows_inserted, again.rows_updated, again.rows_unchanged) == (0, 0, 2)
+    assert rows(fresh_db, "SELECT key, updated_at, batch_id FROM riskatlas.risk_source ORDER BY key") == before
+    assert rows(fresh_db, "SELECT count(*) AS n FROM riskatlas.row_history")[0]["n"] == 0
+
+
+def test_a_changed_row_keeps_its_previous_version(fresh_db, tmp_path):
+    path = tmp_path / "rs.geojson"
+    sources([PUKOU, LIUHE]).to_file(path, driver="GeoJSON")
+    first = load_file(fresh_db, path, "risk_source")
+    sources([PUKOU, LIUHE], m_score=[20, 55]).to_file(path, driver="GeoJSON")
+    second = load_file(fresh_db, path, "risk_source")
+    assert (second.rows_updated, second.rows_unchanged) == (1, 1)
+    hist = rows(fresh_db, "SELECT * FROM riskatlas.row_history")
+    assert len(hist) == 1
+    assert hist[0]["key"] == "T-001" and hist[0]["op"] == "update"
+    assert hist[0]["old_row"]["m_score"] == 20 and hist[0]["old_row"]["batch_id"] == first.batch_id
+    assert hist[0]["batch_id"] == second.batch_id
+
+
+def test_every_rejection_reason_is_reported_and_nothing_else_is_lost(fresh_db, tmp_path):
+    csv = tmp_path / "bad.csv"
+    lines = [
+        "key,name,category,m_score,lon,lat",
+        f"A,好企业,chemical,10,{PUKOU[0]},{PUKOU[1]}",  # 1 fine
+        f"B,,chemical,10,{PUKOU[0]},{PUKOU[1] + 0.01}",  # 2 missing name
+        f"C,坐标错,chemical,10,{PUKOU[1]},{PUKOU[0]}",  # 3 swapped
+        "D,远方,chemical,10,100.0,40.0",  # 4 outside envelope
+        f"E,类别错,rocket,10,{LIUHE[0]},{LIUHE[1]}",  # 5 domain
+        f"A,重复,chemical,10,{LIUHE[0]},{LIUHE[1]}",  # 6 duplicate key
+        f"F,数字错,chemical,abc,{LIUHE[0]},{LIUHE[1]}",  # 7 not a number
+        "G,无坐标,chemical,10,,",  # 8 missing geometry
+        f"H,超范围,chemical,250,{LIUHE[0]},{LIUHE[1]}",  # 9 above maximum
+    ]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = load_file(fresh_db, csv, "risk_source")
+    reasons = {r.row_no: r.reason for r in report.rejects}
+    assert report.rows_inserted == 1 and report.rows_rejected == 8 and report.exit_code == 1
+    assert "missing required field 'name'" in reasons[2]
+    assert "swapped" in reasons[3]
+    assert "outside the region's envelope" in reasons[4]
+    assert "'category' was 'rocket'" in reasons[5]
+    assert "duplicate key 'A' (first at row 1)" in reasons[6]
+    assert "'abc' is not a number" in reasons[7]
+    assert "missing geometry" in reasons[8]
+    assert "above the maximum" in reasons[9]
+    stored = rows(fresh_db, "SELECT row_no, reason, record FROM riskatlas.load_reject WHERE batch_id = %s "
+                            "ORDER BY row_no", report.batch_id)
+    assert [r["row_no"] for r in stored] == [2, 3, 4, 5, 6, 7, 8, 9]
+    assert stored[0]["record"]["key"] == "B"  # the raw row is kept with its reason
+
+
+def test_invalid_polygon_is_repaired_when_the_repair_keeps_its_type(fresh_db, tmp_path):
+    x, y = PUKOU
+    bowtie = Polygon([(x, y), (x + 0.01, y + 0.01), (x + 0.01, y), (x, y + 0.01), (x, y)])
+    line = shapely.LineString([(x, y), (x + 0.01, y)])
+    gdf = gpd.GeoDataFrame({"name": ["蝴蝶", "线"], "kind": ["wetland", "wetland"]},
+                           geometry=[bowtie, line], crs="EPSG:4326")
+    path = tmp_path / "pa.gpkg"
+    gdf.to_file(path, driver="GPKG")
+    report = load_file(fresh_db, path, "protected_area")
+    assert report.rows_inserted == 1 and report.repaired == 1
+    assert "LineString" in report.rejects[0].reason
+    valid = rows(fresh_db, "SELECT ST_IsValid(geom) AS ok, ST_GeometryType(geom) AS t FROM riskatlas.protected_area")
+    assert valid == [{"ok": True, "t": "ST_MultiPolygon"}]
+
+
+def test_failure_after_staging_leaves_no_trace(fresh_db, tmp_path):
+    path = tmp_path / "rs.geojson"
+    sources([PUKOU, LIUHE]).to_file(path, driver="GeoJSON")
+    load_file(fresh_db, path, "risk_source")
+    snapshot = rows(fresh_db, "SELECT key, m_score, updated_at FROM riskatlas.risk_source ORDER BY key")
+    # a trigger that fails on the second of three upserted rows, i.e. after staging and mid-upsert
+    with db.connect(fresh_db) as conn:
+        conn.execute("""CREATE FUNCTION riskatlas.boom() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.key = 'T-002' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON riskatlas.risk_source
+            FOR EACH ROW EXECUTE FUNCTION riskatlas.boom()""")
+        conn.commit()
+    sources([PUKOU, LIUHE, MAANSHAN], m_score=[30, 31, 32]).to_file(path, driver="GeoJSON")
+    with pytest.raises(LoadFailed, match="injected failure"):
+        load_file(fresh_db, path, "risk_source")
+    assert rows(fresh_db, "SELECT key, m_score, updated_at FROM riskatlas.risk_source ORDER BY key") == snapshot
+    assert rows(fresh_db, "SELECT count(*) AS n FROM riskatlas.row_history")[0]["n"] == 0
+    assert rows(fresh_db, "SELECT count(*) AS n FROM riskatlas.load_reject")[0]["n"] == 0
+    statuses = [r["status"] for r in rows(fresh_db, "SELECT status FROM riskatlas.load_batch ORDER BY id")]
+    assert statuses[-1] == "failed"  # the attempt is audited; the data is untouched
+
+
+def test_dry_run_counts_and_writes_nothing(fresh_db, tmp_path):
+    path = tmp_path / "rs.geojson"
+    sources([PUKOU, LIUHE]).to_file(path, driver="GeoJSON")
+    report = load_file(fresh_db, path, "risk_source", dry_run=True)
+    assert report.rows_inserted == 2 and report.batch_id is None
+    assert rows(fresh_db, "SELECT count(*) AS n FROM riskatlas.risk_source")[0]["n"] == 0
+    assert rows(fresh_db, "SELECT count(*) AS n FROM riskatlas.load_batch WHERE layer = 'risk_source'")[0]["n"] == 0
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09", "EPSG:4490", "EPSG:4549"])
+def test_crs_paths_land_on_the_same_wgs84_point(fresh_db, tmp_path, crs):
+    lon, lat = np.array([PUKOU[0]]), np.array([PUKOU[1]])
+    x, y = from_wgs84(lon, lat, parse_crs(crs))
+    path = tmp_path / "pts.csv"
+    path.write_text(f"name,category,x,y\n浦口,chemical,{float(x[0])!r},{float(y[0])!r}\n", encoding="utf-8")
+    report = load_file(fresh_db, path, "risk_source", crs=crs)
+    assert report.rows_inserted == 1, report.rejects
+    got = rows(fresh_db, "SELECT ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography)"
+                         " AS d, county_code FROM riskatlas.risk_source", PUKOU[0], PUKOU[1])[0]
+    assert got["d"] < 0.5 and got["county_code"] == "320111"
+
+
+def test_gcj02_offsets_are_real_and_round_trip(fresh_db, tmp_path):
+    glon, glat = wgs84_to_gcj02(PUKOU[0], PUKOU[1])
+    blon, blat = wgs84_to_bd09(PUKOU[0], PUKOU[1])
+    assert abs(glon - PUKOU[0]) > 1e-3 and abs(blon - glon) > 1e-3  # several hundred metres apart
+    path = tmp_path / "g.csv"
+    path.write_text(f"name,category,经度,纬度\n火星,chemical,{float(glon)!r},{float(glat)!r}\n", encoding="utf-8")
+    load_file(fresh_db, path, "risk_source", crs="gcj02")
+    d = rows(fresh_db, "SELECT ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) AS d"
+                       " FROM riskatlas.risk_source", PUKOU[0], PUKOU[1])[0]["d"]
+    assert d < 0.5
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_csv_encodings_and_chinese_mapping(fresh_db, tmp_path, encoding):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("""
+x: 经度
+y: 纬度
+key: 统一社会信用代码
+columns: {企业名称: name, 类别: category, 风险等级: risk_level}
+values:
+  category: {化工: chemical}
+  risk_level: {重大: major, 较大: larger, 一般: general}
+substances: {name: 物质, cas: CAS, quantity: 存量(kg), unit: kg}
+defaults: {status: active}
+""", encoding="utf-8")
+    path = tmp_path / "bureau.csv"
+    path.write_text("统一社会信用代码,企业名称,类别,风险等级,物质,CAS,存量(kg),经度,纬度\n"
+                    f"91320100X,南京某化工,化工,重大,氨;氯,7664-41-7;7782-50-5,5000;250,{PUKOU[0]},{PUKOU[1]}\n",
+                    encoding=encoding)
+    report = load_file(fresh_db, path, "risk_source", mapping=mapping)
+    assert report.rows_inserted == 1, report.rejects
+    r = rows(fresh_db, "SELECT key, name, category, risk_level, status, substances FROM riskatlas.risk_source")[0]
+    assert (r["key"], r["name"], r["category"], r["risk_level"], r["status"]) == (
+        "91320100X", "南京某化工", "chemical", "major", "active")
+    assert r["substances"] == [{"name": "氨", "cas": "7664-41-7", "quantity_t": 5.0},
+                               {"name": "氯", "cas": "7782-50-5", "quantity_t": 0.25}]
+
+
+def test_wkt_csv(fresh_db, tmp_path):
+    path = tmp_path / "wkt.csv"
+    path.write_text(f'name,kind,WKT\n湿地,wetland,"POLYGON(({PUKOU[0]} {PUKOU[1]},{PUKOU[0]+0.01} {PUKOU[1]},'
+                    f'{PUKOU[0]+0.01} {PUKOU[1]+0.01},{PUKOU[0]} {PUKOU[1]}))"\n', encoding="utf-8")
+    report = load_file(fresh_db, path, "protected_area")
+    assert report.rows_inserted == 1 and report.exit_code == 0
+
+
+def test_shapefile_plain_and_zipped_with_projected_crs(fresh_db, tmp_path):
+    gdf = sources([PUKOU, LIUHE]).to_crs("EPSG:4549")
+    gdf = gdf.drop(columns=["substances"])
+    shp = tmp_path / "rs.shp"
+    gdf.to_file(shp)
+    report = load_file(fresh_db, shp, "risk_source")
+    assert report.rows_inserted == 2 and report.crs.endswith("4549")
+    zpath = tmp_path / "rs.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for part in tmp_path.glob("rs.*"):
+            if part.suffix != ".zip":
+                zf.write(part, arcname=f"inner/{part.name}")
+    again = load_file(fresh_db, zpath, "risk_source")
+    assert again.rows_unchanged == 2
+
+
+def test_kml_and_kmz(fresh_db, tmp_path):
+    kml = tmp_path / "st.kml"
+    gdf = gpd.GeoDataFrame({"Name": ["站"], "name": ["浦口站"], "medium": ["air"], "kind": ["air-quality"]},
+                           geometry=[Point(PUKOU)], crs="EPSG:4326").drop(columns=["Name"])
+    gdf.to_file(kml, driver="KML")
+    report = load_file(fresh_db, kml, "monitoring_station")
+    assert report.rows_inserted == 1, (report.rejects, report.notes)
+    kmz = tmp_path / "st.kmz"
+    with zipfile.ZipFile(kmz, "w") as zf:
+        zf.write(kml, arcname="doc.kml")
+    assert load_file(fresh_db, kmz, "monitoring_station").rows_unchanged == 1
+
+
+def test_bad_calls_raise_input_errors_that_name_the_problem(fresh_db, tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_file(fresh_db, tmp_path / "nope.geojson", "risk_source")
+    junk = tmp_path / "junk.geojson"
+    junk.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match="junk.geojson"):
+        load_file(fresh_db, junk, "risk_source")
+    with pytest.raises(KeyError, match="expected to be one of"):
+        load_file(fresh_db, junk, "rockets")
+    path = tmp_path / "x.csv"
+    path.write_text("name,category,a,b\nx,chemical,1,2\n", encoding="utf-8")
+    with pytest.raises(InputError, match="coordinate columns not found"):
+        load_file(fresh_db, path, "risk_source")
+    nothing = tmp_path / "all_bad.csv"
+    nothing.write_text("name,category,lon,lat\n,chemical,1,2\n", encoding="utf-8")
+    assert load_file(fresh_db, nothing, "risk_source").exit_code == 2
+
+
+def test_steward_writes_only_their_own_city(fresh_db, tmp_path):
+    path = tmp_path / "rs.geojson"
+    sources([PUKOU, CHUZHOU]).to_file(path, driver="GeoJSON")
+    report = load_file(fresh_db, path, "risk_source", actor=Actor(user="nj", role="steward", city="320100"))
+    assert report.rows_inserted == 1 and report.rows_rejected == 1
+    assert "belongs to city 341100" in report.rejects[0].reason
+    # the database itself refuses, whatever Python does: the application role under RLS
+    with db.connect(fresh_db, "app") as conn:
+        db.set_actor(conn, user="nj", role="steward", city="320100")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("""INSERT INTO riskatlas.risk_source (key, name, category, owner_city, geom)
+                            VALUES ('X', 'x', 'other', '341100', ST_SetSRID(ST_MakePoint(118.3, 32.3), 4326))""")
+    with db.connect(fresh_db, "app") as conn:
+        db.set_actor(conn, user="anon", role="public")
+        assert conn.execute("UPDATE riskatlas.risk_source SET m_score = 99").rowcount == 0
