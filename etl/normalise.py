@@ -166,7 +166,8 @@ def _substances_from_columns(src: pd.DataFrame, spec: dict[str, str], rejects: l
                                       "substances"))
                 items = None
                 break
-            items.append({"name": name, "cas": cs[i] if cs else None, "quantity_t": round(quantity, 6)})
+            items.append({"name": name, "cas": (cs[i] or None) if cs else None,
+                          "quantity_t": round(quantity, 6)})
         out.append(items)
     return pd.Series(out, index=src.index, dtype=object)
 
@@ -176,34 +177,46 @@ def _split(value: Any) -> list[str]:
     return [p.strip() for p in text.split(";")] if text else []
 
 
+def _text(series: pd.Series) -> pd.Series:
+    """Trimmed text with empty strings as missing (Arrow-backed: vectorised in C++)."""
+    text = series.astype("string[pyarrow]").str.strip()
+    return text.where(text != "")
+
+
 def _coerce(series: pd.Series, f: Field, rejects: list[Reject]) -> pd.Series:
-    present = series.notna() & (series.astype("string").str.strip() != "")
     if f.type in ("int", "float"):
-        values = pd.to_numeric(series.where(present), errors="coerce")
-        bad = present & values.isna()
-        for row_no in series.index[bad]:
-            rejects.append(Reject(row_no, f"field {f.name!r}: {series[row_no]!r} is not a number", f.name))
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            values = series.astype("Float64")
+        else:
+            text = _text(series)
+            values = pd.to_numeric(text, errors="coerce").astype("Float64")
+            bad = text.notna() & values.isna()
+            for row_no in series.index[bad.to_numpy(dtype=bool, na_value=False)]:
+                rejects.append(Reject(row_no, f"field {f.name!r}: {series[row_no]!r} is not a number", f.name))
         if f.type == "int":
-            frac = present & values.notna() & (values % 1 != 0)
+            frac = (values.notna() & (values % 1 != 0)).to_numpy(dtype=bool, na_value=False)
             for row_no in series.index[frac]:
                 rejects.append(Reject(row_no, f"field {f.name!r}: {series[row_no]!r} is not a whole number",
                                       f.name))
             return values.round().astype("Int64")
-        return values.astype("Float64")
+        return values
     if f.type == "bool":
-        words = series.where(present).astype("string").str.strip().str.lower()
-        out = pd.Series(pd.NA, index=series.index, dtype="boolean")
-        out[words.isin(TRUE_WORDS).fillna(False).astype(bool)] = True
-        out[words.isin(FALSE_WORDS).fillna(False).astype(bool)] = False
+        if pd.api.types.is_bool_dtype(series):
+            return series.astype("boolean")
         raw_bool = series.map(lambda v: isinstance(v, (bool, np.bool_)))
+        words = _text(series).str.lower()
+        out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+        out[words.isin(TRUE_WORDS).to_numpy(dtype=bool, na_value=False)] = True
+        out[words.isin(FALSE_WORDS).to_numpy(dtype=bool, na_value=False)] = False
         out[raw_bool] = series[raw_bool].astype(bool)
-        bad = present & out.isna()
+        bad = (words.notna() & out.isna()).to_numpy(dtype=bool, na_value=False)
         for row_no in series.index[bad]:
             rejects.append(Reject(row_no, f"field {f.name!r}: {series[row_no]!r} is not true or false", f.name))
         return out
     if f.type == "json":
-        return series.where(present).map(lambda v, f=f: _json_value(v, f), na_action="ignore").astype(object)
-    return series.where(present).astype("string").str.strip()
+        values = pd.Series(series.to_numpy(dtype=object, na_value=None), index=series.index, dtype=object)
+        return values.map(lambda v, f=f: _json_value(v, f), na_action="ignore")
+    return _text(series)
 
 
 def _json_value(value: Any, f: Field) -> Any:

@@ -102,11 +102,17 @@ def _read_ogr(path: Path, source: str, driver: str, source_layer: str | None) ->
     elif source_layer not in names:
         raise InputError(f"{path}: has no layer {source_layer!r}; its layers are {names}")
     try:
-        meta, _, geoms, fields = pyogrio.raw.read(source, layer=source_layer, encoding=None)
+        meta, table = pyogrio.raw.read_arrow(source, layer=source_layer)
     except Exception as exc:
         raise InputError(f"{path}: layer {source_layer!r} cannot be read: {exc}") from None
-    frame = pd.DataFrame({name: values for name, values in zip(meta["fields"], fields)})
-    geometry = shapely.from_wkb(geoms) if geoms is not None else np.full(len(frame), None, dtype=object)
+    geom_col = meta.get("geometry_name") or "wkb_geometry"
+    if geom_col in table.column_names:
+        geometry = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False))
+        table = table.drop([geom_col])
+    else:
+        geometry = np.full(table.num_rows, None, dtype=object)
+    # Arrow-backed columns: text operations run vectorised in C++ during validation
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype)
     crs = meta.get("crs")
     if driver == "KML":
         crs = crs or "EPSG:4326"

