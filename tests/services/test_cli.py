@@ -1,0 +1,56 @@
+"""The riskatlas command line, run as a real process: JSON output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "services.cli"]
+
+
+def run(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RISKATLAS_DB_NAME": settings.db_name, "RISKATLAS_PG_PORT": str(settings.pg_port),
+           "RISKATLAS_STATE_DIR": str(settings.state_dir)}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run([*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_load_json_report_and_exit_codes(fresh_db, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("name,category,lon,lat\n甲,chemical,118.63,32.06\n", encoding="utf-8")
+    done = run(fresh_db, "load", str(good), "--layer", "risk_source", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["rows_inserted"] == 1 and report["status"] == "committed" and report["exit_code"] == 0
+
+    partial = tmp_path / "partial.csv"
+    partial.write_text("name,category,lon,lat\n乙,chemical,118.64,32.06\n丙,rocket,118.65,32.06\n", encoding="utf-8")
+    done = run(fresh_db, "load", str(partial), "--layer", "risk_source", "--json")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["rows_rejected"] == 1 and report["rejects"][0]["row_no"] == 2
+
+    done = run(fresh_db, "load", str(partial), "--layer", "nonsense", "--json")
+    assert done.returncode == 2 and "nonsense" in json.loads(done.stdout)["error"]
+
+
+def test_human_output_lists_rejects(fresh_db, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,category,lon,lat\n,chemical,118.63,32.06\n", encoding="utf-8")
+    done = run(fresh_db, "load", str(bad), "--layer", "risk_source")
+    assert done.returncode == 2
+    assert "missing required field 'name'" in done.stdout
+
+
+def test_db_status_and_layers(fresh_db):
+    done = run(fresh_db, "db", "status", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = json.loads(done.stdout)
+    assert state["reachable"] is True and state["schema_version"] >= 2 and state["running"] is True
+    done = run(fresh_db, "layers", "--json")
+    layers = {r["name"]: r["count"] for r in json.loads(done.stdout)}
+    assert layers["admin_area"] == 71 and layers["risk_source"] == 0
