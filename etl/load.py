@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import shapely
 
 from etl.errors import InputError, LoadFailed
@@ -186,22 +188,26 @@ def _stage(conn: psycopg.Connection, p: Prepared) -> list[str]:
     ddl = ", ".join(f'"{c}" {t}' for c, t in cols)
     conn.execute(f"CREATE TEMP TABLE stage (row_no integer PRIMARY KEY, {ddl}, geom geometry(Geometry, 4326)) "
                  "ON COMMIT DROP")
-    out = pd.DataFrame(index=p.frame.index)
-    out["row_no"] = p.frame.index.astype("int64")
+    arrays = {"row_no": pa.array(p.frame.index.to_numpy(dtype="int64"))}
     for c, t in cols:
         s = p.frame[c]
         if t == "jsonb":
             s = s.map(lambda v: json.dumps(v, ensure_ascii=False) if v is not None else None,
                       na_action="ignore")
-        out[c] = s
+            arrays[c] = pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.string())
+        else:
+            arrays[c] = pa.array(s, from_pandas=True)
     geoms = shapely.set_srid(p.geometry.astype(object), 4326)
-    out["geom"] = shapely.to_wkb(geoms, hex=True, include_srid=True) if len(geoms) else []
-    names = ["row_no", *[c for c, _ in cols], "geom"]
-    sql = f"COPY stage ({', '.join(chr(34) + n + chr(34) for n in names)}) FROM STDIN (FORMAT csv)"
+    arrays["geom"] = pa.array(shapely.to_wkb(geoms, hex=True, include_srid=True) if len(geoms) else [],
+                              type=pa.string())
+    table = pa.table(arrays)
+    sql = f"COPY stage ({', '.join(chr(34) + n + chr(34) for n in table.column_names)}) FROM STDIN (FORMAT csv)"
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
     with conn.cursor().copy(sql) as copy:
-        for start in range(0, len(out), 200_000):
-            buf = out.iloc[start:start + 200_000].to_csv(header=False, index=False, na_rep="")
-            copy.write(buf.encode("utf-8"))
+        for start in range(0, table.num_rows, 200_000):
+            buf = pa.BufferOutputStream()
+            pa_csv.write_csv(table.slice(start, 200_000), buf, options)
+            copy.write(buf.getvalue().to_pybytes())
     conn.execute("ANALYZE stage")
     return [c for c, _ in cols]
 
