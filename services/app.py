@@ -12,7 +12,8 @@ from layers import db
 from layers.settings import DatabaseSettings
 from services import errors
 from services.identity import load_keys
-from services.routers import health
+from services import ogc
+from services.routers import health, nearby, uploads
 from services.settings import APISettings
 
 
@@ -40,6 +41,11 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     app.state.api_keys = load_keys(api_settings.api_keys_file)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(ogc.router)
+    app.include_router(nearby.router)
+    app.include_router(uploads.router)
+    from services.routers import analysis_emergency  # issue 6: /analysis/spill, /plume, /bulletin
+    app.include_router(analysis_emergency.router)
     return app
 
 

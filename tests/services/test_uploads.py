@@ -1,0 +1,65 @@
+"""Uploads through the API: roles, the steward's city enforced, clear 4xx for bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from layers import db
+from services.app import create_app
+from services.settings import APISettings
+
+KEYS = {"nj-key": {"user": "nanjing-steward", "role": "steward", "city": "320100"},
+        "admin-key": {"user": "root", "role": "admin"},
+        "viewer-key": {"user": "viewer", "role": "analyst"}}
+CSV = "name,category,lon,lat\n浦口化工,chemical,118.63,32.06\n滁州化工,chemical,118.31,32.30\n"
+
+
+@pytest.fixture
+def client(fresh_db, tmp_path):
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(KEYS), encoding="utf-8")
+    app = create_app(fresh_db, APISettings(api_keys_file=keys, max_upload_bytes=4096))
+    with TestClient(app) as c:
+        yield c
+
+
+def post(client, key, content, name="sources.csv", layer="risk_source", **form):
+    headers = {"X-API-Key": key} if key else {}
+    return client.post("/uploads", headers=headers, files={"file": (name, content.encode(), "text/csv")},
+                       data={"layer": layer, **form})
+
+
+def test_steward_upload_loads_only_their_city(client, fresh_db):
+    r = post(client, "nj-key", CSV)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rows_inserted"] == 1 and body["rows_rejected"] == 1
+    assert "a steward of 320100 may only load" in body["rejects"][0]["reason"]
+    with db.connect(fresh_db) as conn:
+        rows = conn.execute("SELECT name, owner_city, updated_by FROM riskatlas.risk_source").fetchall()
+    assert rows == [{"name": "浦口化工", "owner_city": "320100", "updated_by": "nanjing-steward"}]
+
+
+def test_admin_loads_everything(client):
+    r = post(client, "admin-key", CSV)
+    assert r.status_code == 200 and r.json()["rows_inserted"] == 2
+
+
+def test_roles_and_bad_input_get_clear_4xx(client):
+    assert post(client, None, CSV).status_code == 403
+    assert post(client, "viewer-key", CSV).status_code == 403
+    assert post(client, "wrong-key", CSV).status_code == 401
+    r = post(client, "admin-key", CSV, layer="admin_area")
+    assert r.status_code == 400 and "expected to be one of" in r.json()["description"]
+    r = post(client, "admin-key", CSV, name="evil.vrt")
+    assert r.status_code == 400 and ".vrt" in r.json()["description"]
+    r = post(client, "admin-key", "x" * 5000)
+    assert r.status_code == 413
+    r = post(client, "admin-key", "name,category,lon,lat\n,chemical,118.63,32.06\n")
+    assert r.status_code == 422 and r.json()["exit_code"] == 2
+    r = post(client, "admin-key", CSV, mapping="../../etc/passwd")
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/json")
