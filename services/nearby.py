@@ -1,0 +1,146 @@
+"""Nearby: the risk sites closest to a point, by geodesic distance, within a radius (DESIGN 5).
+
+One SQL statement finds the candidates: ``ST_DWithin`` on geography bounds the radius and the
+``<->`` operator on geography orders them nearest first; both are served by the GiST index on
+``geom::geography`` (migration 0001), so no cast disables an index. The candidate list is a little
+longer than asked, then re-sorted by the exact spheroidal distance (``ST_Distance`` on geography), since
+the index orders by the sphere. Bearings (initial geodesic azimuth from the user to the site) come from
+:func:`gis.crs.bearing_deg`, vectorised. City and county names come from ``admin_area``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from gis.crs import bearing_deg
+from layers.catalogue import RISK_LEVEL_ZH, SCHEMA
+
+#: Limits on what a client may ask (issue 3): radius in metres and number of sites.
+MAX_RADIUS_M = 50_000.0
+MAX_LIMIT = 200
+
+_COLUMNS = ("key", "name", "category", "risk_level", "industry", "address", "status", "city_code", "county_code")
+_RESTRICTED_COLUMNS = ("contact",)
+
+
+@dataclass(frozen=True)
+class NearbyQuery:
+    """A nearby search in WGS84: origin, radius (m), how many, and optional category/level filters."""
+
+    lon: float
+    lat: float
+    radius_m: float
+    limit: int
+    categories: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (-180 <= self.lon <= 180 and -90 <= self.lat <= 90):
+            raise ValueError(f"origin ({self.lon}, {self.lat}) is not a WGS84 longitude/latitude")
+        if not 0 < self.radius_m <= MAX_RADIUS_M:
+            raise ValueError(f"radius {self.radius_m} m is outside (0, {MAX_RADIUS_M:.0f}]")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"limit {self.limit} is outside [1, {MAX_LIMIT}]")
+
+
+@dataclass(frozen=True)
+class Site:
+    """One risk site with its WGS84 position, distance (m) and bearing (degrees from north, clockwise)."""
+
+    key: str
+    name: str
+    category: str
+    risk_level: str | None
+    industry: str | None
+    address: str | None
+    status: str | None
+    city_code: str | None
+    city_name: str | None
+    county_code: str | None
+    county_name: str | None
+    lon: float
+    lat: float
+    distance_m: float
+    bearing_deg: float
+    contact: str | None = None
+
+    @property
+    def level_zh(self) -> str | None:
+        return RISK_LEVEL_ZH.get(self.risk_level or "")
+
+
+def nearby_sql(q: NearbyQuery, with_restricted: bool) -> tuple[sql.Composed, list[Any]]:
+    """The statement and its parameters; the identifiers are fixed here, every value is bound."""
+    columns = _COLUMNS + (_RESTRICTED_COLUMNS if with_restricted else ())
+    filters: list[sql.Composable] = []
+    params: list[Any] = [q.lon, q.lat, q.radius_m]
+    if q.categories:
+        filters.append(sql.SQL("AND r.category = ANY(%s::text[])"))
+        params.append(list(q.categories))
+    if q.levels:
+        filters.append(sql.SQL("AND r.risk_level = ANY(%s::text[])"))
+        params.append(list(q.levels))
+    params += [candidates(q.limit), q.limit]
+    text = sql.SQL("""
+        WITH origin AS (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography AS g),
+        candidate AS (
+            SELECT {cols}, r.geom
+            FROM {table} r, origin o
+            WHERE ST_DWithin(r.geom::geography, o.g, %s) {filters}
+            ORDER BY r.geom::geography <-> o.g
+            LIMIT %s
+        )
+        SELECT {ccols}, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
+               ST_Distance(c.geom::geography, o.g) AS distance_m,
+               city.name AS city_name, county.name AS county_name
+        FROM candidate c
+        CROSS JOIN origin o
+        LEFT JOIN {admin} city ON city.code = c.city_code
+        LEFT JOIN {admin} county ON county.code = c.county_code
+        ORDER BY distance_m, c.key
+        LIMIT %s
+    """).format(
+        cols=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in columns),
+        ccols=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in columns),
+        table=sql.Identifier(SCHEMA, "risk_source"), admin=sql.Identifier(SCHEMA, "admin_area"),
+        filters=sql.SQL(" ").join(filters),
+    )
+    return text, params
+
+
+def candidates(limit: int) -> int:
+    """How many index-ordered candidates to re-sort: sphere and spheroid orders differ by < 0.5 %."""
+    return 2 * limit + 16
+
+
+async def find_nearby(conn: psycopg.AsyncConnection, q: NearbyQuery, with_restricted: bool = False) -> list[Site]:
+    """The sites within ``q.radius_m`` of the origin, nearest first, at most ``q.limit``."""
+    text, params = nearby_sql(q, with_restricted)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(text, params)
+    rows = await cur.fetchall()
+    return sites_from_rows(q, rows)
+
+
+def sites_from_rows(q: NearbyQuery, rows: Sequence[dict[str, Any]]) -> list[Site]:
+    """Rows of :func:`nearby_sql` as sites, with their bearings computed in one vectorised call."""
+    if not rows:
+        return []
+    lons = np.array([r["lon"] for r in rows], dtype=float)
+    lats = np.array([r["lat"] for r in rows], dtype=float)
+    bearings = np.atleast_1d(bearing_deg(q.lon, q.lat, lons, lats))
+    return [
+        Site(key=r["key"], name=r["name"], category=r["category"], risk_level=r["risk_level"],
+             industry=r["industry"], address=r["address"], status=r["status"], city_code=r["city_code"],
+             city_name=r["city_name"], county_code=r["county_code"], county_name=r["county_name"],
+             lon=float(r["lon"]), lat=float(r["lat"]), distance_m=float(r["distance_m"]),
+             bearing_deg=float(b), contact=r.get("contact"))
+        for r, b in zip(rows, bearings)
+    ]

@@ -1,0 +1,126 @@
+"""The OpenAPI 3.0 document served at ``/api`` (OGC API Features Part 1, conformance class oas30).
+
+FastAPI describes the routes in OpenAPI 3.1; OGC clients (GDAL, QGIS, OWSLib) expect 3.0. This module
+rewrites FastAPI's document into 3.0.3 (nullable instead of ``type: null``, ``enum`` instead of
+``const``, boolean ``exclusiveMinimum``), replaces FastAPI's 422 validation responses by the 400 OGC
+exception this service returns, states the page-size limits of the running settings, and adds one
+``/collections/{name}/items`` path per collection listing its queryables as query parameters: GDAL
+reads those to know which attribute filters it may send to the server.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from fastapi import FastAPI
+
+from layers.catalogue import LAYERS
+from services.ogc.views import field_schema
+from services.settings import APISettings
+
+OPENAPI_VERSION = "3.0.3"
+_ITEMS_PATH = "/collections/{collectionId}/items"
+_EXCEPTION = {
+    "type": "object",
+    "required": ["code"],
+    "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
+}
+
+
+def document(app: FastAPI, settings: APISettings) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of ``app`` (built once per application)."""
+    cached = getattr(app.state, "ogc_openapi", None)
+    if cached is not None:
+        return cached
+    doc = downgrade(copy.deepcopy(app.openapi()))
+    _errors(doc)
+    _limits(doc, settings)
+    _collection_paths(doc)
+    app.state.ogc_openapi = doc
+    return doc
+
+
+def downgrade(node: Any) -> Any:
+    """An OpenAPI 3.1 (JSON Schema 2020-12) document or fragment rewritten in OpenAPI 3.0 terms."""
+    if isinstance(node, list):
+        return [downgrade(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: downgrade(v) for k, v in node.items()}
+    if out.get("openapi", "").startswith("3.1"):
+        out["openapi"] = OPENAPI_VERSION
+    for key in ("anyOf", "oneOf"):
+        options = out.get(key)
+        if isinstance(options, list) and any(o == {"type": "null"} for o in options):
+            rest = [o for o in options if o != {"type": "null"}]
+            del out[key]
+            if len(rest) == 1:
+                out = {**rest[0], **out}
+            else:
+                out[key] = rest
+            out["nullable"] = True
+    if isinstance(out.get("type"), list):
+        types = [t for t in out["type"] if t != "null"]
+        if len(types) < len(out["type"]):
+            out["nullable"] = True
+        out["type"] = types[0] if len(types) == 1 else "string"
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), (int, float)) and not isinstance(out.get(bound), bool):
+            out[plain] = out[bound]
+            out[bound] = True
+    if isinstance(out.get("examples"), list) and "in" not in out:
+        examples = out.pop("examples")
+        if examples:
+            out["example"] = examples[0]
+    return out
+
+
+def _operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [op for item in doc.get("paths", {}).values() for op in item.values() if isinstance(op, dict)]
+
+
+def _errors(doc: dict[str, Any]) -> None:
+    """400 with an OGC exception body instead of FastAPI's 422; parameters are never nullable."""
+    comps = doc.setdefault("components", {}).setdefault("schemas", {})
+    comps.pop("HTTPValidationError", None)
+    comps.pop("ValidationError", None)
+    comps["Exception"] = _EXCEPTION
+    ref = {"$ref": "#/components/schemas/Exception"}
+    for op in _operations(doc):
+        responses = op.setdefault("responses", {})
+        responses.pop("422", None)
+        responses.setdefault("400", {"description": "A parameter was not valid; the body says which and why",
+                                     "content": {"application/json": {"schema": ref}}})
+        for p in op.get("parameters", []):
+            p.get("schema", {}).pop("nullable", None)
+            p["schema"] = {k: v for k, v in p.get("schema", {}).items() if k != "title"}
+
+
+def _limits(doc: dict[str, Any], settings: APISettings) -> None:
+    for op in _operations(doc):
+        for p in op.get("parameters", []):
+            if p.get("name") == "limit" and p.get("in") == "query":
+                p["schema"] = {"type": "integer", "minimum": 1, "maximum": settings.max_limit,
+                               "default": settings.default_limit}
+
+
+def _collection_paths(doc: dict[str, Any]) -> None:
+    generic = doc.get("paths", {}).get(_ITEMS_PATH, {}).get("get")
+    if generic is None:
+        return
+    for layer in LAYERS.values():
+        op = copy.deepcopy(generic)
+        op["operationId"] = f"{generic.get('operationId', 'items')}_{layer.name}"
+        op["summary"] = f"{layer.title} ({layer.title_zh})"
+        params = [p for p in op.get("parameters", []) if p.get("name") != "collectionId"]
+        for f in layer.public_fields(False):
+            if f.type == "json":
+                continue
+            schema = {k: v for k, v in field_schema(f).items() if k in ("type", "enum", "format")}
+            params.append({"name": f.name, "in": "query", "required": False, "schema": schema,
+                           "description": f"Only features whose {f.name} equals this value"})
+        op["parameters"] = params
+        doc["paths"][f"/collections/{layer.name}/items"] = {"get": op}

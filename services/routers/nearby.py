@@ -1,0 +1,131 @@
+"""``GET /nearby``: risk sites around a phone, nearest first, with distance and bearing.
+
+Input and output coordinates are in ``crs`` (default CRS84; ``gcj02`` for AMap/Tencent phones,
+``bd09`` for Baidu). The default answer is compact JSON; ``f=geojson`` gives a FeatureCollection.
+Contacts are included only for roles that may see restricted fields.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Query, Response
+
+from gis.crs import BD09, CGCS2000, CRS84, GCJ02, WGS84, CrsSpec, from_wgs84, to_wgs84
+from layers.catalogue import RISK_CATEGORIES, RISK_LEVELS
+from services.deps import IdentityDep, PoolDep
+from services.errors import InvalidParameter
+from services.nearby import MAX_LIMIT, MAX_RADIUS_M, NearbyQuery, Site, find_nearby
+from services.ogc.crs import content_crs, negotiate
+from services.ogc.render import json_response
+
+router = APIRouter(tags=["Nearby"])
+
+#: The geographic CRSs a phone may use (a point given as lon/lat).
+NEARBY_CRS = (CRS84, WGS84, CGCS2000, GCJ02, BD09)
+GEOJSON = "application/geo+json"
+
+
+@router.get(
+    "/nearby",
+    summary="Risk sites near a point",
+    description="The risk sites within `radius` metres of (`lon`, `lat`), nearest first, each with `distance_m` "
+                "(geodesic, WGS84 spheroid) and `bearing_deg` (initial bearing from the point to the site, "
+                "clockwise from north). Coordinates in and out are in `crs`.",
+    responses={200: {"content": {"application/json": {}, GEOJSON: {}}}},
+)
+async def nearby(
+    pool: PoolDep,
+    identity: IdentityDep,
+    lon: float = Query(..., ge=-180, le=180, description="Longitude of the point, in `crs`"),
+    lat: float = Query(..., ge=-90, le=90, description="Latitude of the point, in `crs`"),
+    radius: float = Query(5000.0, gt=0, le=MAX_RADIUS_M, description="Search radius in metres"),
+    limit: int = Query(20, ge=1, le=MAX_LIMIT, description="At most this many sites"),
+    category: str | None = Query(None, description=f"Comma-separated categories: {list(RISK_CATEGORIES)}"),
+    level: str | None = Query(None, description=f"Comma-separated risk levels: {list(RISK_LEVELS)}"),
+    crs: str | None = Query(None, description="CRS of lon/lat in and out: CRS84 (default), EPSG:4326, "
+                                              "EPSG:4490, gcj02 or bd09"),
+    f: str | None = Query(None, description="`json` (compact, default) or `geojson`",
+                          json_schema_extra={"enum": ["json", "geojson"]}),
+) -> Response:
+    spec = _crs(crs)
+    fmt = (f or "json").strip().lower()
+    if fmt not in ("json", "geojson"):
+        raise InvalidParameter(f"`f` was {f[:40]!r} but is expected to be 'json' or 'geojson'")
+    if not (math.isfinite(lon) and math.isfinite(lat) and math.isfinite(radius)):
+        raise InvalidParameter("`lon`, `lat` and `radius` are expected to be finite numbers")
+    wlon, wlat = to_wgs84(lon, lat, spec)
+    q = NearbyQuery(wlon, wlat, radius, limit, _choices(category, RISK_CATEGORIES, "category"),
+                    _choices(level, RISK_LEVELS, "level"))
+    async with pool.connection() as conn:
+        sites = await find_nearby(conn, q, with_restricted=identity.sees_restricted)
+    xs, ys = _positions(sites, spec)
+    headers = {"Content-Crs": content_crs(spec)}
+    if fmt == "geojson":
+        return json_response(_geojson(sites, xs, ys, spec, radius), GEOJSON, headers)
+    return json_response(_compact(sites, xs, ys, spec, lon, lat, radius), headers=headers)
+
+
+def _crs(value: str | None) -> CrsSpec:
+    spec = negotiate(value, "crs")
+    if spec not in NEARBY_CRS:
+        raise InvalidParameter(f"`crs` was {value!r}; nearby takes longitude/latitude in one of "
+                               f"{[s.uri for s in NEARBY_CRS]}")
+    return spec
+
+
+def _choices(value: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+    if value is None or not value.strip():
+        return ()
+    items = tuple(dict.fromkeys(p.strip() for p in value.split(",") if p.strip()))
+    for item in items:
+        if item not in allowed:
+            raise InvalidParameter(f"`{name}` was {item[:60]!r} but is expected to be among {list(allowed)}")
+    return items
+
+
+def _positions(sites: list[Site], spec: CrsSpec) -> tuple[np.ndarray, np.ndarray]:
+    if not sites:
+        return np.array([]), np.array([])
+    xs, ys = from_wgs84(np.array([s.lon for s in sites]), np.array([s.lat for s in sites]), spec)
+    return np.atleast_1d(xs), np.atleast_1d(ys)
+
+
+def _facts(s: Site) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": s.key, "name": s.name, "category": s.category, "level": s.risk_level, "level_zh": s.level_zh,
+        "industry": s.industry, "address": s.address, "status": s.status,
+        "city": s.city_name, "county": s.county_name, "city_code": s.city_code, "county_code": s.county_code,
+        "distance_m": round(s.distance_m, 1), "bearing_deg": round(s.bearing_deg, 1),
+    }
+    if s.contact is not None:
+        out["contact"] = s.contact
+    return out
+
+
+def _compact(sites: list[Site], xs: np.ndarray, ys: np.ndarray, spec: CrsSpec, lon: float, lat: float,
+             radius: float) -> dict[str, Any]:
+    return {
+        "crs": spec.uri,
+        "origin": {"lon": lon, "lat": lat},
+        "radius_m": radius,
+        "count": len(sites),
+        "sites": [{**_facts(s), "lon": round(float(x), 7), "lat": round(float(y), 7)}
+                  for s, x, y in zip(sites, xs, ys)],
+    }
+
+
+def _geojson(sites: list[Site], xs: np.ndarray, ys: np.ndarray, spec: CrsSpec, radius: float) -> dict[str, Any]:
+    def coords(x: float, y: float) -> list[float]:
+        pair = [round(float(x), 7), round(float(y), 7)]
+        return pair[::-1] if spec.axis_latlon else pair
+
+    return {
+        "type": "FeatureCollection",
+        "numberReturned": len(sites),
+        "radius_m": radius,
+        "features": [{"type": "Feature", "id": s.key, "geometry": {"type": "Point", "coordinates": coords(x, y)},
+                      "properties": _facts(s)} for s, x, y in zip(sites, xs, ys)],
+    }
