@@ -20,6 +20,9 @@ app = typer.Typer(help="riskatlas: environmental risk sources across city and pr
 db_app = typer.Typer(help="The database: the project's own PostGIS cluster, or DATABASE_URL.",
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")
+from services.commands import emergency as _emergency  # noqa: E402  (issue 6: spill, plume)
+app.command("spill")(_emergency.spill)
+app.command("plume")(_emergency.plume)
 
 out = Console()
 err = Console(stderr=True)

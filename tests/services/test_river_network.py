@@ -85,3 +85,16 @@ def test_far_point_names_the_distance(straight_river):
     with db.connect(straight_river) as conn:
         with pytest.raises(NoRiverNearby, match=r"is \d+ m away"):
             snap(conn, 118.70, 32.50, max_distance_m=2000)
+
+
+def test_a_point_on_the_path_is_placed_where_it_lies(straight_river, tmp_path):
+    station = gpd.GeoDataFrame({"key": ["S1"], "name": ["河中站"], "medium": ["water"], "kind": ["automatic-water"]},
+                               geometry=[Point(119.30, LAT)], crs="EPSG:4326")
+    path = tmp_path / "s.geojson"
+    station.to_file(path, driver="GeoJSON")
+    load_file(straight_river, path, "monitoring_station")
+    with db.connect(straight_river) as conn:
+        steps = downstream(conn, snap(conn, 118.60, LAT), horizon_s=10 * 24 * 3600)
+        met = features_along(conn, steps, "monitoring_station", 100)
+    expected = _len(118.60, XS[1]) / 1.0 + _len(XS[1], XS[2]) / 0.5 + _len(XS[2], 119.30) / 2.0
+    assert met[0].distance_to_path_m < 1 and met[0].at_s == pytest.approx(expected, rel=3e-3)

@@ -1,0 +1,202 @@
+"""Folium maps of an emergency analysis: a spill's path and receptors, or a plume's threat zones.
+
+Input is the plain GeoJSON result of ``/analysis/spill`` or ``/analysis/plume`` (a dict in WGS84);
+nothing here knows the services.  The HTML is self-contained (Leaflet inlined by
+:mod:`maps.offline`); with no basemap URL the map shows the result on a plain background, which is
+what works on a network with no internet.  Labels are Chinese and English.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import folium
+
+from layers.catalogue import MONITORING_STATION, PROTECTED_AREA, PROTECTION_ZONE, RISK_SOURCE, WATER_RESERVE
+from maps.offline import make_offline
+
+__all__ = ["emergency_map", "save_map"]
+
+WGS84_URIS = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/EPSG/0/4326",
+              "http://www.opengis.net/def/crs/EPSG/0/4490")
+RELEASE_COLOR = "#d7191c"
+ZONE_COLORS = {"endpoint-1": "#b2182b", "endpoint-2": "#f4a582"}
+RECEPTOR_COLORS = {
+    "intake": WATER_RESERVE.style.color, "water_reserve": WATER_RESERVE.style.color,
+    "protection_zone": PROTECTION_ZONE.style.color, "protected_area": PROTECTED_AREA.style.color,
+    "monitoring_station": MONITORING_STATION.style.color, "cross_border_section": "#e66101",
+    "risk_source": RISK_SOURCE.style.color,
+}
+RECEPTOR_LABELS = {
+    "intake": "取水口 intake", "protection_zone": "水源保护区 protection zone",
+    "cross_border_section": "跨界断面 cross-border section", "monitoring_station": "监测站 station",
+    "protected_area": "生态保护区域 protected area", "risk_source": "风险源 risk source",
+    "water_reserve": "水源地 water source",
+}
+
+
+def emergency_map(result: dict[str, Any], tiles: str | None = None, attribution: str | None = None) -> folium.Map:
+    """A folium map of a spill or plume result (WGS84 coordinates; ValueError otherwise).
+
+    ``tiles`` is an optional XYZ basemap URL (with ``attribution``); none by default.
+    """
+    if result.get("crs") not in WGS84_URIS:
+        raise ValueError(f"the map needs WGS84 coordinates but the result is in {result.get('crs')!r}; "
+                         "ask for output_crs CRS84")
+    kind = result.get("analysis")
+    if kind not in ("spill", "plume"):
+        raise ValueError(f"analysis was {kind!r} but is expected to be 'spill' or 'plume'")
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    if tiles:
+        folium.TileLayer(tiles=tiles, attr=attribution or "basemap", name="底图 basemap").add_to(m)
+    features = result["features"]
+    if kind == "spill":
+        _spill_layers(m, features)
+    else:
+        _plume_layers(m, features)
+    _release(m, features)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.get_root().html.add_child(folium.Element(_panel(result)))
+    bounds = _bounds(features)
+    if bounds:
+        m.fit_bounds(bounds)
+    return make_offline(m)
+
+
+def save_map(result: dict[str, Any], path: str | Path, tiles: str | None = None,
+             attribution: str | None = None) -> Path:
+    """Write :func:`emergency_map` of ``result`` to ``path`` (HTML) and return the path."""
+    path = Path(path)
+    emergency_map(result, tiles, attribution).save(str(path))
+    return path
+
+
+def _spill_layers(m: folium.Map, features: list[dict[str, Any]]) -> None:
+    path = folium.FeatureGroup(name="下游路径 downstream path")
+    for f in (f for f in features if f["properties"].get("role") == "reach"):
+        p = f["properties"]
+        tip = (f"{p['river']} {p['reach_key']}<br>进入 enters {p['enters_time']}<br>离开 leaves {p['leaves_time']}"
+               f"<br>u {p['velocity_m_s']} m/s, A {p['area_m2']:.0f} m², D {p['dispersion_m2_s']:.0f} m²/s"
+               f"<br>末端峰值 peak at end {_num(p.get('end_peak_mg_l'))} mg/L")
+        coords = [(lat, lon) for lon, lat in f["geometry"]["coordinates"]]
+        folium.PolyLine(coords, color=_reach_color(p), weight=5 if p["mass_share"] > 0.5 else 3, opacity=0.9,
+                        tooltip=tip).add_to(path)
+    path.add_to(m)
+    receptors = folium.FeatureGroup(name="沿程受体 receptors along the path")
+    for f in (f for f in features if f["properties"].get("role") == "receptor"):
+        p = f["properties"]
+        tip = (f"<b>{html.escape(str(p['name']))}</b><br>{RECEPTOR_LABELS[p['receptor']]}"
+               f"<br>首次到达 first arrival {p['leading_edge_time']}<br>峰值 peak {_num(p.get('peak_mg_l'))} mg/L "
+               f"{p.get('peak_time') or ''}<br>尾部 tail {p.get('tail_time') or '-'}")
+        if p.get("exceeds_class_iii"):
+            tip += (f"<br><b>超III类 exceeds class III</b> {p['class_iii_exceeded_from']} – "
+                    f"{p['class_iii_exceeded_until']}")
+        _draw(receptors, f["geometry"], RECEPTOR_COLORS[p["receptor"]], tip)
+    receptors.add_to(m)
+
+
+def _plume_layers(m: folium.Map, features: list[dict[str, Any]]) -> None:
+    zones = folium.FeatureGroup(name="威胁区 threat zones")
+    for f in (f for f in features if f["properties"].get("role") == "zone" and f["geometry"]):
+        p = f["properties"]
+        tip = (f"<b>{p['endpoint_zh']} {p['endpoint']}</b> ({p['loc_mg_m3']:g} mg/m³)<br>最远 far edge "
+               f"{p['far_edge_m']:.0f} m{' (截断 capped)' if p['capped'] else ''}<br>面积 area {p['area_km2']:.3g} km²"
+               f"<br>人口 population {_num(p.get('population'))} / {_num(p.get('population_area_weighted'))}")
+        folium.GeoJson(f["geometry"], tooltip=tip,
+                       style_function=lambda _, c=ZONE_COLORS[p["endpoint"]]: {
+                           "color": c, "fillColor": c, "weight": 2, "fillOpacity": 0.35}).add_to(zones)
+    zones.add_to(m)
+    receptors = folium.FeatureGroup(name="区内受体 receptors inside")
+    for f in (f for f in features if f["properties"].get("role") == "receptor"):
+        p = f["properties"]
+        tip = (f"<b>{html.escape(str(p['name']))}</b><br>{RECEPTOR_LABELS[p['layer']]} "
+               f"({html.escape(str(p['kind']))})"
+               f"<br>{p['zone_zh']} {p['zone']}<br>距源 distance {p['distance_m']:.0f} m"
+               f"<br>到达 arrival {p['first_arrival_time']}")
+        _draw(receptors, f["geometry"], RECEPTOR_COLORS[p["layer"]], tip)
+    receptors.add_to(m)
+
+
+def _release(m: folium.Map, features: list[dict[str, Any]]) -> None:
+    group = folium.FeatureGroup(name="事故点 release")
+    for f in features:
+        p = f["properties"]
+        if p.get("role") in ("release", "snap"):
+            lon, lat = f["geometry"]["coordinates"]
+            label = ("事故点 release" if p["role"] == "release" else f"入河点 snapped to {p['river']}")
+            folium.CircleMarker((lat, lon), radius=8 if p["role"] == "release" else 5, color=RELEASE_COLOR,
+                                fill=True, fill_opacity=0.9, tooltip=label).add_to(group)
+    group.add_to(m)
+
+
+def _draw(group: folium.FeatureGroup, geometry: dict[str, Any] | None, color: str, tip: str) -> None:
+    if not geometry:
+        return
+    if geometry["type"] == "Point":
+        lon, lat = geometry["coordinates"]
+        folium.CircleMarker((lat, lon), radius=6, color=color, fill=True, fill_opacity=0.8, tooltip=tip).add_to(group)
+    else:
+        folium.GeoJson(geometry, tooltip=tip, style_function=lambda _, c=color: {
+            "color": c, "fillColor": c, "weight": 1.5, "fillOpacity": 0.2}).add_to(group)
+
+
+def _reach_color(p: dict[str, Any]) -> str:
+    """Red where the class III limit is exceeded at the reach end, amber above a tenth of it, blue otherwise."""
+    ratio = p.get("end_ratio_to_class_iii")
+    if ratio is None:
+        return "#2b83ba"
+    return "#d7191c" if ratio > 1 else "#fdae61" if ratio > 0.1 else "#2b83ba"
+
+
+def _panel(result: dict[str, Any]) -> str:
+    """The "who must be told" list, fixed at the bottom left of the map."""
+    inc = result["incident"]
+    sub = inc["substance"]
+    rows = "".join(
+        f"<tr><td>{e['order']}</td><td>{html.escape(e['name'])}<br><small>{html.escape(e.get('name_en') or '')}"
+        f"</small></td><td>{e['level_zh']}</td><td>{_short_time(e['first_arrival_time'])}</td></tr>"
+        for e in result.get("notify", []))
+    return (
+        '<div style="position:fixed;bottom:60px;left:10px;z-index:9999;background:white;padding:8px;'
+        'max-height:60%;overflow:auto;font:12px sans-serif;border:1px solid #888;max-width:340px">'
+        f"<b>{html.escape(inc['kind_zh'])} / {html.escape(inc['kind'])}</b><br>"
+        f"{html.escape(sub['name_zh'])} {html.escape(sub['name'])} — {html.escape(inc['release_time'])}<br>"
+        "<b>需通知 Who must be told</b>"
+        '<table style="border-collapse:collapse"><tr><th>#</th><th>名称 Name</th><th>级别</th>'
+        f"<th>首次到达 First arrival</th></tr>{rows}</table>"
+        "<small>模型估算 model estimates</small></div>"
+    )
+
+
+def _short_time(iso: str | None) -> str:
+    """'2026-03-01T08:00+08:00' as '03-01 08:00'."""
+    return (iso or "")[5:16].replace("T", " ")
+
+
+def _bounds(features: list[dict[str, Any]]) -> list[list[float]] | None:
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(c: Any) -> None:
+        if isinstance(c, (list, tuple)) and c and isinstance(c[0], (int, float)):
+            xs.append(float(c[0]))
+            ys.append(float(c[1]))
+        elif isinstance(c, (list, tuple)):
+            for v in c:
+                walk(v)
+
+    for f in features:
+        if f.get("geometry"):
+            walk(f["geometry"]["coordinates"])
+    if not xs:
+        return None
+    return [[min(ys), min(xs)], [max(ys), max(xs)]]
+
+
+def _num(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v:.3g}" if isinstance(v, float) and abs(v) < 1000 else f"{v:,.0f}"

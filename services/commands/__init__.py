@@ -1,0 +1,1 @@
+"""CLI command groups, registered on the ``riskatlas`` app in services/cli.py."""

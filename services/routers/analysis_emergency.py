@@ -1,0 +1,121 @@
+"""Emergency analyses: a spill's reach downstream, an air threat zone, and the warning bulletin.
+
+Thin handlers: the requests are validated by :mod:`services.emergency.requests` (400 with the reason),
+the work is done by :mod:`services.emergency` on a pooled connection of the application role.  The
+handlers are plain functions, so FastAPI runs them in its thread pool (the river-network code is
+synchronous psycopg).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from layers import db
+from services.deps import IdentityDep
+from services.emergency import notify
+from services.emergency.plume import plume_zones
+from services.emergency.population import registered_raster
+from services.emergency.requests import (BulletinFormat, BulletinRequest, PlumeBulletinQuery, PlumeRequest,
+                                         SpillBulletinQuery, SpillRequest)
+from services.emergency.spill import trace_spill
+
+GEOJSON = "application/geo+json"
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """A small synchronous pool of the application role, opened and closed with the app.
+
+    The river-network and plume code is synchronous (psycopg), so these handlers run in FastAPI's
+    thread pool and take their connections from this pool rather than the app's async one.
+    """
+    settings = app.state.db_settings
+    pool = ConnectionPool(db.url(settings, "app"), min_size=1, max_size=8, open=False,
+                          kwargs={"row_factory": dict_row,
+                                  "options": f"-c statement_timeout={settings.statement_timeout_ms}"})
+    await asyncio.to_thread(pool.open, True, 30.0)
+    app.state.emergency_pool = pool
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(pool.close)
+
+
+router = APIRouter(prefix="/analysis", tags=["emergency"], lifespan=_lifespan)
+
+
+def _pool(request: Request) -> ConnectionPool:
+    return request.app.state.emergency_pool
+
+
+PoolDep = Annotated[ConnectionPool, Depends(_pool)]
+
+
+def run_spill(pool: ConnectionPool, req: SpillRequest) -> dict[str, Any]:
+    """The spill trace for one request."""
+    with pool.connection() as conn:
+        return trace_spill(conn, req)
+
+
+def run_plume(pool: ConnectionPool, req: PlumeRequest) -> dict[str, Any]:
+    """The threat zones for one request, with the registered population raster."""
+    with pool.connection() as conn:
+        return plume_zones(conn, req, registered_raster(conn))
+
+
+@router.post("/spill", summary="River spill: downstream reach, arrival times, peaks, jurisdictions",
+             response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
+def spill(req: SpillRequest, pool: PoolDep, _: IdentityDep) -> JSONResponse:
+    """Snap the point to the nearest reach, follow the cloud downstream to the horizon, and say when it
+    arrives (leading edge, peak, tail) and how strong it is at each reach end, intake, protection zone,
+    cross-border section and water station; the jurisdictions crossed in order; whom to notify."""
+    return JSONResponse(run_spill(pool, req), media_type=GEOJSON)
+
+
+@router.post("/plume", summary="Air threat zones of a continuous release, with what lies inside",
+             response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
+def plume(req: PlumeRequest, pool: PoolDep, _: IdentityDep) -> JSONResponse:
+    """Gaussian-plume threat zones for toxic end-points 1 and 2 (HJ 169), and inside them the population,
+    risk sources, drinking-water sources, air stations, protected areas and jurisdictions."""
+    return JSONResponse(run_plume(pool, req), media_type=GEOJSON)
+
+
+@router.post("/bulletin", summary="Warning bulletin of an incident (spill, plume or both)",
+             responses={200: {"content": {"text/plain": {}, "text/csv": {}, "application/json": {}}}})
+def bulletin(req: BulletinRequest, pool: PoolDep, _: IdentityDep,
+             f: Annotated[BulletinFormat, Query(description="text, csv or json")] = "text") -> Response:
+    """Whom to tell, in order of first arrival, with the intakes and cross-border sections and the zones;
+    Chinese and English labels."""
+    spill_result = run_spill(pool, req.spill) if req.spill else None
+    plume_result = run_plume(pool, req.plume) if req.plume else None
+    return _bulletin(spill_result, plume_result, f)
+
+
+@router.get("/spill/bulletin", summary="Warning bulletin of a spill, from query parameters")
+def spill_bulletin(q: Annotated[SpillBulletinQuery, Query()], pool: PoolDep, _: IdentityDep) -> Response:
+    """The bulletin of ``POST /analysis/spill`` as a link: the same parameters in the query, plus ``f``."""
+    return _bulletin(run_spill(pool, q.request()), None, q.f)
+
+
+@router.get("/plume/bulletin", summary="Warning bulletin of a release to air, from query parameters")
+def plume_bulletin(q: Annotated[PlumeBulletinQuery, Query()], pool: PoolDep, _: IdentityDep) -> Response:
+    """The bulletin of ``POST /analysis/plume`` as a link: the same parameters in the query, plus ``f``."""
+    return _bulletin(None, run_plume(pool, q.request()), q.f)
+
+
+def _bulletin(spill_result: dict[str, Any] | None, plume_result: dict[str, Any] | None, f: str) -> Response:
+    b = notify.bulletin(spill_result, plume_result, notify.issued_now())
+    if f == "csv":
+        return Response(notify.to_csv(b), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="bulletin.csv"'})
+    if f == "json":
+        return JSONResponse(b)
+    return PlainTextResponse(notify.to_text(b))

@@ -1,0 +1,250 @@
+"""Air threat zones through the API: far edges against the Briggs formulas solved here independently,
+the zone's place and shape on the map, population and receptors counted independently, whom to tell,
+the 10 km cap, and bad inputs answered with a reason."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from fastapi.testclient import TestClient
+from pyproj import Geod
+from shapely.geometry import Point, shape
+from typer.testing import CliRunner
+
+from etl.raster import raster_path
+from gis.crs import GCJ02, from_wgs84
+from layers import db
+from layers.settings import DatabaseSettings
+from services.app import create_app
+
+GEOD = Geod(ellps="WGS84")
+CHEM_PARK = (118.79, 32.27)  # the densest cluster of demo risk sources (Nanjing, Luhe)
+
+# Briggs (1973) open-country and urban sigmas as DESIGN.md 8.4 gives them, written out again here
+RURAL_A = dict(zip("ABCDEF", (0.22, 0.16, 0.11, 0.08, 0.06, 0.04)))
+
+
+def sigma_y(x: float, s: str, urban: bool) -> float:
+    if urban:
+        c = {"A": 0.32, "B": 0.32, "C": 0.22, "D": 0.16, "E": 0.11, "F": 0.11}[s]
+        return c * x / math.sqrt(1 + 0.0004 * x)
+    return RURAL_A[s] * x / math.sqrt(1 + 0.0001 * x)
+
+
+def sigma_z(x: float, s: str, urban: bool) -> float:
+    if urban:
+        return {"A": 0.24 * x * math.sqrt(1 + 0.001 * x), "B": 0.24 * x * math.sqrt(1 + 0.001 * x), "C": 0.20 * x,
+                "D": 0.14 * x / math.sqrt(1 + 0.0003 * x), "E": 0.08 * x / math.sqrt(1 + 0.0015 * x),
+                "F": 0.08 * x / math.sqrt(1 + 0.0015 * x)}[s]
+    return {"A": 0.20 * x, "B": 0.12 * x, "C": 0.08 * x / math.sqrt(1 + 0.0002 * x),
+            "D": 0.06 * x / math.sqrt(1 + 0.0015 * x), "E": 0.03 * x / (1 + 0.0003 * x),
+            "F": 0.016 * x / (1 + 0.0003 * x)}[s]
+
+
+def centreline_mg_m3(q_kg_s: float, u: float, x: float, s: str, urban: bool) -> float:
+    """Ground-level release, ground-level centreline: C = Q / (π u σy σz)."""
+    return q_kg_s * 1e6 / (math.pi * u * sigma_y(x, s, urban) * sigma_z(x, s, urban))
+
+
+def far_edge_m(q: float, u: float, s: str, loc: float, urban: bool) -> float:
+    """x where the centreline concentration falls to ``loc`` (bisection; C decreases with x)."""
+    lo, hi = 0.01, 10_000.0
+    for _ in range(300):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if centreline_mg_m3(q, u, mid, s, urban) > loc else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def max_half_width_m(q: float, u: float, s: str, loc: float, urban: bool) -> float:
+    far = far_edge_m(q, u, s, loc, urban)
+    best = 0.0
+    for x in np.linspace(far / 20000, far, 20000):
+        c = centreline_mg_m3(q, u, x, s, urban)
+        if c > loc:
+            best = max(best, sigma_y(x, s, urban) * math.sqrt(2 * math.log(c / loc)))
+    return best
+
+
+@pytest.fixture(scope="module")
+def client(demo_db: DatabaseSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(demo_db)) as c:
+        yield c
+
+
+def _plume(client: TestClient, **body: Any) -> dict[str, Any]:
+    payload = {"x": CHEM_PARK[0], "y": CHEM_PARK[1], "substance": "chlorine", "release_rate_kg_s": 1.0,
+               "wind_from_deg": 0.0, "wind_speed_m_s": 3.0, "stability": "D", **body}
+    r = client.post("/analysis/plume", json=payload)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _zones(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["properties"]["endpoint"]: f for f in res["features"] if f["properties"]["role"] == "zone"}
+
+
+@pytest.mark.parametrize("q, u, s, terrain", [(1.0, 3.0, "D", "rural"), (0.3, 2.0, "F", "rural"),
+                                             (2.0, 4.0, "C", "urban"), (5.0, 1.5, "E", "urban")])
+def test_zone_far_edge_is_where_briggs_concentration_equals_the_end_point(
+        client: TestClient, q: float, u: float, s: str, terrain: str) -> None:
+    res = _plume(client, release_rate_kg_s=q, wind_speed_m_s=u, stability=s, terrain=terrain, wind_from_deg=30.0)
+    urban = terrain == "urban"
+    for endpoint, loc in (("endpoint-1", 58.0), ("endpoint-2", 5.8)):  # chlorine, HJ 169 Table H.1
+        z = _zones(res)[endpoint]
+        p = z["properties"]
+        expected = far_edge_m(q, u, s, loc, urban)
+        if expected >= 10_000:
+            assert p["capped"] and p["far_edge_m"] == 10_000
+            continue
+        assert p["loc_mg_m3"] == loc and not p["capped"]
+        assert p["far_edge_m"] == pytest.approx(expected, rel=1e-4)
+        assert centreline_mg_m3(q, u, p["far_edge_m"], s, urban) == pytest.approx(loc, rel=1e-3)
+        assert p["max_half_width_m"] == pytest.approx(max_half_width_m(q, u, s, loc, urban), rel=1e-2)
+        # on the map: the farthest vertex lies the far edge away, straight downwind (wind from 30° → 210°)
+        ring = np.asarray(z["geometry"]["coordinates"][0])
+        fwd, _, dist = GEOD.inv(np.full(len(ring), CHEM_PARK[0]), np.full(len(ring), CHEM_PARK[1]),
+                                ring[:, 0], ring[:, 1])
+        far = int(np.argmax(dist))
+        assert dist[far] == pytest.approx(p["far_edge_m"], rel=2e-3)
+        assert (fwd[far] % 360) == pytest.approx(210.0, abs=0.5)
+        area = abs(GEOD.geometry_area_perimeter(shape(z["geometry"]))[0]) / 1e6
+        assert area == pytest.approx(p["area_km2"], rel=5e-3)
+
+
+def test_population_and_receptors_match_independent_counts(client: TestClient, demo_db: DatabaseSettings) -> None:
+    res = _plume(client, release_rate_kg_s=5.0, stability="F", wind_speed_m_s=2.0, wind_from_deg=0.0)
+    outer = shape(_zones(res)["endpoint-2"]["geometry"])
+    inner = shape(_zones(res)["endpoint-1"]["geometry"])
+    props = _zones(res)["endpoint-2"]["properties"]
+
+    with rasterio.open(raster_path(demo_db, "population")) as ds:  # cells whose centre is inside
+        data = ds.read(1)
+        rows, cols = np.mgrid[0:ds.height, 0:ds.width]
+        xs, ys = rasterio.transform.xy(ds.transform, rows.ravel(), cols.ravel(), offset="center")
+    inside = shapely.contains_xy(outer, np.asarray(xs), np.asarray(ys))
+    assert props["population"] == pytest.approx(float(data.ravel()[inside].sum()), abs=1.0)
+    assert props["population_cells"] == int(inside.sum())
+    assert props["population"] > 0
+
+    with db.connect(demo_db, "app") as conn:
+        rows = conn.execute("SELECT key, ST_X(geom) AS x, ST_Y(geom) AS y FROM riskatlas.risk_source").fetchall()
+    mine = {r["key"] for r in rows if outer.intersects(Point(r["x"], r["y"]))}
+    reported = {f["properties"]["key"] for f in res["features"]
+                if f["properties"]["role"] == "receptor" and f["properties"]["layer"] == "risk_source"}
+    assert mine and reported == mine
+    assert props["counts"]["risk_source"] == len(mine)
+    inner_keys = {r["key"] for r in rows if inner.intersects(Point(r["x"], r["y"]))}
+    zoned = {f["properties"]["key"]: f["properties"]["zone"] for f in res["features"]
+             if f["properties"]["role"] == "receptor" and f["properties"]["layer"] == "risk_source"}
+    assert {k for k, z in zoned.items() if z == "endpoint-1"} == inner_keys
+    for f in res["features"]:
+        p = f["properties"]
+        if p["role"] == "receptor":
+            d = GEOD.inv(*CHEM_PARK, *shape(f["geometry"]).representative_point().coords[0])[2]
+            assert p["distance_m"] <= d + 1.0 and p["distance_m"] <= math.hypot(10_000, props["max_half_width_m"])
+            assert p["first_arrival_s"] == pytest.approx(p["distance_m"] / 2.0, abs=0.1)
+
+
+def test_jurisdictions_inside_are_told_in_order_of_arrival(client: TestClient) -> None:
+    res = _plume(client, substance="ammonia", release_rate_kg_s=20.0, stability="F", wind_speed_m_s=1.5,
+                 wind_from_deg=315.0)
+    outer = shape(_zones(res)["endpoint-2"]["geometry"])
+    levels = {j["level"] for j in res["jurisdictions"]}
+    assert {"province", "city", "county"} <= levels
+    assert "320100" in {j["code"] for j in res["jurisdictions"]}  # the park lies in Nanjing
+    for j in res["jurisdictions"]:
+        assert 0 <= j["distance_m"] <= 10_000
+        assert j["first_arrival_s"] == pytest.approx(j["distance_m"] / 1.5, abs=0.1)
+    arrivals = [e["first_arrival_s"] for e in res["notify"]]
+    assert arrivals == sorted(arrivals) and [e["order"] for e in res["notify"]] == list(range(1, len(arrivals) + 1))
+    assert all(e["via"] == ["air"] for e in res["notify"])
+    county_pop = sum(j["population"] for j in res["jurisdictions"] if j["level"] == "county")
+    zone_pop = _zones(res)["endpoint-2"]["properties"]["population"]
+    assert county_pop == pytest.approx(zone_pop, rel=0.02)  # the counties tile the zone
+    assert outer.area > 0
+
+
+def test_cap_at_ten_km_and_low_wind_warning(client: TestClient) -> None:
+    res = _plume(client, release_rate_kg_s=50.0, wind_speed_m_s=0.6, stability="F")
+    assert res["capped"]
+    z = _zones(res)["endpoint-2"]
+    assert z["properties"]["capped"] and z["properties"]["far_edge_m"] == 10_000
+    ring = np.asarray(z["geometry"]["coordinates"][0])
+    fwd, _, dist = GEOD.inv(np.full(len(ring), CHEM_PARK[0]), np.full(len(ring), CHEM_PARK[1]),
+                            ring[:, 0], ring[:, 1])
+    downwind = dist * np.cos(np.radians(fwd - 180.0))  # wind from the north: downwind is south
+    assert downwind.max() == pytest.approx(10_000, rel=2e-3)  # cut square at 10 km downwind, as ALOHA
+    assert any("below 1 m/s" in w for w in res["warnings"])
+    assert any("10000 m" in w for w in res["warnings"])
+
+
+def test_stability_is_derived_when_not_given(client: TestClient) -> None:
+    res = _plume(client, stability=None, day=True, insolation="strong", wind_speed_m_s=2.5)
+    assert res["model"]["stability"] == "B" and res["model"]["stability_source"].startswith("derived")
+    night = _plume(client, stability=None, day=False, cloud_cover_eighths=2, wind_speed_m_s=2.5)
+    assert night["model"]["stability"] == "F"
+
+
+def test_gcj02_in_and_out(client: TestClient) -> None:
+    gx, gy = from_wgs84(*CHEM_PARK, GCJ02)
+    res = _plume(client, x=gx, y=gy, crs="gcj02", output_crs="gcj02")
+    assert res["crs"] == "urn:riskatlas:crs:gcj02"
+    src = next(f for f in res["features"] if f["properties"]["role"] == "release")
+    assert src["geometry"]["coordinates"] == pytest.approx([gx, gy], abs=1e-6)
+    assert res["incident"]["location"]["lon"] == pytest.approx(CHEM_PARK[0], abs=1e-6)
+
+
+@pytest.mark.parametrize("body, needles", [
+    ({"wind_speed_m_s": 0}, ["wind_speed_m_s", "positive"]),
+    ({"wind_speed_m_s": -2}, ["wind_speed_m_s", "-2"]),
+    ({"release_rate_kg_s": -1}, ["release_rate_kg_s", "positive"]),
+    ({"substance": "unobtainium"}, ["unobtainium", "HJ 169"]),
+    ({"substance": "mercury"}, ["no toxic end-points", "endpoint1_mg_m3"]),
+    ({"stability": "G"}, ["stability"]),
+    ({"stability": None}, ["stability", "day"]),
+    ({"wind_from_deg": 400}, ["wind_from_deg", "360"]),
+    ({"max_distance_m": 20_000}, ["max_distance_m", "10 km"]),
+])
+def test_bad_plume_inputs_get_a_400_that_says_why(client: TestClient, body: dict[str, Any],
+                                                 needles: list[str]) -> None:
+    payload = {"x": CHEM_PARK[0], "y": CHEM_PARK[1], "substance": "chlorine", "release_rate_kg_s": 1.0,
+               "wind_from_deg": 0.0, "wind_speed_m_s": 3.0, "stability": "D", **body}
+    r = client.post("/analysis/plume", json=payload)
+    assert r.status_code == 400, r.text
+    for needle in needles:
+        assert needle in r.json()["description"]
+
+
+def test_plume_bulletin_and_cli_map(client: TestClient, demo_db: DatabaseSettings, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    r = client.get("/analysis/plume/bulletin", params={"x": CHEM_PARK[0], "y": CHEM_PARK[1], "substance": "氯气",
+                                                        "release_rate_kg_s": 2, "wind_from_deg": 90,
+                                                        "wind_speed_m_s": 2, "stability": "E"})
+    assert r.status_code == 200 and "大气威胁区 / Air threat zones" in r.text and "南京市 Nanjing" in r.text
+
+    from services.cli import app
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("RISKATLAS_DB_NAME", demo_db.db_name)
+    monkeypatch.setenv("RISKATLAS_STATE_DIR", str(demo_db.state_dir))
+    html = tmp_path / "plume.html"
+    res = CliRunner().invoke(app, ["plume", "--x", str(CHEM_PARK[0]), "--y", str(CHEM_PARK[1]), "-s", "chlorine",
+                                   "--rate-kg-s", "2", "--wind-from", "90", "--wind-speed", "2", "--night",
+                                   "--cloud", "6", "--map", str(html)])
+    assert res.exit_code == 0, res.output
+    assert "threat zones" in res.stdout and "who must be told" in res.stdout
+    page = html.read_text(encoding="utf-8")
+    assert "L.geoJson" in page or "L.geoJSON" in page
+    assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)
+    bad = CliRunner().invoke(app, ["plume", "--x", "118.8", "--y", "32.2", "-s", "chlorine", "--rate-kg-s", "1",
+                                   "--wind-from", "0", "--wind-speed", "0", "--stability", "D", "--json"])
+    assert bad.exit_code == 2 and "wind_speed_m_s" in json.loads(bad.stdout)["error"]
