@@ -10,7 +10,7 @@ need postgresql-15
 need postgresql-15-postgis-3
 need gdal-bin
 need python3-venv
-if [ "${RISKATLAS_WITH_BROWSER:-0}" = "1" ]; then need chromium; fi
+if [ "${RISKATLAS_WITH_BROWSER:-0}" = "1" ]; then need chromium; need fonts-wqy-microhei; fi
 if [ ${#want_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${want_apt[*]} (run as root, or install them with apt-get)" >&2
