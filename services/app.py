@@ -46,6 +46,8 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     app.include_router(uploads.router)
     from services.routers import analysis_emergency  # issue 6: /analysis/spill, /plume, /bulletin
     app.include_router(analysis_emergency.router)
+    from services.routers import web  # issue 5: /map, /m, /styles.json, /maps/overview.html, /static
+    app.include_router(web.router)
     return app
 
 

@@ -23,6 +23,8 @@ app.add_typer(db_app, name="db")
 from services.commands import emergency as _emergency  # noqa: E402  (issue 6: spill, plume)
 app.command("spill")(_emergency.spill)
 app.command("plume")(_emergency.plume)
+from services.commands import maps as _maps  # noqa: E402  (issue 5: report maps)
+app.command("map")(_maps.map_cmd)
 
 out = Console()
 err = Console(stderr=True)

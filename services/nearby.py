@@ -1,10 +1,11 @@
 """Nearby: the risk sites closest to a point, by geodesic distance, within a radius (DESIGN 5).
 
 One SQL statement finds the candidates: ``ST_DWithin`` on geography bounds the radius and the
-``<->`` operator on geography orders them nearest first; both are served by the GiST index on
+``<->`` operator on geography orders them nearest first (KNN); both are served by the GiST index on
 ``geom::geography`` (migration 0001), so no cast disables an index. The candidate list is a little
 longer than asked, then re-sorted by the exact spheroidal distance (``ST_Distance`` on geography), since
-the index orders by the sphere. Bearings (initial geodesic azimuth from the user to the site) come from
+the index orders by the sphere; :func:`is_complete` proves the answer exact or widens the search.
+Bearings (initial geodesic azimuth from the user to the site) come from
 :func:`gis.crs.bearing_deg`, vectorised. City and county names come from ``admin_area``.
 """
 
@@ -26,7 +27,17 @@ from layers.catalogue import RISK_LEVEL_ZH, SCHEMA
 MAX_RADIUS_M = 50_000.0
 MAX_LIMIT = 200
 
-_COLUMNS = ("key", "name", "category", "risk_level", "industry", "address", "status", "city_code", "county_code")
+_COLUMNS = (
+    "key",
+    "name",
+    "category",
+    "risk_level",
+    "industry",
+    "address",
+    "status",
+    "city_code",
+    "county_code",
+)
 _RESTRICTED_COLUMNS = ("contact",)
 
 
@@ -76,57 +87,91 @@ class Site:
         return RISK_LEVEL_ZH.get(self.risk_level or "")
 
 
-def nearby_sql(q: NearbyQuery, with_restricted: bool) -> tuple[sql.Composed, list[Any]]:
-    """The statement and its parameters; the identifiers are fixed here, every value is bound."""
+#: Lower bound of spheroidal over spherical distance (they differ by < 0.7 % anywhere on Earth).
+_SPHEROID_OVER_SPHERE = 0.99
+
+
+def nearby_sql(
+    q: NearbyQuery, with_restricted: bool, n_candidates: int | None = None
+) -> tuple[sql.Composed, list[Any]]:
+    """The statement and its parameters; the identifiers are fixed here, every value is bound.
+
+    The origin is written inline (not joined from a CTE) so that the planner sees an expression it can
+    give to the index: ``ST_DWithin`` becomes an index condition and ``<->`` an index order (KNN).
+    Rows: the candidates, nearest first by spheroidal distance, each with its spherical index distance.
+    """
     columns = _COLUMNS + (_RESTRICTED_COLUMNS if with_restricted else ())
+    origin = sql.SQL("ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography")
     filters: list[sql.Composable] = []
-    params: list[Any] = [q.lon, q.lat, q.radius_m]
+    params: dict[str, Any] = {
+        "lon": q.lon,
+        "lat": q.lat,
+        "radius": q.radius_m,
+        "candidates": n_candidates or candidates(q.limit),
+    }
     if q.categories:
-        filters.append(sql.SQL("AND r.category = ANY(%s::text[])"))
-        params.append(list(q.categories))
+        filters.append(sql.SQL("AND r.category = ANY(%(categories)s::text[])"))
+        params["categories"] = list(q.categories)
     if q.levels:
-        filters.append(sql.SQL("AND r.risk_level = ANY(%s::text[])"))
-        params.append(list(q.levels))
-    params += [candidates(q.limit), q.limit]
+        filters.append(sql.SQL("AND r.risk_level = ANY(%(levels)s::text[])"))
+        params["levels"] = list(q.levels)
     text = sql.SQL("""
-        WITH origin AS (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography AS g),
-        candidate AS (
-            SELECT {cols}, r.geom
-            FROM {table} r, origin o
-            WHERE ST_DWithin(r.geom::geography, o.g, %s) {filters}
-            ORDER BY r.geom::geography <-> o.g
-            LIMIT %s
-        )
-        SELECT {ccols}, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
-               ST_Distance(c.geom::geography, o.g) AS distance_m,
+        SELECT {ccols}, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.sphere_m,
+               ST_Distance(c.geom::geography, {origin}) AS distance_m,
                city.name AS city_name, county.name AS county_name
-        FROM candidate c
-        CROSS JOIN origin o
+        FROM (
+            SELECT {cols}, r.geom, r.geom::geography <-> {origin} AS sphere_m
+            FROM {table} r
+            WHERE ST_DWithin(r.geom::geography, {origin}, %(radius)s) {filters}
+            ORDER BY r.geom::geography <-> {origin}
+            LIMIT %(candidates)s
+        ) c
         LEFT JOIN {admin} city ON city.code = c.city_code
         LEFT JOIN {admin} county ON county.code = c.county_code
         ORDER BY distance_m, c.key
-        LIMIT %s
     """).format(
         cols=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in columns),
         ccols=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in columns),
-        table=sql.Identifier(SCHEMA, "risk_source"), admin=sql.Identifier(SCHEMA, "admin_area"),
+        table=sql.Identifier(SCHEMA, "risk_source"),
+        admin=sql.Identifier(SCHEMA, "admin_area"),
+        origin=origin,
         filters=sql.SQL(" ").join(filters),
     )
     return text, params
 
 
 def candidates(limit: int) -> int:
-    """How many index-ordered candidates to re-sort: sphere and spheroid orders differ by < 0.5 %."""
+    """How many index-ordered candidates to re-sort by spheroidal distance for ``limit`` answers."""
     return 2 * limit + 16
 
 
-async def find_nearby(conn: psycopg.AsyncConnection, q: NearbyQuery, with_restricted: bool = False) -> list[Site]:
-    """The sites within ``q.radius_m`` of the origin, nearest first, at most ``q.limit``."""
-    text, params = nearby_sql(q, with_restricted)
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(text, params)
-    rows = await cur.fetchall()
-    return sites_from_rows(q, rows)
+async def find_nearby(
+    conn: psycopg.AsyncConnection, q: NearbyQuery, with_restricted: bool = False
+) -> list[Site]:
+    """The sites within ``q.radius_m`` of the origin, nearest first by geodesic distance, at most ``q.limit``.
+
+    Exact: the index orders by spherical distance, so the answer is checked against the farthest
+    candidate fetched; when a site beyond the candidates could still be nearer on the spheroid than the
+    last answer, the search runs again with four times as many candidates.
+    """
+    n = candidates(q.limit)
+    while True:
+        text, params = nearby_sql(q, with_restricted, n)
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(text, params)
+        rows = await cur.fetchall()
+        if is_complete(rows, n, q.limit):
+            return sites_from_rows(q, rows[: q.limit])
+        n *= 4
+
+
+def is_complete(rows: Sequence[dict[str, Any]], n_candidates: int, limit: int) -> bool:
+    """True when no site outside the ``rows`` (spheroid-sorted candidates) can belong in the answer."""
+    if len(rows) < n_candidates:
+        return True  # every site within the radius was fetched
+    farthest_sphere = max(float(r["sphere_m"]) for r in rows)
+    last_kept = float(rows[min(limit, len(rows)) - 1]["distance_m"])
+    return last_kept <= farthest_sphere * _SPHEROID_OVER_SPHERE
 
 
 def sites_from_rows(q: NearbyQuery, rows: Sequence[dict[str, Any]]) -> list[Site]:
@@ -137,10 +182,23 @@ def sites_from_rows(q: NearbyQuery, rows: Sequence[dict[str, Any]]) -> list[Site
     lats = np.array([r["lat"] for r in rows], dtype=float)
     bearings = np.atleast_1d(bearing_deg(q.lon, q.lat, lons, lats))
     return [
-        Site(key=r["key"], name=r["name"], category=r["category"], risk_level=r["risk_level"],
-             industry=r["industry"], address=r["address"], status=r["status"], city_code=r["city_code"],
-             city_name=r["city_name"], county_code=r["county_code"], county_name=r["county_name"],
-             lon=float(r["lon"]), lat=float(r["lat"]), distance_m=float(r["distance_m"]),
-             bearing_deg=float(b), contact=r.get("contact"))
-        for r, b in zip(rows, bearings)
+        Site(
+            key=r["key"],
+            name=r["name"],
+            category=r["category"],
+            risk_level=r["risk_level"],
+            industry=r["industry"],
+            address=r["address"],
+            status=r["status"],
+            city_code=r["city_code"],
+            city_name=r["city_name"],
+            county_code=r["county_code"],
+            county_name=r["county_name"],
+            lon=float(r["lon"]),
+            lat=float(r["lat"]),
+            distance_m=float(r["distance_m"]),
+            bearing_deg=float(b),
+            contact=r.get("contact"),
+        )
+        for r, b in zip(rows, bearings, strict=True)
     ]

@@ -3,8 +3,9 @@
 ``router`` holds every endpoint; ``services.app.create_app`` includes it. The modules, by concern:
 ``landing`` (/, /conformance, /api), ``collections``, ``items``, ``queryables``, ``tiles`` (routes);
 ``views`` (a layer as a role sees it), ``params`` and ``crs`` (validation at the edge), ``cql`` and
-``cql_text`` (CQL2 to SQL), ``filters``, ``sql`` and ``mvt`` (SQL builders), ``features`` (running
-them), ``extents``, ``links``, ``render`` and ``openapi`` (documents and responses).
+``cql_text`` (CQL2 to SQL), ``filters``, ``sql`` and ``mvt`` (SQL builders), ``execute`` and
+``features`` (running them), ``counts`` and ``extents`` (numberMatched and extents, briefly kept),
+``links``, ``render`` and ``openapi`` (documents and responses).
 """
 
 from fastapi import APIRouter

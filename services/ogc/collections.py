@@ -14,18 +14,21 @@ from services.identity import Identity
 from services.ogc import links as L
 from services.ogc.crs import SUPPORTED_URIS
 from services.ogc.extents import BBox, extent_cache
-from services.ogc.params import output_format
+from services.ogc.params import output_format, schema_media_type
 from services.ogc.render import html_response, json_response
 from services.ogc.views import CollectionView, view
 
 router = APIRouter(tags=["Collections"])
 
-F_QUERY = Query(None, description="Output format: `json` or `html` (default: from the Accept header, else json)",
-                json_schema_extra={"enum": ["json", "html"]})
+F_QUERY = Query(
+    None,
+    description="Output format: `json` or `html` (default: from the Accept header, else json)",
+    json_schema_extra={"enum": ["json", "html"]},
+)
 
 
 def resolve(collection_id: str, identity: Identity) -> CollectionView:
-    """The collection called ``collection_id`` as ``identity`` sees it; 404 naming the collections otherwise."""
+    """The collection ``collection_id`` as ``identity`` sees it; 404 naming the collections otherwise."""
     layer = LAYERS.get(collection_id)
     if layer is None:
         shown = collection_id if len(collection_id) <= 80 else collection_id[:80] + "..."
@@ -36,7 +39,10 @@ def resolve(collection_id: str, identity: Identity) -> CollectionView:
 def collection_doc(request: Request, layer: Layer, bbox: BBox | None, fmt: str = "json") -> dict[str, Any]:
     """The collection's metadata document (OGC API Features Part 1 and 2, Tiles)."""
     base = f"/collections/{layer.name}"
-    spatial: dict[str, Any] = {"bbox": [list(bbox) if bbox else [-180.0, -90.0, 180.0, 90.0]], "crs": CRS84.uri}
+    spatial: dict[str, Any] = {
+        "bbox": [list(bbox) if bbox else [-180.0, -90.0, 180.0, 90.0]],
+        "crs": CRS84.uri,
+    }
     return {
         "id": layer.name,
         "title": layer.title,
@@ -45,15 +51,32 @@ def collection_doc(request: Request, layer: Layer, bbox: BBox | None, fmt: str =
         "extent": {"spatial": spatial},
         "crs": SUPPORTED_URIS,
         "storageCrs": CRS84.uri,
-        "links": L.self_and_alternate(request, base, L.JSON, fmt, title=layer.title) + [
-            L.link(L.url(request, base + "/items", {"f": "json"}), "items", L.GEOJSON, f"{layer.title} items"),
-            L.link(L.url(request, base + "/items", {"f": "html"}), "items", L.HTML, f"{layer.title} items as HTML"),
-            L.link(L.url(request, base + "/queryables"), "queryables", L.SCHEMA, "Queryables (GDAL and older clients)"),
+        "links": L.self_and_alternate(request, base, L.JSON, fmt, title=layer.title)
+        + [
+            L.link(
+                L.url(request, base + "/items", {"f": "json"}), "items", L.GEOJSON, f"{layer.title} items"
+            ),
+            L.link(
+                L.url(request, base + "/items", {"f": "html"}),
+                "items",
+                L.HTML,
+                f"{layer.title} items as HTML",
+            ),
+            L.link(
+                L.url(request, base + "/queryables"),
+                "queryables",
+                L.SCHEMA,
+                "Queryables (GDAL and older clients)",
+            ),
             L.link(L.url(request, base + "/queryables"), L.REL_QUERYABLES, L.SCHEMA, "Queryables"),
             L.link(L.url(request, base + "/schema"), "describedBy", L.SCHEMA, "Schema of the features"),
             L.link(L.url(request, base + "/tiles"), L.REL_TILESETS_VECTOR, L.JSON, "Vector tilesets"),
-            L.link(L.url(request, base + "/tiles/WebMercatorQuad/tilejson.json"), "describedby", L.JSON,
-                   "TileJSON (WebMercatorQuad)"),
+            L.link(
+                L.url(request, base + "/tiles/WebMercatorQuad/tilejson.json"),
+                "describedby",
+                L.JSON,
+                "TileJSON (WebMercatorQuad)",
+            ),
         ],
         # Not part of the OGC schema, shown by the HTML view and handy for clients.
         "title_zh": layer.title_zh,
@@ -61,9 +84,12 @@ def collection_doc(request: Request, layer: Layer, bbox: BBox | None, fmt: str =
     }
 
 
-@router.get("/collections", summary="The collections (layers)",
-            responses={200: {"content": {L.JSON: {}, L.HTML: {}}}})
-async def collections(request: Request, pool: PoolDep, identity: IdentityDep, f: str | None = F_QUERY) -> Response:
+@router.get(
+    "/collections", summary="The collections (layers)", responses={200: {"content": {L.JSON: {}, L.HTML: {}}}}
+)
+async def collections(
+    request: Request, pool: PoolDep, identity: IdentityDep, f: str | None = F_QUERY
+) -> Response:
     fmt = output_format(request, f)
     extents = await extent_cache(request).get(pool, LAYERS.values())
     docs = [collection_doc(request, layer, extents[layer.name], fmt) for layer in LAYERS.values()]
@@ -74,28 +100,52 @@ async def collections(request: Request, pool: PoolDep, identity: IdentityDep, f:
     }
     if fmt == "html":
         rows = [{**d, "bbox": d["extent"]["spatial"]["bbox"][0] if extents[d["id"]] else None} for d in docs]
-        return html_response("collections.html", title="Collections", root=L.base(request), collections=rows,
-                             links=out["links"])
+        return html_response(
+            "collections.html",
+            title="Collections",
+            root=L.base(request),
+            collections=rows,
+            links=out["links"],
+        )
     return json_response(out)
 
 
-@router.get("/collections/{collectionId}", summary="One collection's metadata",
-            responses={200: {"content": {L.JSON: {}, L.HTML: {}}}, 404: {"description": "No such collection"}})
-async def collection(request: Request, collectionId: str, pool: PoolDep, identity: IdentityDep,  # noqa: N803
-                     f: str | None = F_QUERY) -> Response:
+@router.get(
+    "/collections/{collectionId}",
+    summary="One collection's metadata",
+    responses={200: {"content": {L.JSON: {}, L.HTML: {}}}, 404: {"description": "No such collection"}},
+)
+async def collection(
+    request: Request,
+    collectionId: str,
+    pool: PoolDep,
+    identity: IdentityDep,  # noqa: N803
+    f: str | None = F_QUERY,
+) -> Response:
     v = resolve(collectionId, identity)
     fmt = output_format(request, f)
     extents = await extent_cache(request).get(pool, [v.layer])
     doc = collection_doc(request, v.layer, extents[v.layer.name], fmt)
     if fmt == "html":
         shown = {**doc, "bbox": doc["extent"]["spatial"]["bbox"][0] if extents[v.layer.name] else None}
-        return html_response("collection.html", title=v.layer.title, root=L.base(request), c=shown, fields=v.fields,
-                             links=doc["links"])
+        return html_response(
+            "collection.html",
+            title=v.layer.title,
+            root=L.base(request),
+            c=shown,
+            fields=v.fields,
+            links=doc["links"],
+        )
     return json_response(doc)
 
 
-@router.get("/collections/{collectionId}/schema", summary="JSON Schema of the collection's features",
-            responses={200: {"content": {L.SCHEMA: {}}}, 404: {"description": "No such collection"}})
+@router.get(
+    "/collections/{collectionId}/schema",
+    summary="JSON Schema of the collection's features",
+    responses={200: {"content": {L.SCHEMA: {}}}, 404: {"description": "No such collection"}},
+)
 async def schema(request: Request, collectionId: str, identity: IdentityDep) -> Response:  # noqa: N803
     v = resolve(collectionId, identity)
-    return json_response(v.features_schema(L.url(request, f"/collections/{v.layer.name}/schema")), L.SCHEMA)
+    return json_response(
+        v.features_schema(L.url(request, f"/collections/{v.layer.name}/schema")), schema_media_type(request)
+    )

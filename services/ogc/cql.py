@@ -37,8 +37,15 @@ from services.ogc.crs import bbox_to_wgs84, geometry_to_wgs84, negotiate
 from services.ogc.sql import GEOM, SQL_TYPES, Clause, join, param, wgs84_geometry
 from services.ogc.views import CollectionView, Property
 
-__all__ = ["FILTER_LANGS", "MAX_FILTER_CHARS", "MAX_GEOMETRY_VERTICES", "MAX_DWITHIN_M", "parse",
-           "to_sql", "filter_clause"]
+__all__ = [
+    "FILTER_LANGS",
+    "MAX_FILTER_CHARS",
+    "MAX_GEOMETRY_VERTICES",
+    "MAX_DWITHIN_M",
+    "parse",
+    "to_sql",
+    "filter_clause",
+]
 
 #: Accepted ``filter-lang`` values; ``cql-text`` / ``cql-json`` are the pre-1.0 names some clients send.
 FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text", "cql-json")
@@ -60,8 +67,12 @@ _SPATIAL = {
     ast.GeometryEquals: "ST_Equals",
 }
 _COMPARISON = {
-    ast.Equal: "=", ast.NotEqual: "<>", ast.LessThan: "<", ast.LessEqual: "<=",
-    ast.GreaterThan: ">", ast.GreaterEqual: ">=",
+    ast.Equal: "=",
+    ast.NotEqual: "<>",
+    ast.LessThan: "<",
+    ast.LessEqual: "<=",
+    ast.GreaterThan: ">",
+    ast.GreaterEqual: ">=",
 }
 _NUMERIC = ("int", "float")
 _INT64 = 2**63 - 1
@@ -77,17 +88,21 @@ def parse(text: str, lang: str | None, max_depth: int) -> ast.Node:
     """
     lang = (lang or "cql2-text").strip().lower()
     if lang not in FILTER_LANGS:
-        raise InvalidParameter(f"`filter-lang` was {_short(lang)} but is expected to be one of "
-                               f"{list(FILTER_LANGS[:2])}")
+        raise InvalidParameter(
+            f"`filter-lang` was {_short(lang)} but is expected to be one of {list(FILTER_LANGS[:2])}"
+        )
     if len(text) > MAX_FILTER_CHARS:
-        raise InvalidParameter(f"the filter has {len(text)} characters; at most {MAX_FILTER_CHARS} are allowed")
+        raise InvalidParameter(
+            f"the filter has {len(text)} characters; at most {MAX_FILTER_CHARS} are allowed"
+        )
     if not text.strip():
         raise InvalidParameter("the filter is empty")
     json_lang = lang.endswith("json")
     nesting = _nesting(text, "[{(" if json_lang else "(")
     if nesting > 3 * max_depth + 8:
-        raise InvalidParameter(f"the filter is nested {nesting} levels deep; at most {max_depth} "
-                               "operators deep are allowed")
+        raise InvalidParameter(
+            f"the filter is nested {nesting} levels deep; at most {max_depth} operators deep are allowed"
+        )
     try:
         if json_lang:
             node = walk_cql_json(_prepare_json(orjson.loads(text)))
@@ -98,8 +113,9 @@ def parse(text: str, lang: str | None, max_depth: int) -> ast.Node:
     except RecursionError:
         raise InvalidParameter("the filter is nested too deeply") from None
     except Exception as exc:  # lark and pygeofilter raise many types; all mean "malformed"
-        raise InvalidParameter(f"the filter is not valid {'CQL2 JSON' if json_lang else 'CQL2 text'}: "
-                               f"{_first_line(exc)}") from None
+        raise InvalidParameter(
+            f"the filter is not valid {'CQL2 JSON' if json_lang else 'CQL2 text'}: {_first_line(exc)}"
+        ) from None
     if not isinstance(node, ast.Node) or (isinstance(node, ast.Expression) and not _is_dwithin(node)):
         raise InvalidParameter("the filter is expected to be a condition (a predicate), not a value")
     depth = _depth(node)
@@ -113,8 +129,9 @@ def to_sql(node: ast.Node, view: CollectionView, filter_crs: CrsSpec) -> Clause:
     return _Translator(view, filter_crs).condition(node)
 
 
-def filter_clause(text: str | None, lang: str | None, crs: CrsSpec, view: CollectionView,
-                  max_depth: int) -> Clause | None:
+def filter_clause(
+    text: str | None, lang: str | None, crs: CrsSpec, view: CollectionView, max_depth: int
+) -> Clause | None:
     """Parse and translate a ``filter`` query parameter; None when there is none."""
     if text is None:
         return None
@@ -143,17 +160,21 @@ class _Translator:
             return self.dwithin(node)
         if isinstance(node, bool):
             return Clause(sql.SQL("TRUE" if node else "FALSE"))
-        raise InvalidParameter(f"the filter uses {_describe(node)}, which this server does not support; "
-                               "supported are comparisons, LIKE, IN, BETWEEN, IS NULL, AND/OR/NOT, CASEI, "
-                               "S_INTERSECTS, S_WITHIN, S_CONTAINS, S_DISJOINT, S_TOUCHES, S_CROSSES, "
-                               "S_OVERLAPS, S_EQUALS, BBOX and S_DWITHIN(geometry, geometry, metres)")
+        raise InvalidParameter(
+            f"the filter uses {_describe(node)}, which this server does not support; "
+            "supported are comparisons, LIKE, IN, BETWEEN, IS NULL, AND/OR/NOT, CASEI, "
+            "S_INTERSECTS, S_WITHIN, S_CONTAINS, S_DISJOINT, S_TOUCHES, S_CROSSES, "
+            "S_OVERLAPS, S_EQUALS, BBOX and S_DWITHIN(geometry, geometry, metres)"
+        )
 
     def _conditions(self) -> dict[type, Callable[[Any], Clause]]:
         return {
-            ast.And: lambda n: join([self.condition(n.lhs).wrap("({})"), self.condition(n.rhs).wrap("({})")],
-                                    " AND "),
-            ast.Or: lambda n: join([self.condition(n.lhs).wrap("({})"), self.condition(n.rhs).wrap("({})")],
-                                   " OR "),
+            ast.And: lambda n: join(
+                [self.condition(n.lhs).wrap("({})"), self.condition(n.rhs).wrap("({})")], " AND "
+            ),
+            ast.Or: lambda n: join(
+                [self.condition(n.lhs).wrap("({})"), self.condition(n.rhs).wrap("({})")], " OR "
+            ),
             ast.Not: lambda n: self.condition(n.sub_node).wrap("NOT ({})"),
             ast.Include: lambda n: Clause(sql.SQL("FALSE" if n.not_ else "TRUE")),
             ast.IsNull: self.is_null,
@@ -178,12 +199,17 @@ class _Translator:
         return Clause(sql.SQL("{} IS NOT NULL" if node.not_ else "{} IS NULL").format(prop.column))
 
     def like(self, node: ast.Like) -> Clause:
-        if not isinstance(node.pattern, str):
+        pattern = node.pattern
+        lowered = isinstance(pattern, ast.Function) and str(pattern.name).lower() in _LOWER_NAMES
+        if lowered and len(pattern.arguments) == 1:
+            pattern = pattern.arguments[0]  # LIKE CASEI('...'): the pattern in lower case
+        if not isinstance(pattern, str):
             raise InvalidParameter("LIKE is expected to be followed by a string pattern")
         self._text_operand(node.lhs, "LIKE")
         op = ("NOT " if node.not_ else "") + ("ILIKE" if node.nocase else "LIKE")
         # CQL2 patterns use % and _ with \ as escape: the same as PostgreSQL's LIKE.
-        return join([self.scalar(node.lhs, "text"), Clause(sql.SQL(op)), param(node.pattern, "text")], " ")
+        value = param(pattern, "text").wrap("lower({})") if lowered else param(pattern, "text")
+        return join([self.scalar(node.lhs, "text"), Clause(sql.SQL(op)), value], " ")
 
     def in_(self, node: ast.In) -> Clause:
         items = list(node.sub_nodes)
@@ -195,19 +221,31 @@ class _Translator:
         if kind in ("geometry", "json"):
             raise InvalidParameter(f"IN cannot be used on a {kind} property")
         lits = [self._literal(v, kind, "IN") for v in items]
-        array_type = "double precision[]" if kind == "int" and any(isinstance(v, float) for v in lits) \
-            else SQL_TYPES[kind] + "[]"
+        array_type = SQL_TYPES[kind] + "[]"
+        if kind == "float" or (kind == "int" and any(isinstance(v, float) for v in lits)):
+            array_type = "double precision[]"
+            lits = [float(v) for v in lits]  # one array holds one type
         negate = "NOT " if node.not_ else ""
         lhs = self.scalar(node.lhs, kind)
-        return Clause(sql.SQL(negate + "({} = ANY(%s::" + array_type + "))").format(lhs.text), lhs.params + (lits,))
+        return Clause(
+            sql.SQL(negate + "({} = ANY(%s::" + array_type + "))").format(lhs.text), lhs.params + (lits,)
+        )
 
     def between(self, node: ast.Between) -> Clause:
         kind = self._kind_of(node.lhs, "BETWEEN")
         if kind not in _NUMERIC + ("text", "date", "timestamp"):
             raise InvalidParameter(f"BETWEEN cannot be used on a {kind} property")
         op = "NOT BETWEEN" if node.not_ else "BETWEEN"
-        return join([self.scalar(node.lhs, kind), Clause(sql.SQL(op)), self.scalar(node.low, kind),
-                     Clause(sql.SQL("AND")), self.scalar(node.high, kind)], " ")
+        return join(
+            [
+                self.scalar(node.lhs, kind),
+                Clause(sql.SQL(op)),
+                self.scalar(node.low, kind),
+                Clause(sql.SQL("AND")),
+                self.scalar(node.high, kind),
+            ],
+            " ",
+        )
 
     def spatial(self, node: ast.SpatialComparisonPredicate) -> Clause:
         func = _SPATIAL[type(node)]
@@ -216,8 +254,11 @@ class _Translator:
 
     def bbox(self, node: ast.BBox) -> Clause:
         crs = negotiate(node.crs, "filter BBOX crs") if node.crs else self.crs
-        box = bbox_to_wgs84([_number(v, "BBOX") for v in (node.minx, node.miny, node.maxx, node.maxy)],
-                            crs, "BBOX in the filter")
+        box = bbox_to_wgs84(
+            [_number(v, "BBOX") for v in (node.minx, node.miny, node.maxx, node.maxy)],
+            crs,
+            "BBOX in the filter",
+        )
         lhs = self.geometry(node.lhs)
         g = wgs84_geometry(shapely.to_wkb(box))
         return Clause(sql.SQL("ST_Intersects({}, {})").format(lhs.text, g.text), lhs.params + g.params)
@@ -228,12 +269,15 @@ class _Translator:
         else:
             args = list(node.arguments)
         if len(args) != 3:
-            raise InvalidParameter("S_DWITHIN takes three arguments: a geometry property, a geometry and a "
-                                   "distance in metres")
+            raise InvalidParameter(
+                "S_DWITHIN takes three arguments: a geometry property, a geometry and a distance in metres"
+            )
         distance = _number(args[2], "S_DWITHIN distance")
         if not 0 <= distance <= MAX_DWITHIN_M:
-            raise InvalidParameter(f"the S_DWITHIN distance was {distance} but is expected to be between 0 and "
-                                   f"{MAX_DWITHIN_M:.0f} metres")
+            raise InvalidParameter(
+                f"the S_DWITHIN distance was {distance} but is expected to be between 0 and "
+                f"{MAX_DWITHIN_M:.0f} metres"
+            )
         prop = next((a for a in args[:2] if isinstance(a, ast.Attribute)), None)
         lit = next((a for a in args[:2] if not isinstance(a, ast.Attribute)), None)
         if prop is None or lit is None:
@@ -246,9 +290,12 @@ class _Translator:
         # the point layers the expression index on geom::geography serves ST_DWithin itself.
         box = _degree_box(geom, distance)
         return Clause(
-            sql.SQL("({g} && ST_GeomFromWKB(%s, 4326) AND "
-                    "ST_DWithin({g}::geography, ST_GeomFromWKB(%s, 4326)::geography, %s))").format(g=GEOM),
-            (shapely.to_wkb(box), shapely.to_wkb(geom), distance))
+            sql.SQL(
+                "({g} && ST_GeomFromWKB(%s, 4326) AND "
+                "ST_DWithin({g}::geography, ST_GeomFromWKB(%s, 4326)::geography, %s))"
+            ).format(g=GEOM),
+            (shapely.to_wkb(box), shapely.to_wkb(geom), distance),
+        )
 
     # -- values ----------------------------------------------------------------------------------
 
@@ -264,16 +311,19 @@ class _Translator:
             return inner.wrap("lower({})")
         if isinstance(node, (ast.Node, values.Geometry, values.Envelope, values.Interval, list)):
             raise InvalidParameter(f"{_describe(node)} cannot be used as a value here")
-        return param(self._literal(node, kind, "comparison"), SQL_TYPES[kind] if not (
-            kind == "int" and isinstance(node, float)) else "double precision")
+        return param(
+            self._literal(node, kind, "comparison"),
+            SQL_TYPES[kind] if not (kind == "int" and isinstance(node, float)) else "double precision",
+        )
 
     def geometry(self, node: Any) -> Clause:
         """A geometry operand: the geometry column, or a literal moved to WGS84 and bound."""
         if isinstance(node, ast.Attribute):
             prop = self.view.queryable(node.name)
             if prop.kind != "geometry":
-                raise InvalidParameter(f"spatial predicates compare geometries; {node.name!r} is a {prop.kind} "
-                                       "property")
+                raise InvalidParameter(
+                    f"spatial predicates compare geometries; {node.name!r} is a {prop.kind} property"
+                )
             return Clause(GEOM)
         return wgs84_geometry(shapely.to_wkb(self._geometry_literal(node)))
 
@@ -309,8 +359,9 @@ class _Translator:
                 if isinstance(value, float) and not math.isfinite(value):
                     raise InvalidParameter(f"{value!r} in the filter is not a finite number")
                 if isinstance(value, int) and abs(value) > _INT64:
-                    raise InvalidParameter(f"{_short(value)} in the filter is out of range (at most "
-                                           f"{_INT64} in absolute value)")
+                    raise InvalidParameter(
+                        f"{_short(value)} in the filter is out of range (at most {_INT64} in absolute value)"
+                    )
                 return value
         elif kind == "bool":
             if isinstance(value, bool):
@@ -321,8 +372,9 @@ class _Translator:
         elif kind == "timestamp":
             if isinstance(value, dt.datetime):
                 return value
-        raise InvalidParameter(f"{where}: {_describe(value)} does not match a {_KIND_NAMES.get(kind, kind)} "
-                               "property")
+        raise InvalidParameter(
+            f"{where}: {_describe(value)} does not match a {_KIND_NAMES.get(kind, kind)} property"
+        )
 
     def _scalar_kind(self, lhs: Any, rhs: Any, op: str) -> str:
         kinds = [k for k in (self._kind_or_none(lhs, op), self._kind_or_none(rhs, op)) if k]
@@ -330,7 +382,9 @@ class _Translator:
             raise InvalidParameter(f"the comparison {op} is expected to involve at least one property")
         kind = kinds[0]
         if kind in ("geometry", "json"):
-            raise InvalidParameter(f"{op} cannot compare a {kind} property; use a spatial predicate or IS NULL")
+            raise InvalidParameter(
+                f"{op} cannot compare a {kind} property; use a spatial predicate or IS NULL"
+            )
         if len(kinds) == 2 and kinds[0] != kinds[1] and not (kinds[0] in _NUMERIC and kinds[1] in _NUMERIC):
             raise InvalidParameter(f"{op} compares properties of different types ({kinds[0]} and {kinds[1]})")
         if kind in _NUMERIC and len(kinds) == 2:
@@ -365,8 +419,14 @@ class _Translator:
         return Property(name, f)
 
 
-_KIND_NAMES = {"text": "text (string)", "int": "integer", "float": "number", "bool": "boolean",
-               "date": "date", "timestamp": "timestamp"}
+_KIND_NAMES = {
+    "text": "text (string)",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
 
 
 def _is_dwithin(node: Any) -> bool:
@@ -386,8 +446,9 @@ def _degree_box(geom: BaseGeometry, metres: float) -> BaseGeometry:
     lat_edge = min(max(abs(miny - dlat), abs(maxy + dlat)), 90.0)
     cos = math.cos(math.radians(lat_edge))
     dlon = 360.0 if cos < 1e-6 else min(metres / (111_320.0 * cos) * 1.01 + 1e-9, 360.0)
-    return shapely.box(max(minx - dlon, -180.0), max(miny - dlat, -90.0), min(maxx + dlon, 180.0),
-                       min(maxy + dlat, 90.0))
+    return shapely.box(
+        max(minx - dlon, -180.0), max(miny - dlat, -90.0), min(maxx + dlon, 180.0), min(maxy + dlat, 90.0)
+    )
 
 
 def _prepare_json(doc: Any) -> Any:
@@ -403,14 +464,19 @@ def _prepare_json(doc: Any) -> Any:
             if node.get("op") in _DWITHIN_NAMES and isinstance(node.get("args"), list):
                 node = {"function": {"name": "s_dwithin", "arguments": node["args"]}}
                 container[key] = node
-            elif node.get("op") == "between" and isinstance(node.get("args"), list) and len(node["args"]) == 3:
+            elif (
+                node.get("op") == "between" and isinstance(node.get("args"), list) and len(node["args"]) == 3
+            ):
                 node = {"op": "between", "args": [node["args"][0], [node["args"][1], node["args"][2]]]}
                 container[key] = node
             elif set(node) == {"bbox"} and isinstance(node["bbox"], list) and len(node["bbox"]) in (4, 6):
                 b = node["bbox"] if len(node["bbox"]) == 4 else [node["bbox"][i] for i in (0, 1, 3, 4)]
                 if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b):
                     x0, y0, x1, y1 = b
-                    node = {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+                    node = {
+                        "type": "Polygon",
+                        "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
+                    }
                     container[key] = node
                 continue
             for k in node:

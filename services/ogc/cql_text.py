@@ -6,7 +6,8 @@ pygeofilter 0.4's CQL2 text grammar departs from the standard (OGC 21-065r2) in 
 * ``NOT (a OR b)`` and ``NOT NOT a`` do not parse (NOT only takes a predicate);
 * a quote inside a string (``'O''Brien'``) does not parse;
 * one-letter property names do not parse;
-* there is no within-distance predicate.
+* there is no within-distance predicate;
+* two WKT rules print their input to stdout.
 
 This module loads pygeofilter's own grammar file, replaces exactly those rules (each replacement
 asserts that the text it replaces is still there, so an upgrade of pygeofilter that changes the
@@ -27,12 +28,12 @@ __all__ = ["parse"]
 
 _REPLACEMENTS: tuple[tuple[str, str], ...] = (
     (
-        '?condition: condition_1\n'
+        "?condition: condition_1\n"
         '          | condition "AND"i condition_1                                 -> and_\n'
         '          | condition "OR"i condition_1                                   -> or_\n',
-        '?condition: condition_and\n'
+        "?condition: condition_and\n"
         '          | condition "OR"i condition_and                                 -> or_\n'
-        '?condition_and: condition_1\n'
+        "?condition_and: condition_1\n"
         '          | condition_and "AND"i condition_1                              -> and_\n',
     ),
     (
@@ -61,6 +62,14 @@ class _Transformer(_pgf.CQLTransformer):
     def s_dwithin(self, lhs: object, rhs: object, distance: object) -> ast.DistanceWithin:
         return ast.DistanceWithin(lhs, rhs, distance, "metres")  # type: ignore[arg-type]
 
+    # pygeofilter's own versions of these two print their input to stdout (into the server's log).
+    def wkt__multipoint_2(self, *coordinates: object) -> dict:
+        return {"type": "MultiPoint", "coordinates": coordinates}
+
+    def wkt__geometry_with_srid(self, srid: object, geometry: dict) -> dict:
+        geometry["crs"] = {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{srid}"}}
+        return geometry
+
 
 def grammar() -> str:
     """pygeofilter's CQL2 text grammar with the corrections above applied."""
@@ -76,8 +85,13 @@ def grammar() -> str:
 
 @cache
 def _parser() -> Lark:
-    return Lark(grammar(), parser="lalr", maybe_placeholders=False, transformer=_Transformer(),
-                import_paths=[os.path.dirname(os.path.dirname(_pgf.__file__))])
+    return Lark(
+        grammar(),
+        parser="lalr",
+        maybe_placeholders=False,
+        transformer=_Transformer(),
+        import_paths=[os.path.dirname(os.path.dirname(_pgf.__file__))],
+    )
 
 
 def parse(text: str) -> ast.Node:

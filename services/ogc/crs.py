@@ -34,7 +34,6 @@ __all__ = [
     "bbox_to_wgs84",
     "geometry_to_wgs84",
     "geometries_from_wgs84",
-    "polygon_wkb",
 ]
 
 #: URIs of the CRSs offered by every collection, CRS84 (the default) first.
@@ -103,20 +102,26 @@ def bbox_to_wgs84(values: Sequence[float], spec: CrsSpec, param: str = "bbox") -
     if len(values) == 6:
         values = [values[0], values[1], values[3], values[4]]
     if len(values) != 4:
-        raise InvalidParameter(f"`{param}` had {len(values)} numbers but is expected to have 4 "
-                               "(minx,miny,maxx,maxy) or 6 (with min and max heights)")
+        raise InvalidParameter(
+            f"`{param}` had {len(values)} numbers but is expected to have 4 "
+            "(minx,miny,maxx,maxy) or 6 (with min and max heights)"
+        )
     if not all(math.isfinite(v) for v in values):
         raise InvalidParameter(f"`{param}` was {list(values)} but every number is expected to be finite")
     a0, a1, b0, b1 = values
     if spec.axis_latlon:  # lat, lon order on the wire
         a0, a1, b0, b1 = a1, a0, b1, b0
     if a0 > b0 or a1 > b1:
-        raise InvalidParameter(f"`{param}` was {list(values)}: the lower corner is expected to come first "
-                               "and to be below and left of the upper corner (boxes across the "
-                               "antimeridian are not supported)")
+        raise InvalidParameter(
+            f"`{param}` was {list(values)}: the lower corner is expected to come first "
+            "and to be below and left of the upper corner (boxes across the "
+            "antimeridian are not supported)"
+        )
     if spec.is_geographic and (a0 < -180 or b0 > 180 or a1 < -90 or b1 > 90):
-        raise InvalidParameter(f"`{param}` was {list(values)} but longitudes are expected within "
-                               "[-180, 180] and latitudes within [-90, 90]")
+        raise InvalidParameter(
+            f"`{param}` was {list(values)} but longitudes are expected within "
+            "[-180, 180] and latitudes within [-90, 90]"
+        )
     box = shapely.box(a0, a1, b0, b1)
     if spec.name == CRS84.name or (spec.epsg in (4326, 4490)):
         return box
@@ -132,9 +137,11 @@ def geometry_to_wgs84(geom: BaseGeometry, spec: CrsSpec, what: str = "filter geo
     if spec.is_geographic:
         xy = shapely.get_coordinates(geom)
         if len(xy) and (np.abs(xy[:, 0]).max() > 180 or np.abs(xy[:, 1]).max() > 90):
-            raise InvalidParameter(f"the {what} has coordinates outside longitude [-180, 180] / latitude "
-                                   f"[-90, 90] (in {spec.uri}, axis order "
-                                   f"{'lat, lon' if spec.axis_latlon else 'lon, lat'})")
+            raise InvalidParameter(
+                f"the {what} has coordinates outside longitude [-180, 180] / latitude "
+                f"[-90, 90] (in {spec.uri}, axis order "
+                f"{'lat, lon' if spec.axis_latlon else 'lon, lat'})"
+            )
     if spec.name in (CRS84.name, "EPSG:4326", "EPSG:4490"):
         return _checked(geom, what)
     out = transform_geometries(np.array([geom], dtype=object), spec, CRS84)[0]
@@ -152,16 +159,12 @@ def geometries_from_wgs84(geoms: np.ndarray, spec: CrsSpec) -> np.ndarray:
 def _checked(geom: BaseGeometry, what: str) -> BaseGeometry:
     xy = shapely.get_coordinates(geom)
     if len(xy) and not np.isfinite(xy).all():
-        raise InvalidParameter(f"the {what} cannot be expressed in WGS84 (coordinates out of the CRS's range)")
+        raise InvalidParameter(
+            f"the {what} cannot be expressed in WGS84 (coordinates out of the CRS's range)"
+        )
     return geom
 
 
 def _short(value: object, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "...'"
-
-
-def polygon_wkb(geom: BaseGeometry) -> bytes:
-    """WKB of a WGS84 geometry, for ``ST_GeomFromWKB(%s, 4326)``."""
-    return shapely.to_wkb(geom)
-

@@ -15,6 +15,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from layers.catalogue import SCHEMA, Layer
+from services.ogc.execute import read_connection
 
 TTL_SECONDS = 10.0
 
@@ -56,13 +57,14 @@ def extent_cache(request: Request) -> ExtentCache:
 
 async def _compute(pool: AsyncConnectionPool, layers: list[Layer]) -> dict[str, BBox | None]:
     parts = [
-        sql.SQL("SELECT {name}, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                "FROM (SELECT ST_Extent(geom) AS e FROM {table}) s").format(
-            name=sql.Literal(la.name), table=sql.Identifier(SCHEMA, la.name))
+        sql.SQL(
+            "SELECT {name}, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            "FROM (SELECT ST_Extent(geom) AS e FROM {table}) s"
+        ).format(name=sql.Literal(la.name), table=sql.Identifier(SCHEMA, la.name))
         for la in layers
     ]
     query = sql.SQL(" UNION ALL ").join(parts)
-    async with pool.connection() as conn:
+    async with read_connection(pool) as conn:
         cur = conn.cursor(row_factory=tuple_row)
         await cur.execute(query)
         rows = await cur.fetchall()

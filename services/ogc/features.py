@@ -7,20 +7,22 @@ For GCJ-02 and BD-09 the database returns WGS84 WKB, which is transformed in one
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 import psycopg
 import shapely
-from psycopg.rows import tuple_row
 
 from gis.crs import CrsSpec
-from services.errors import InvalidParameter
-from services.ogc.crs import geojson_decimals, geometries_from_wgs84, needs_python_transform, output_geometry_sql
-from services.ogc.sql import GEOM, Clause, FeatureQuery
-
-log = logging.getLogger("riskatlas")
+from services.ogc.counts import CountCache
+from services.ogc.crs import (
+    geojson_decimals,
+    geometries_from_wgs84,
+    needs_python_transform,
+    output_geometry_sql,
+)
+from services.ogc.execute import run_query
+from services.ogc.sql import GEOM, FeatureQuery
 
 
 @dataclass(frozen=True)
@@ -31,47 +33,54 @@ class Page:
     matched: int
 
 
-async def fetch_page(conn: psycopg.AsyncConnection, q: FeatureQuery, crs: CrsSpec) -> Page:
+async def fetch_page(
+    conn: psycopg.AsyncConnection, q: FeatureQuery, crs: CrsSpec, counts: CountCache | None = None
+) -> Page:
     """The page of features ``q`` asks for, with numberMatched.
 
     The count query runs only when the page does not already tell the total (a page shorter than the
-    limit, starting at 0 or holding rows, ends the result).
+    limit, starting at 0 or holding rows, ends the result), and through ``counts`` when given, so
+    that paging through one result counts it once per data version.
     """
     features = await fetch_features(conn, q, crs)
     returned = len(features)
     if returned < q.limit and (returned > 0 or q.offset == 0):
         return Page(features, q.offset + returned)
-    count = await run_query(conn, q.count())
-    return Page(features, int(count[0][0]))
+    return Page(features, await _count(conn, q, counts))
+
+
+async def count_page(
+    conn: psycopg.AsyncConnection, q: FeatureQuery, counts: CountCache | None = None
+) -> Page:
+    """No features, only how many match (``resultType=hits``)."""
+    return Page([], await _count(conn, q, counts))
+
+
+async def _count(conn: psycopg.AsyncConnection, q: FeatureQuery, counts: CountCache | None) -> int:
+    if counts is None:
+        return int((await run_query(conn, q.count()))[0][0])
+    return await counts.count(conn, q.view.layer.name, q.count())
 
 
 async def fetch_features(conn: psycopg.AsyncConnection, q: FeatureQuery, crs: CrsSpec) -> list[str]:
     """The GeoJSON text of each feature of the page, in order, coordinates in ``crs``."""
     if not needs_python_transform(crs):
-        rows = await run_query(conn, q.features_as_text(output_geometry_sql(GEOM, crs), geojson_decimals(crs)))
+        rows = await run_query(
+            conn, q.features_as_text(output_geometry_sql(GEOM, crs), geojson_decimals(crs))
+        )
         return [r[0] for r in rows]
     rows = await run_query(conn, q.features_as_parts())
     if not rows:
         return []
     geoms = shapely.from_wkb(np.array([r[2] for r in rows], dtype=object))
-    out = shapely.set_precision(geometries_from_wgs84(geoms, crs), 10.0 ** -geojson_decimals(crs), mode="pointwise")
+    out = shapely.set_precision(
+        geometries_from_wgs84(geoms, crs), 10.0 ** -geojson_decimals(crs), mode="pointwise"
+    )
     texts = shapely.to_geojson(out)
-    return [f'{{"type":"Feature","id":{r[0]},"geometry":{g},"properties":{r[1]}}}' for r, g in zip(rows, texts)]
-
-
-async def run_query(conn: psycopg.AsyncConnection, clause: Clause) -> list[tuple]:
-    """Rows of ``clause``; a value the database refuses to evaluate is the request's 400, not a 500."""
-    cur = conn.cursor(row_factory=tuple_row)
-    try:
-        await cur.execute(clause.text, clause.params)
-    except (psycopg.errors.DataError, psycopg.errors.InternalError_) as exc:
-        # PostGIS rejects some inputs only when it meets them (e.g. a relation it does not support
-        # for a geometry collection): that is the request's fault, not the server's. The database's
-        # own message is logged, never returned.
-        log.warning("query rejected by the database: %s", str(exc).splitlines()[0] if str(exc) else exc)
-        raise InvalidParameter("the database could not evaluate this request (a geometry or value it cannot "
-                               "compare); simplify the filter or its geometries") from None
-    return await cur.fetchall()
+    return [
+        f'{{"type":"Feature","id":{r[0]},"geometry":{g},"properties":{r[1]}}}'
+        for r, g in zip(rows, texts, strict=True)
+    ]
 
 
 def body(features: list[str], head: dict[str, object]) -> bytes:

@@ -12,9 +12,16 @@ from services.ogc.sql import Clause, envelope_clause, equals_clause, intersects_
 from services.ogc.views import CollectionView
 
 
-def conditions(v: CollectionView, bbox: str | None, bbox_crs: str | None, filter_text: str | None,
-               filter_lang: str | None, filter_crs: str | None, query: Iterable[tuple[str, str]],
-               max_depth: int) -> list[Clause]:
+def conditions(
+    v: CollectionView,
+    bbox: str | None,
+    bbox_crs: str | None,
+    filter_text: str | None,
+    filter_lang: str | None,
+    filter_crs: str | None,
+    query: Iterable[tuple[str, str]],
+    max_depth: int,
+) -> list[Clause]:
     """The WHERE conditions of an items or tiles request: bbox, CQL2 filter, and equality filters from the
     query parameters named after queryables (``query``: all the request's parameters)."""
     where: list[Clause] = []

@@ -11,10 +11,12 @@ from services.deps import APISettingsDep, IdentityDep, PoolDep
 from services.errors import InvalidParameter, NotFound
 from services.ogc import links as L
 from services.ogc.collections import F_QUERY, resolve
+from services.ogc.counts import count_cache
 from services.ogc.cql import FILTER_LANGS
 from services.ogc.crs import SUPPORTED_URIS, content_crs, negotiate
+from services.ogc.execute import read_connection
+from services.ogc.features import Page, body, count_page, feature_body, fetch_features, fetch_page
 from services.ogc.filters import conditions
-from services.ogc.features import Page, body, feature_body, fetch_features, fetch_page
 from services.ogc.params import output_format, properties, sortby
 from services.ogc.render import html_response, timestamp
 from services.ogc.sql import FeatureQuery, by_id
@@ -32,7 +34,7 @@ _CRS_DOC = f"Output CRS, one of {SUPPORTED_URIS} (EPSG:4326 and EPSG:4490 are la
     "/collections/{collectionId}/items",
     summary="Features of a collection",
     description="Filter with `bbox`, a CQL2 `filter` (text or JSON) and `property=value` parameters for any "
-                "queryable; page with `limit` and `offset` (or follow the `next` link).",
+    "queryable; page with `limit` and `offset` (or follow the `next` link).",
     responses={200: {"content": {L.GEOJSON: {}, L.HTML: {}}}, 404: {"description": "No such collection"}},
 )
 async def items(
@@ -48,23 +50,52 @@ async def items(
     limit: int | None = Query(None, ge=1, description="Page size"),
     offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Features to skip"),
     filter: str | None = Query(None, description="CQL2 filter (text or JSON, see `filter-lang`)"),  # noqa: A002
-    filter_lang: str | None = Query(None, alias="filter-lang", json_schema_extra={"enum": list(FILTER_LANGS)},
-                                    description="cql2-text (default) or cql2-json"),
+    filter_lang: str | None = Query(
+        None,
+        alias="filter-lang",
+        json_schema_extra={"enum": list(FILTER_LANGS)},
+        description="cql2-text (default) or cql2-json",
+    ),
     filter_crs: str | None = Query(None, alias="filter-crs", description="CRS of the filter's geometries"),
-    properties_: str | None = Query(None, alias="properties", description="Comma-separated properties to return"),
-    sortby_: str | None = Query(None, alias="sortby", description="Comma-separated properties, - for descending"),
+    properties_: str | None = Query(
+        None, alias="properties", description="Comma-separated properties to return"
+    ),
+    sortby_: str | None = Query(
+        None, alias="sortby", description="Comma-separated properties, - for descending"
+    ),
+    result_type: str = Query(
+        "results",
+        alias="resultType",
+        json_schema_extra={"enum": ["results", "hits"]},
+        description="`hits` returns only numberMatched (GDAL asks for it to count)",
+    ),
 ) -> Response:
     v = resolve(collectionId, identity)
+    if result_type not in ("results", "hits"):
+        raise InvalidParameter(
+            f"`resultType` was {result_type[:40]!r} but is expected to be 'results' or 'hits'"
+        )
     fmt = output_format(request, f)
     out_crs = negotiate(crs, "crs")
     page_size = settings.default_limit if limit is None else limit
     if page_size > settings.max_limit:
         raise InvalidParameter(f"`limit` was {limit} but is expected to be at most {settings.max_limit}")
-    where = conditions(v, bbox, bbox_crs, filter, filter_lang, filter_crs, request.query_params.multi_items(),
-                       settings.max_filter_depth)
+    where = conditions(
+        v,
+        bbox,
+        bbox_crs,
+        filter,
+        filter_lang,
+        filter_crs,
+        request.query_params.multi_items(),
+        settings.max_filter_depth,
+    )
     q = FeatureQuery(v, properties(properties_, v), tuple(where), sortby(sortby_, v), page_size, offset)
-    async with pool.connection() as conn:
-        page = await fetch_page(conn, q, out_crs)
+    async with read_connection(pool) as conn:
+        counts = count_cache(request)
+        page = await (
+            count_page(conn, q, counts) if result_type == "hits" else fetch_page(conn, q, out_crs, counts)
+        )
     path = f"/collections/{v.layer.name}/items"
     query = list(request.query_params.multi_items())
     head = {
@@ -73,6 +104,8 @@ async def items(
         "timeStamp": timestamp(),
         "links": page_links(request, path, query, q, page, fmt, v),
     }
+    if result_type == "hits":  # no features, so no pages to follow
+        head["links"] = [lk for lk in head["links"] if lk["rel"] not in ("next", "prev")]
     headers = {"Content-Crs": content_crs(out_crs)}
     if fmt == "html":
         return _items_html(request, v, q, page, head, out_crs.uri, headers)
@@ -82,7 +115,10 @@ async def items(
 @router.get(
     "/collections/{collectionId}/items/{featureId}",
     summary="One feature",
-    responses={200: {"content": {L.GEOJSON: {}, L.HTML: {}}}, 404: {"description": "No such collection or feature"}},
+    responses={
+        200: {"content": {L.GEOJSON: {}, L.HTML: {}}},
+        404: {"description": "No such collection or feature"},
+    },
 )
 async def item(
     request: Request,
@@ -96,29 +132,48 @@ async def item(
     v = resolve(collectionId, identity)
     fmt = output_format(request, f)
     out_crs = negotiate(crs, "crs")
-    missing = NotFound(f"feature {featureId[:MAX_FEATURE_ID_CHARS]!r} does not exist in collection {v.layer.name!r}")
+    missing = NotFound(
+        f"feature {featureId[:MAX_FEATURE_ID_CHARS]!r} does not exist in collection {v.layer.name!r}"
+    )
     if len(featureId) > MAX_FEATURE_ID_CHARS:
         raise missing
     q = FeatureQuery(v, v.fields, (by_id(v, featureId),), (), 1, 0)
-    async with pool.connection() as conn:
+    async with read_connection(pool) as conn:
         found = await fetch_features(conn, q, out_crs)
     if not found:
         raise missing
     path = f"/collections/{v.layer.name}/items/{_q(featureId)}"
     keep = {"crs": crs} if crs else {}
     links = L.self_and_alternate(request, path, L.GEOJSON, fmt, keep, title="this feature") + [
-        L.link(L.url(request, f"/collections/{v.layer.name}"), "collection", L.JSON, v.layer.title)]
+        L.link(L.url(request, f"/collections/{v.layer.name}"), "collection", L.JSON, v.layer.title)
+    ]
     headers = {"Content-Crs": content_crs(out_crs)}
     if fmt == "html":
         feature = orjson.loads(found[0])
-        return html_response("item.html", headers=headers, title=f"{v.layer.title}: {feature['id']}",
-                             root=L.base(request), collection=v.layer.name, feature=feature, fields=v.fields,
-                             summary=_summary(feature.get("geometry")), crs=out_crs.uri, links=links)
+        return html_response(
+            "item.html",
+            headers=headers,
+            title=f"{v.layer.title}: {feature['id']}",
+            root=L.base(request),
+            collection=v.layer.name,
+            feature=feature,
+            fields=v.fields,
+            summary=_summary(feature.get("geometry")),
+            crs=out_crs.uri,
+            links=links,
+        )
     return Response(feature_body(found[0], links), media_type=L.GEOJSON, headers=headers)
 
 
-def page_links(request: Request, path: str, query: list[tuple[str, str]], q: FeatureQuery, page: Page,
-               fmt: str, v: CollectionView) -> list[dict[str, Any]]:
+def page_links(
+    request: Request,
+    path: str,
+    query: list[tuple[str, str]],
+    q: FeatureQuery,
+    page: Page,
+    fmt: str,
+    v: CollectionView,
+) -> list[dict[str, Any]]:
     """self, alternate, collection, and next/prev when there are more pages (same query, other offset)."""
     base = [(k, val) for k, val in query if k not in ("offset", "f")]
 
@@ -128,16 +183,35 @@ def page_links(request: Request, path: str, query: list[tuple[str, str]], q: Fea
 
     json_type, html_type = L.GEOJSON, L.HTML
     out = [
-        L.link(href(q.offset, "json"), "self" if fmt == "json" else "alternate", json_type, "this page as GeoJSON"),
-        L.link(href(q.offset, "html"), "self" if fmt == "html" else "alternate", html_type, "this page as HTML"),
+        L.link(
+            href(q.offset, "json"),
+            "self" if fmt == "json" else "alternate",
+            json_type,
+            "this page as GeoJSON",
+        ),
+        L.link(
+            href(q.offset, "html"), "self" if fmt == "html" else "alternate", html_type, "this page as HTML"
+        ),
         L.link(L.url(request, f"/collections/{v.layer.name}"), "collection", L.JSON, v.layer.title),
     ]
     if q.offset + len(page.features) < page.matched:
-        out.append(L.link(href(q.offset + q.limit, fmt if fmt == "html" else "json"), "next",
-                          html_type if fmt == "html" else json_type, "next page"))
+        out.append(
+            L.link(
+                href(q.offset + q.limit, fmt if fmt == "html" else "json"),
+                "next",
+                html_type if fmt == "html" else json_type,
+                "next page",
+            )
+        )
     if q.offset > 0:
-        out.append(L.link(href(max(q.offset - q.limit, 0), fmt if fmt == "html" else "json"), "prev",
-                          html_type if fmt == "html" else json_type, "previous page"))
+        out.append(
+            L.link(
+                href(max(q.offset - q.limit, 0), fmt if fmt == "html" else "json"),
+                "prev",
+                html_type if fmt == "html" else json_type,
+                "previous page",
+            )
+        )
     return out
 
 
@@ -147,18 +221,37 @@ def _q(text: str) -> str:
     return quote(text, safe="")
 
 
-def _items_html(request: Request, v: CollectionView, q: FeatureQuery, page: Page, head: dict[str, Any],
-                crs_uri: str, headers: dict[str, str]) -> Response:
+def _items_html(
+    request: Request,
+    v: CollectionView,
+    q: FeatureQuery,
+    page: Page,
+    head: dict[str, Any],
+    crs_uri: str,
+    headers: dict[str, str],
+) -> Response:
     feats = [orjson.loads(t) for t in page.features]
     for ft in feats:
         ft["summary"] = _summary(ft.get("geometry"))
     links = head["links"]
     nxt = next((lk["href"] for lk in links if lk["rel"] == "next"), None)
     prev = next((lk["href"] for lk in links if lk["rel"] == "prev"), None)
-    return html_response("items.html", headers=headers, title=f"{v.layer.title} — items", root=L.base(request),
-                         collection=v.layer.name, fields=q.fields, features=feats, number_matched=page.matched,
-                         number_returned=len(feats), offset=q.offset, next=nxt, prev=prev, crs=crs_uri,
-                         links=[lk for lk in links if lk["rel"] not in ("next", "prev")])
+    return html_response(
+        "items.html",
+        headers=headers,
+        title=f"{v.layer.title} — items",
+        root=L.base(request),
+        collection=v.layer.name,
+        fields=q.fields,
+        features=feats,
+        number_matched=page.matched,
+        number_returned=len(feats),
+        offset=q.offset,
+        next=nxt,
+        prev=prev,
+        crs=crs_uri,
+        links=[lk for lk in links if lk["rel"] not in ("next", "prev")],
+    )
 
 
 def _summary(geometry: dict[str, Any] | None) -> str:

@@ -22,16 +22,37 @@ _COMMON = "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/"
 
 #: The conformance classes this service implements.
 CONFORMANCE: list[str] = [
-    _COMMON + "core", _COMMON + "landing-page", _COMMON + "json", _COMMON + "html", _COMMON + "oas30",
+    _COMMON + "core",
+    _COMMON + "landing-page",
+    _COMMON + "json",
+    _COMMON + "html",
+    _COMMON + "oas30",
     "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
-    _F1 + "core", _F1 + "oas30", _F1 + "html", _F1 + "geojson",
+    _F1 + "core",
+    _F1 + "oas30",
+    _F1 + "html",
+    _F1 + "geojson",
     _F2 + "crs",
-    _F3 + "filter", _F3 + "features-filter", _F3 + "queryables", _F3 + "queryables-query-parameters",
-    _CQL2 + "cql2-text", _CQL2 + "cql2-json", _CQL2 + "basic-cql2", _CQL2 + "advanced-comparison-operators",
-    _CQL2 + "case-insensitive-comparison", _CQL2 + "property-property", _CQL2 + "basic-spatial-functions",
-    _CQL2 + "basic-spatial-functions-plus", _CQL2 + "spatial-functions",
-    _TILES + "core", _TILES + "tileset", _TILES + "tilesets-list", _TILES + "geodata-tilesets",
-    _TILES + "dataset-tilesets", _TILES + "mvt", _TILES + "oas30",
+    _F3 + "filter",
+    _F3 + "features-filter",
+    _F3 + "queryables",
+    _F3 + "queryables-query-parameters",
+    _CQL2 + "cql2-text",
+    _CQL2 + "cql2-json",
+    _CQL2 + "basic-cql2",
+    _CQL2 + "advanced-comparison-operators",
+    _CQL2 + "case-insensitive-comparison",
+    _CQL2 + "property-property",
+    _CQL2 + "basic-spatial-functions",
+    _CQL2 + "basic-spatial-functions-plus",
+    _CQL2 + "spatial-functions",
+    _TILES + "core",
+    _TILES + "tileset",
+    _TILES + "tilesets-list",
+    _TILES + "geodata-tilesets",
+    _TILES + "dataset-tilesets",
+    _TILES + "mvt",
+    _TILES + "oas30",
     "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
     "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 ]
@@ -52,18 +73,26 @@ async def landing(request: Request, settings: APISettingsDep, f: str | None = F_
     ]
     doc = {"title": settings.title, "description": settings.description, "links": links}
     if fmt == "html":
-        return html_response("landing.html", title=settings.title, root=L.base(request),
-                             description=settings.description, links=links)
+        return html_response(
+            "landing.html",
+            title=settings.title,
+            root=L.base(request),
+            description=settings.description,
+            links=links,
+        )
     return json_response(doc)
 
 
-@router.get("/conformance", summary="Conformance classes", responses={200: {"content": {L.JSON: {}, L.HTML: {}}}})
+@router.get(
+    "/conformance", summary="Conformance classes", responses={200: {"content": {L.JSON: {}, L.HTML: {}}}}
+)
 async def conformance(request: Request, f: str | None = F_QUERY) -> Response:
     fmt = output_format(request, f)
     links = L.self_and_alternate(request, "/conformance", L.JSON, fmt, title="conformance")
     if fmt == "html":
-        return html_response("conformance.html", title="Conformance", root=L.base(request), conforms=CONFORMANCE,
-                             links=links)
+        return html_response(
+            "conformance.html", title="Conformance", root=L.base(request), conforms=CONFORMANCE, links=links
+        )
     return json_response({"conformsTo": CONFORMANCE, "links": links})
 
 

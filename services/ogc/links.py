@@ -21,7 +21,6 @@ REL_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 REL_TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 REL_TILING_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
 REL_TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
-REL_SCHEMA = "http://www.opengis.net/def/rel/ogc/1.0/schema"
 
 
 def base(request: Request) -> str:
@@ -37,7 +36,9 @@ def url(request: Request, path: str, query: dict[str, Any] | None = None) -> str
     return out
 
 
-def link(href: str, rel: str, type_: str | None = None, title: str | None = None, **extra: Any) -> dict[str, Any]:
+def link(
+    href: str, rel: str, type_: str | None = None, title: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """One link object: href, rel, and type and title when given."""
     out: dict[str, Any] = {"href": href, "rel": rel}
     if type_:
@@ -48,13 +49,27 @@ def link(href: str, rel: str, type_: str | None = None, title: str | None = None
     return out
 
 
-def self_and_alternate(request: Request, path: str, json_type: str, fmt: str,
-                       query: dict[str, Any] | None = None, title: str = "this document") -> list[dict[str, Any]]:
+def self_and_alternate(
+    request: Request,
+    path: str,
+    json_type: str,
+    fmt: str,
+    query: dict[str, Any] | None = None,
+    title: str = "this document",
+) -> list[dict[str, Any]]:
     """The ``self`` link in the format served and the ``alternate`` link in the other one."""
     q = dict(query or {})
     q.pop("f", None)
-    as_json = link(url(request, path, {**q, "f": "json"}), "self" if fmt == "json" else "alternate", json_type,
-                   f"{title} as JSON")
-    as_html = link(url(request, path, {**q, "f": "html"}), "self" if fmt == "html" else "alternate", HTML,
-                   f"{title} as HTML")
+    as_json = link(
+        url(request, path, {**q, "f": "json"}),
+        "self" if fmt == "json" else "alternate",
+        json_type,
+        f"{title} as JSON",
+    )
+    as_html = link(
+        url(request, path, {**q, "f": "html"}),
+        "self" if fmt == "html" else "alternate",
+        HTML,
+        f"{title} as HTML",
+    )
     return [as_json, as_html] if fmt == "json" else [as_html, as_json]

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from layers.catalogue import LAYERS
+from services.ogc.mvt import TMS_ID
 from services.ogc.views import field_schema
 from services.settings import APISettings
 
@@ -35,6 +36,7 @@ def document(app: FastAPI, settings: APISettings) -> dict[str, Any]:
         return cached
     doc = downgrade(copy.deepcopy(app.openapi()))
     _errors(doc)
+    _identifiers(doc)
     _limits(doc, settings)
     _collection_paths(doc)
     app.state.ogc_openapi = doc
@@ -92,19 +94,37 @@ def _errors(doc: dict[str, Any]) -> None:
     for op in _operations(doc):
         responses = op.setdefault("responses", {})
         responses.pop("422", None)
-        responses.setdefault("400", {"description": "A parameter was not valid; the body says which and why",
-                                     "content": {"application/json": {"schema": ref}}})
+        responses.setdefault(
+            "400",
+            {
+                "description": "A parameter was not valid; the body says which and why",
+                "content": {"application/json": {"schema": ref}},
+            },
+        )
         for p in op.get("parameters", []):
             p.get("schema", {}).pop("nullable", None)
             p["schema"] = {k: v for k, v in p.get("schema", {}).items() if k != "title"}
+
+
+def _identifiers(doc: dict[str, Any]) -> None:
+    """The collection and tile matrix set path parameters list their allowed values."""
+    allowed = {"collectionId": sorted(LAYERS), "tileMatrixSetId": [TMS_ID]}
+    for op in _operations(doc):
+        for p in op.get("parameters", []):
+            if p.get("in") == "path" and p.get("name") in allowed:
+                p["schema"] = {"type": "string", "enum": allowed[p["name"]]}
 
 
 def _limits(doc: dict[str, Any], settings: APISettings) -> None:
     for op in _operations(doc):
         for p in op.get("parameters", []):
             if p.get("name") == "limit" and p.get("in") == "query":
-                p["schema"] = {"type": "integer", "minimum": 1, "maximum": settings.max_limit,
-                               "default": settings.default_limit}
+                p["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": settings.max_limit,
+                    "default": settings.default_limit,
+                }
 
 
 def _collection_paths(doc: dict[str, Any]) -> None:
@@ -120,7 +140,14 @@ def _collection_paths(doc: dict[str, Any]) -> None:
             if f.type == "json":
                 continue
             schema = {k: v for k, v in field_schema(f).items() if k in ("type", "enum", "format")}
-            params.append({"name": f.name, "in": "query", "required": False, "schema": schema,
-                           "description": f"Only features whose {f.name} equals this value"})
+            params.append(
+                {
+                    "name": f.name,
+                    "in": "query",
+                    "required": False,
+                    "schema": schema,
+                    "description": f"Only features whose {f.name} equals this value",
+                }
+            )
         op["parameters"] = params
         doc["paths"][f"/collections/{layer.name}/items"] = {"get": op}

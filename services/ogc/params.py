@@ -19,8 +19,22 @@ from services.ogc.views import CollectionView
 Format = Literal["json", "html"]
 
 #: Query parameters the items endpoint understands; any other name must be a queryable (equality filter).
-ITEMS_PARAMS = frozenset({"f", "bbox", "bbox-crs", "crs", "limit", "offset", "filter", "filter-lang",
-                          "filter-crs", "properties", "sortby"})
+ITEMS_PARAMS = frozenset(
+    {
+        "f",
+        "bbox",
+        "bbox-crs",
+        "crs",
+        "limit",
+        "offset",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "properties",
+        "sortby",
+        "resultType",
+    }
+)
 
 _MAX_LIST_ITEMS = 200
 
@@ -41,6 +55,14 @@ def output_format(request: Request, f: str | None, allowed: tuple[str, ...] = ("
     if "html" not in allowed:
         return "json"
     return "html" if _prefers_html(request.headers.get("accept", "")) else "json"
+
+
+def schema_media_type(request: Request) -> str:
+    """``application/schema+json`` unless the client accepts only plain JSON (GDAL asks for it so)."""
+    accept = request.headers.get("accept", "").lower()
+    if not accept or "schema+json" in accept or "*/*" in accept or "application/json" not in accept:
+        return "application/schema+json"
+    return "application/json"
 
 
 def _prefers_html(accept: str) -> bool:
@@ -72,8 +94,10 @@ def numbers(value: str, param: str) -> list[float]:
         try:
             v = float(p.strip())
         except ValueError:
-            raise InvalidParameter(f"`{param}` was {_short(value)} but is expected to be 4 or 6 comma-separated "
-                                   f"numbers; {_short(p)} is not a number") from None
+            raise InvalidParameter(
+                f"`{param}` was {_short(value)} but is expected to be 4 or 6 comma-separated "
+                f"numbers; {_short(p)} is not a number"
+            ) from None
         if not math.isfinite(v):
             raise InvalidParameter(f"`{param}` was {_short(value)} but every number is expected to be finite")
         out.append(v)
@@ -109,14 +133,16 @@ def sortby(value: str | None, view: CollectionView) -> tuple[tuple[Field, bool],
         desc = item.startswith("-")
         name = item[1:].strip() if item[:1] in "+-" else item
         if " " in name:  # '+' arrives as a space when not percent-encoded
-            raise InvalidParameter(f"`sortby`: {_short(item)} is expected to be a property name with an "
-                                   "optional + or - before it (encode + as %2B)")
+            raise InvalidParameter(
+                f"`sortby`: {_short(item)} is expected to be a property name with an "
+                "optional + or - before it (encode + as %2B)"
+            )
         out.append((view.sortable(name), desc))
     return tuple(out)
 
 
 def equality_filters(query: Iterable[tuple[str, str]], view: CollectionView) -> list[tuple[Field, object]]:
-    """Query parameters that name a queryable become ``property = value`` filters (Part 1 /rec/core/fc-filters).
+    """Query parameters naming a queryable become ``property = value`` filters (Part 1 /rec/core/fc-filters).
 
     Any other unknown parameter is a 400 (Part 1 /req/core/query-param-unknown).
     """
@@ -164,8 +190,10 @@ def typed_value(f: Field, raw: str) -> object:
         if f.type == "timestamp":
             return dt.datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidParameter(f"`{f.name}` was {_short(raw)} but is expected to be an ISO 8601 "
-                               f"{'date' if f.type == 'date' else 'date-time'}") from None
+        raise InvalidParameter(
+            f"`{f.name}` was {_short(raw)} but is expected to be an ISO 8601 "
+            f"{'date' if f.type == 'date' else 'date-time'}"
+        ) from None
     raise InvalidParameter(f"`{f.name}` cannot be used as a query parameter")
 
 

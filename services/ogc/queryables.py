@@ -11,21 +11,33 @@ from fastapi import APIRouter, Request, Response
 from services.deps import IdentityDep
 from services.ogc import links as L
 from services.ogc.collections import F_QUERY, resolve
-from services.ogc.params import output_format
+from services.ogc.params import output_format, schema_media_type
 from services.ogc.render import html_response, json_response
 
 router = APIRouter(tags=["Filtering"])
 
 
-@router.get("/collections/{collectionId}/queryables", summary="Properties usable in filters",
-            responses={200: {"content": {L.SCHEMA: {}, L.HTML: {}}}, 404: {"description": "No such collection"}})
-async def queryables(request: Request, collectionId: str, identity: IdentityDep,  # noqa: N803
-                     f: str | None = F_QUERY) -> Response:
+@router.get(
+    "/collections/{collectionId}/queryables",
+    summary="Properties usable in filters",
+    responses={200: {"content": {L.SCHEMA: {}, L.HTML: {}}}, 404: {"description": "No such collection"}},
+)
+async def queryables(
+    request: Request,
+    collectionId: str,
+    identity: IdentityDep,  # noqa: N803
+    f: str | None = F_QUERY,
+) -> Response:
     v = resolve(collectionId, identity)
     fmt = output_format(request, f)
     path = f"/collections/{v.layer.name}/queryables"
     doc = v.queryables_schema(L.url(request, path))
     if fmt == "html":
-        return html_response("queryables.html", title=f"{v.layer.title} — queryables", root=L.base(request),
-                             schema=doc, links=L.self_and_alternate(request, path, L.SCHEMA, fmt))
-    return json_response(doc, L.SCHEMA)
+        return html_response(
+            "queryables.html",
+            title=f"{v.layer.title} — queryables",
+            root=L.base(request),
+            schema=doc,
+            links=L.self_and_alternate(request, path, L.SCHEMA, fmt),
+        )
+    return json_response(doc, schema_media_type(request))

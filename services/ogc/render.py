@@ -16,11 +16,16 @@ from services.ogc.links import HTML, JSON
 TEMPLATES = Path(__file__).with_name("templates")
 
 
-def json_response(doc: Any, media_type: str = JSON, headers: dict[str, str] | None = None,
-                  status_code: int = 200) -> Response:
+def json_response(
+    doc: Any, media_type: str = JSON, headers: dict[str, str] | None = None, status_code: int = 200
+) -> Response:
     """``doc`` serialised by orjson (non-ASCII text kept as UTF-8)."""
-    return Response(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS), status_code=status_code,
-                    media_type=media_type, headers=headers)
+    return Response(
+        orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS),
+        status_code=status_code,
+        media_type=media_type,
+        headers=headers,
+    )
 
 
 def html_response(template: str, headers: dict[str, str] | None = None, **context: Any) -> Response:
@@ -31,13 +36,17 @@ def html_response(template: str, headers: dict[str, str] | None = None, **contex
 
 def timestamp() -> str:
     """Now, as OGC's ``timeStamp`` (UTC, ISO 8601, seconds)."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @cache
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["pretty"] = lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2).decode()
     env.filters["cell"] = _cell
     return env

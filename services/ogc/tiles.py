@@ -29,8 +29,8 @@ from services.ogc import links as L
 from services.ogc.collections import resolve
 from services.ogc.cql import FILTER_LANGS
 from services.ogc.crs import CRS84
+from services.ogc.execute import read_connection, run_query
 from services.ogc.extents import BBox, extent_cache
-from services.ogc.features import run_query
 from services.ogc.filters import conditions
 from services.ogc.mvt import MAX_ZOOM, TMS_ID, tile_fields, tile_sql
 from services.ogc.render import json_response
@@ -42,12 +42,22 @@ WEB_MERCATOR_URI = "http://www.opengis.net/def/crs/EPSG/0/3857"
 #: Drawing order of the multi-layer tile: areas, then lines, then points.
 _ORDER = {"MultiPolygon": 0, "LineString": 1, "Point": 2}
 _DIMENSION = {"Point": 0, "LineString": 1, "MultiPolygon": 2}
-_TILEJSON_TYPES = {"text": "String", "int": "Number", "float": "Number", "bool": "Boolean", "date": "String",
-                   "timestamp": "String"}
+_TILEJSON_TYPES = {
+    "text": "String",
+    "int": "Number",
+    "float": "Number",
+    "bool": "Boolean",
+    "date": "String",
+    "timestamp": "String",
+}
 
 TMS_PATH = Path(description="Tile matrix set; only WebMercatorQuad is offered")
 Z_PATH = Path(ge=0, le=MAX_ZOOM, description="Zoom level (tile matrix)")
 ROW_PATH = Path(ge=0, le=2**MAX_ZOOM - 1, description="Tile row, from the top")
+_PROPERTIES_DOC = (
+    "Comma-separated properties to put in the tile (default: the id, name, jurisdiction codes, "
+    "enumerated, numeric and boolean fields)"
+)
 COL_PATH = Path(ge=0, le=2**MAX_ZOOM - 1, description="Tile column, from the left")
 
 
@@ -59,101 +69,176 @@ def web_mercator_quad() -> morecantile.TileMatrixSet:
 @router.get("/tileMatrixSets", summary="Tile matrix sets")
 async def tile_matrix_sets(request: Request) -> Response:
     tms = web_mercator_quad()
-    return json_response({"tileMatrixSets": [{
-        "id": TMS_ID, "title": tms.title, "uri": str(tms.uri),
-        "links": [L.link(L.url(request, f"/tileMatrixSets/{TMS_ID}"), "self", L.JSON, tms.title),
-                  L.link(L.url(request, f"/tileMatrixSets/{TMS_ID}"), L.REL_TILING_SCHEME, L.JSON, tms.title)],
-    }]})
+    return json_response(
+        {
+            "tileMatrixSets": [
+                {
+                    "id": TMS_ID,
+                    "title": tms.title,
+                    "uri": str(tms.uri),
+                    "links": [
+                        L.link(L.url(request, f"/tileMatrixSets/{TMS_ID}"), "self", L.JSON, tms.title),
+                        L.link(
+                            L.url(request, f"/tileMatrixSets/{TMS_ID}"),
+                            L.REL_TILING_SCHEME,
+                            L.JSON,
+                            tms.title,
+                        ),
+                    ],
+                }
+            ]
+        }
+    )
 
 
-@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="A tile matrix set's definition",
-            responses={404: {"description": "No such tile matrix set"}})
+@router.get(
+    "/tileMatrixSets/{tileMatrixSetId}",
+    summary="A tile matrix set's definition",
+    responses={404: {"description": "No such tile matrix set"}},
+)
 async def tile_matrix_set(tileMatrixSetId: str = TMS_PATH) -> Response:  # noqa: N803
     _check_tms(tileMatrixSetId)
     return json_response(web_mercator_quad().model_dump(mode="json", exclude_none=True))
 
 
-@router.get("/collections/{collectionId}/tiles", summary="Vector tilesets of a collection",
-            responses={404: {"description": "No such collection"}})
+@router.get(
+    "/collections/{collectionId}/tiles",
+    summary="Vector tilesets of a collection",
+    responses={404: {"description": "No such collection"}},
+)
 async def collection_tilesets(request: Request, collectionId: str, identity: IdentityDep) -> Response:  # noqa: N803
     v = resolve(collectionId, identity)
     base = f"/collections/{v.layer.name}/tiles"
-    return json_response({
-        "links": [L.link(L.url(request, base), "self", L.JSON, f"{v.layer.title} tilesets")],
-        "tilesets": [_tileset_summary(request, base, v.layer.title)],
-    })
+    return json_response(
+        {
+            "links": [L.link(L.url(request, base), "self", L.JSON, f"{v.layer.title} tilesets")],
+            "tilesets": [_tileset_summary(request, base, v.layer.title)],
+        }
+    )
 
 
-@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}", summary="Tileset metadata of a collection",
-            responses={404: {"description": "No such collection or tile matrix set"}})
-async def collection_tileset(request: Request, pool: PoolDep, identity: IdentityDep, collectionId: str,  # noqa: N803
-                             tileMatrixSetId: str = TMS_PATH) -> Response:  # noqa: N803
+@router.get(
+    "/collections/{collectionId}/tiles/{tileMatrixSetId}",
+    summary="Tileset metadata of a collection",
+    responses={404: {"description": "No such collection or tile matrix set"}},
+)
+async def collection_tileset(
+    request: Request,
+    pool: PoolDep,
+    identity: IdentityDep,
+    collectionId: str,  # noqa: N803
+    tileMatrixSetId: str = TMS_PATH,
+) -> Response:  # noqa: N803
     v = resolve(collectionId, identity)
     _check_tms(tileMatrixSetId)
     extents = await extent_cache(request).get(pool, [v.layer])
-    return json_response(_tileset(request, f"/collections/{v.layer.name}/tiles", v.layer.title, [v],
-                                  _union([extents[v.layer.name]])))
+    return json_response(
+        _tileset(
+            request, f"/collections/{v.layer.name}/tiles", v.layer.title, [v], _union([extents[v.layer.name]])
+        )
+    )
 
 
-@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json", summary="TileJSON of a collection",
-            responses={404: {"description": "No such collection or tile matrix set"}})
-async def collection_tilejson(request: Request, pool: PoolDep, identity: IdentityDep, collectionId: str,  # noqa: N803
-                              tileMatrixSetId: str = TMS_PATH) -> Response:  # noqa: N803
+@router.get(
+    "/collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json",
+    summary="TileJSON of a collection",
+    responses={404: {"description": "No such collection or tile matrix set"}},
+)
+async def collection_tilejson(
+    request: Request,
+    pool: PoolDep,
+    identity: IdentityDep,
+    collectionId: str,  # noqa: N803
+    tileMatrixSetId: str = TMS_PATH,
+) -> Response:  # noqa: N803
     v = resolve(collectionId, identity)
     _check_tms(tileMatrixSetId)
     extents = await extent_cache(request).get(pool, [v.layer])
-    return json_response(_tilejson(request, f"/collections/{v.layer.name}/tiles/{TMS_ID}", v.layer.title, [v],
-                                   _union([extents[v.layer.name]])))
+    return json_response(
+        _tilejson(
+            request,
+            f"/collections/{v.layer.name}/tiles/{TMS_ID}",
+            v.layer.title,
+            [v],
+            _union([extents[v.layer.name]]),
+        )
+    )
 
 
-@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
-            summary="A vector tile of a collection",
-            responses={200: {"content": {L.MVT: {}}}, 204: {"description": "No feature in this tile"},
-                       304: {"description": "Not modified (If-None-Match)"},
-                       404: {"description": "No such collection or tile matrix set"}})
+@router.get(
+    "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+    summary="A vector tile of a collection",
+    responses={
+        200: {"content": {L.MVT: {}}},
+        204: {"description": "No feature in this tile"},
+        304: {"description": "Not modified (If-None-Match)"},
+        404: {"description": "No such collection or tile matrix set"},
+    },
+)
 async def collection_tile(
-    request: Request, pool: PoolDep, identity: IdentityDep, settings: APISettingsDep,
+    request: Request,
+    pool: PoolDep,
+    identity: IdentityDep,
+    settings: APISettingsDep,
     collectionId: str,  # noqa: N803
     tileMatrixSetId: str = TMS_PATH,  # noqa: N803
     tileMatrix: int = Z_PATH,  # noqa: N803
     tileRow: int = ROW_PATH,  # noqa: N803
     tileCol: int = COL_PATH,  # noqa: N803
     filter: str | None = Query(None, description="CQL2 filter on the collection's queryables"),  # noqa: A002
-    filter_lang: str | None = Query(None, alias="filter-lang", json_schema_extra={"enum": list(FILTER_LANGS)}),
+    filter_lang: str | None = Query(
+        None, alias="filter-lang", json_schema_extra={"enum": list(FILTER_LANGS)}
+    ),
     filter_crs: str | None = Query(None, alias="filter-crs"),
+    properties: str | None = Query(None, description=_PROPERTIES_DOC),
 ) -> Response:
     v = resolve(collectionId, identity)
     _check_tile(tileMatrixSetId, tileMatrix, tileRow, tileCol)
     where = []
     if filter is not None and filter.strip():
         where = conditions(v, None, None, filter, filter_lang, filter_crs, (), settings.max_filter_depth)
-    clause = tile_sql([v], tileMatrix, tileCol, tileRow, settings.tile_max_features, where)
+    clause = tile_sql(
+        [v], tileMatrix, tileCol, tileRow, settings.tile_max_features, where, _names(properties)
+    )
     return await _tile_response(request, pool, clause, identity, settings.tile_cache_seconds)
 
 
 @router.get("/tiles", summary="Vector tilesets of all collections together (for the web map)")
 async def dataset_tilesets(request: Request) -> Response:
-    return json_response({
-        "links": [L.link(L.url(request, "/tiles"), "self", L.JSON, "tilesets")],
-        "tilesets": [_tileset_summary(request, "/tiles", "All layers")],
-    })
+    return json_response(
+        {
+            "links": [L.link(L.url(request, "/tiles"), "self", L.JSON, "tilesets")],
+            "tilesets": [_tileset_summary(request, "/tiles", "All layers")],
+        }
+    )
 
 
-@router.get("/tiles/{tileMatrixSetId}", summary="Tileset metadata of all collections",
-            responses={404: {"description": "No such tile matrix set"}})
-async def dataset_tileset(request: Request, pool: PoolDep, identity: IdentityDep,
-                          tileMatrixSetId: str = TMS_PATH) -> Response:  # noqa: N803
+@router.get(
+    "/tiles/{tileMatrixSetId}",
+    summary="Tileset metadata of all collections",
+    responses={404: {"description": "No such tile matrix set"}},
+)
+async def dataset_tileset(
+    request: Request, pool: PoolDep, identity: IdentityDep, tileMatrixSetId: str = TMS_PATH
+) -> Response:  # noqa: N803
     _check_tms(tileMatrixSetId)
     views = _views(None, identity)
     extents = await extent_cache(request).get(pool, [v.layer for v in views])
     return json_response(_tileset(request, "/tiles", "All layers", views, _union(extents.values())))
 
 
-@router.get("/tiles/{tileMatrixSetId}/tilejson.json", summary="TileJSON of all collections",
-            responses={404: {"description": "No such tile matrix set"}})
-async def dataset_tilejson(request: Request, pool: PoolDep, identity: IdentityDep,
-                           tileMatrixSetId: str = TMS_PATH,  # noqa: N803
-                           collections: str | None = Query(None, description="Comma-separated collections")) -> Response:
+@router.get(
+    "/tiles/{tileMatrixSetId}/tilejson.json",
+    summary="TileJSON of all collections",
+    responses={404: {"description": "No such tile matrix set"}},
+)
+async def dataset_tilejson(
+    request: Request,
+    pool: PoolDep,
+    identity: IdentityDep,
+    tileMatrixSetId: str = TMS_PATH,  # noqa: N803
+    collections: str | None = Query(None, description="Comma-separated collections"),
+) -> Response:
     _check_tms(tileMatrixSetId)
     views = _views(collections, identity)
     extents = await extent_cache(request).get(pool, [v.layer for v in views])
@@ -163,12 +248,21 @@ async def dataset_tilejson(request: Request, pool: PoolDep, identity: IdentityDe
     return json_response(doc)
 
 
-@router.get("/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}", summary="A vector tile of all collections",
-            responses={200: {"content": {L.MVT: {}}}, 204: {"description": "No feature in this tile"},
-                       304: {"description": "Not modified (If-None-Match)"},
-                       404: {"description": "No such tile matrix set"}})
+@router.get(
+    "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+    summary="A vector tile of all collections",
+    responses={
+        200: {"content": {L.MVT: {}}},
+        204: {"description": "No feature in this tile"},
+        304: {"description": "Not modified (If-None-Match)"},
+        404: {"description": "No such tile matrix set"},
+    },
+)
 async def dataset_tile(
-    request: Request, pool: PoolDep, identity: IdentityDep, settings: APISettingsDep,
+    request: Request,
+    pool: PoolDep,
+    identity: IdentityDep,
+    settings: APISettingsDep,
     tileMatrixSetId: str = TMS_PATH,  # noqa: N803
     tileMatrix: int = Z_PATH,  # noqa: N803
     tileRow: int = ROW_PATH,  # noqa: N803
@@ -181,13 +275,18 @@ async def dataset_tile(
     return await _tile_response(request, pool, clause, identity, settings.tile_cache_seconds)
 
 
-async def _tile_response(request: Request, pool: Any, clause: Any, identity: Identity, max_age: int) -> Response:
-    async with pool.connection() as conn:
+async def _tile_response(
+    request: Request, pool: Any, clause: Any, identity: Identity, max_age: int
+) -> Response:
+    async with read_connection(pool) as conn:
         rows = await run_query(conn, clause)
     data = bytes(rows[0][0] or b"")
     etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
-    headers = {"ETag": etag, "Vary": "Authorization, X-API-Key",
-               "Cache-Control": f"{'public' if identity.role == 'public' else 'private'}, max-age={max_age}"}
+    headers = {
+        "ETag": etag,
+        "Vary": "Authorization, X-API-Key",
+        "Cache-Control": f"{'public' if identity.role == 'public' else 'private'}, max-age={max_age}",
+    }
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     if not data:
@@ -202,6 +301,10 @@ def _matches(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+def _names(value: str | None) -> list[str] | None:
+    return None if value is None else [p.strip() for p in value.split(",") if p.strip()]
+
+
 def _check_tms(tms_id: str) -> None:
     if tms_id != TMS_ID:
         shown = tms_id if len(tms_id) <= 60 else tms_id[:60] + "..."
@@ -212,8 +315,10 @@ def _check_tile(tms_id: str, z: int, row: int, col: int) -> None:
     _check_tms(tms_id)
     n = 2**z
     if row >= n or col >= n:
-        raise InvalidParameter(f"tile {z}/{row}/{col} does not exist: at zoom {z} rows and columns are expected "
-                               f"within 0..{n - 1}")
+        raise InvalidParameter(
+            f"tile {z}/{row}/{col} does not exist: at zoom {z} rows and columns are expected "
+            f"within 0..{n - 1}"
+        )
 
 
 def _views(collections: str | None, identity: Identity) -> list[CollectionView]:
@@ -225,8 +330,9 @@ def _views(collections: str | None, identity: Identity) -> list[CollectionView]:
             if not name:
                 continue
             if name not in LAYERS:
-                raise InvalidParameter(f"`collections`: {name[:60]!r} is not a collection; the collections are "
-                                       f"{sorted(LAYERS)}")
+                raise InvalidParameter(
+                    f"`collections`: {name[:60]!r} is not a collection; the collections are {sorted(LAYERS)}"
+                )
             if name not in names:
                 names.append(name)
     views = [view(LAYERS[n], identity) for n in names]
@@ -237,43 +343,66 @@ def _union(boxes: Any) -> BBox | None:
     present = [b for b in boxes if b]
     if not present:
         return None
-    return (min(b[0] for b in present), min(b[1] for b in present), max(b[2] for b in present),
-            max(b[3] for b in present))
+    return (
+        min(b[0] for b in present),
+        min(b[1] for b in present),
+        max(b[2] for b in present),
+        max(b[3] for b in present),
+    )
 
 
 def _tileset_summary(request: Request, base: str, title: str) -> dict[str, Any]:
     tms = web_mercator_quad()
     return {
-        "title": f"{title} ({TMS_ID})", "dataType": "vector", "crs": WEB_MERCATOR_URI, "tileMatrixSetURI": str(tms.uri),
-        "links": [L.link(L.url(request, f"{base}/{TMS_ID}"), "self", L.JSON, "tileset metadata"),
-                  L.link(L.url(request, f"/tileMatrixSets/{TMS_ID}"), L.REL_TILING_SCHEME, L.JSON, TMS_ID)],
+        "title": f"{title} ({TMS_ID})",
+        "dataType": "vector",
+        "crs": WEB_MERCATOR_URI,
+        "tileMatrixSetURI": str(tms.uri),
+        "links": [
+            L.link(L.url(request, f"{base}/{TMS_ID}"), "self", L.JSON, "tileset metadata"),
+            L.link(L.url(request, f"/tileMatrixSets/{TMS_ID}"), L.REL_TILING_SCHEME, L.JSON, TMS_ID),
+        ],
     }
 
 
-def _tileset(request: Request, base: str, title: str, views: list[CollectionView], box: BBox | None) -> dict[str, Any]:
+def _tileset(
+    request: Request, base: str, title: str, views: list[CollectionView], box: BBox | None
+) -> dict[str, Any]:
     tms = web_mercator_quad()
     template = L.base(request) + f"{base}/{TMS_ID}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
     doc: dict[str, Any] = {
-        "title": title, "dataType": "vector", "crs": WEB_MERCATOR_URI, "tileMatrixSetURI": str(tms.uri),
+        "title": title,
+        "dataType": "vector",
+        "crs": WEB_MERCATOR_URI,
+        "tileMatrixSetURI": str(tms.uri),
         "links": [
             L.link(L.url(request, f"{base}/{TMS_ID}"), "self", L.JSON, "this tileset"),
             L.link(L.url(request, f"/tileMatrixSets/{TMS_ID}"), L.REL_TILING_SCHEME, L.JSON, TMS_ID),
             L.link(template, "item", L.MVT, "Mapbox vector tiles", templated=True),
             L.link(L.url(request, f"{base}/{TMS_ID}/tilejson.json"), "describedby", L.JSON, "TileJSON"),
         ],
-        "layers": [{
-            "id": v.layer.name, "title": v.layer.title, "dataType": "vector",
-            "geometryDimension": _DIMENSION[v.layer.geometry_type],
-            "propertiesSchema": {"type": "object", "properties": {
-                f.name: field_schema(f) for f in v.fields if f.name in tile_fields(v)}},
-        } for v in views],
+        "layers": [
+            {
+                "id": v.layer.name,
+                "title": v.layer.title,
+                "dataType": "vector",
+                "geometryDimension": _DIMENSION[v.layer.geometry_type],
+                "propertiesSchema": {
+                    "type": "object",
+                    "properties": {f.name: field_schema(f) for f in v.fields if f.name in tile_fields(v)},
+                },
+            }
+            for v in views
+        ],
     }
     if box:
         doc["boundingBox"] = {"lowerLeft": [box[0], box[1]], "upperRight": [box[2], box[3]], "crs": CRS84.uri}
     return doc
 
 
-def _tilejson(request: Request, base: str, name: str, views: list[CollectionView], box: BBox | None) -> dict[str, Any]:
+def _tilejson(
+    request: Request, base: str, name: str, views: list[CollectionView], box: BBox | None
+) -> dict[str, Any]:
     bounds = list(box) if box else [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
     return {
         "tilejson": "3.0.0",
@@ -284,8 +413,18 @@ def _tilejson(request: Request, base: str, name: str, views: list[CollectionView
         "maxzoom": 22,
         "bounds": bounds,
         "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 8],
-        "vector_layers": [{
-            "id": v.layer.name, "description": f"{v.layer.title} ({v.layer.title_zh})", "minzoom": 0, "maxzoom": 22,
-            "fields": {f.name: _TILEJSON_TYPES.get(f.type, "String") for f in v.fields if f.name in tile_fields(v)},
-        } for v in views],
+        "vector_layers": [
+            {
+                "id": v.layer.name,
+                "description": f"{v.layer.title} ({v.layer.title_zh})",
+                "minzoom": 0,
+                "maxzoom": 22,
+                "fields": {
+                    f.name: _TILEJSON_TYPES.get(f.type, "String")
+                    for f in v.fields
+                    if f.name in tile_fields(v)
+                },
+            }
+            for v in views
+        ],
     }

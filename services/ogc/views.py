@@ -23,8 +23,11 @@ GEOMETRY_NAMES = ("geometry", "geom")
 
 PropertyKind = Literal["text", "int", "float", "bool", "date", "timestamp", "json", "geometry"]
 
-_GEOMETRY_FORMAT = {"Point": "geometry-point", "LineString": "geometry-linestring",
-                    "MultiPolygon": "geometry-multipolygon"}
+_GEOMETRY_FORMAT = {
+    "Point": "geometry-point",
+    "LineString": "geometry-linestring",
+    "MultiPolygon": "geometry-multipolygon",
+}
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,19 @@ class CollectionView:
         for f in self.fields:
             if f.name == name:
                 return f
-        raise InvalidParameter(f"`{param}`: {_short(name)} is not a property of collection "
-                               f"{self.layer.name!r}; the properties are {list(self.field_names)}")
+        raise InvalidParameter(
+            f"`{param}`: {_short(name)} is not a property of collection "
+            f"{self.layer.name!r}; the properties are {list(self.field_names)}"
+        )
 
     def sortable(self, name: str) -> Field:
         """A visible field that can be sorted on (every type but json)."""
         f = self.field(name, "sortby")
         if f.type == "json":
-            raise InvalidParameter(f"`sortby`: {name!r} holds JSON and cannot be sorted on; sortable are "
-                                   f"{[x.name for x in self.fields if x.type != 'json']}")
+            raise InvalidParameter(
+                f"`sortby`: {name!r} holds JSON and cannot be sorted on; sortable are "
+                f"{[x.name for x in self.fields if x.type != 'json']}"
+            )
         return f
 
     @property
@@ -97,15 +104,20 @@ class CollectionView:
         for f in self.fields:
             if f.name == name:
                 return Property(name, f)
-        raise InvalidParameter(f"unknown property {_short(name)} in the filter of collection "
-                               f"{self.layer.name!r}; the queryables are {self.queryable_names}")
+        raise InvalidParameter(
+            f"unknown property {_short(name)} in the filter of collection "
+            f"{self.layer.name!r}; the queryables are {self.queryable_names}"
+        )
 
     def queryables_schema(self, url: str) -> dict[str, Any]:
         """The queryables document (JSON Schema 2020-12) of OGC API Features Part 3."""
         props: dict[str, Any] = {
-            "geometry": {"title": "Geometry", "description": "Also accepted as `geom`.",
-                         "format": _GEOMETRY_FORMAT[self.layer.geometry_type],
-                         "x-ogc-role": "primary-geometry"},
+            "geometry": {
+                "title": "Geometry",
+                "description": "Also accepted as `geom`.",
+                "format": _GEOMETRY_FORMAT[self.layer.geometry_type],
+                "x-ogc-role": "primary-geometry",
+            },
         }
         for f in self.fields:
             if f.type != "json":
@@ -116,7 +128,7 @@ class CollectionView:
             "type": "object",
             "title": f"{self.layer.title} ({self.layer.title_zh})",
             "description": f"Properties of {self.layer.name} usable in CQL2 filters, sortby and as "
-                           "equality query parameters.",
+            "equality query parameters.",
             "properties": props,
             "additionalProperties": False,
         }
@@ -132,8 +144,10 @@ class CollectionView:
             "properties": {
                 "type": {"type": "string", "enum": ["Feature"]},
                 "id": {"type": "string"},
-                "geometry": {"format": _GEOMETRY_FORMAT[self.layer.geometry_type],
-                             "x-ogc-role": "primary-geometry"},
+                "geometry": {
+                    "format": _GEOMETRY_FORMAT[self.layer.geometry_type],
+                    "x-ogc-role": "primary-geometry",
+                },
                 "properties": {
                     "type": "object",
                     "properties": {f.name: field_schema(f) for f in self.fields},

@@ -25,10 +25,9 @@ async def health(pool: PoolDep) -> dict[str, Any]:
 
 @router.get("/layers", summary="Layers with their row counts")
 async def layers(pool: PoolDep) -> dict[str, Any]:
-    async with pool.connection() as conn:
-        conn.row_factory = dict_row
-        counts = {r["name"]: r["n"] for r in await (await conn.execute(COUNTS_SQL)).fetchall()}
-        info = await (await conn.execute(f"SELECT name, value FROM {SCHEMA}.dataset_info")).fetchall()
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        counts = {r["name"]: r["n"] for r in await (await cur.execute(COUNTS_SQL)).fetchall()}
+        info = await (await cur.execute(f"SELECT name, value FROM {SCHEMA}.dataset_info")).fetchall()
     return {
         "layers": [{"name": l.name, "title": l.title, "title_zh": l.title_zh, "geometry_type": l.geometry_type,
                     "count": counts.get(l.name, 0)} for l in LAYERS.values()],

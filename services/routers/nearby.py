@@ -19,6 +19,7 @@ from services.deps import IdentityDep, PoolDep
 from services.errors import InvalidParameter
 from services.nearby import MAX_LIMIT, MAX_RADIUS_M, NearbyQuery, Site, find_nearby
 from services.ogc.crs import content_crs, negotiate
+from services.ogc.execute import read_connection
 from services.ogc.render import json_response
 
 router = APIRouter(tags=["Nearby"])
@@ -31,9 +32,10 @@ GEOJSON = "application/geo+json"
 @router.get(
     "/nearby",
     summary="Risk sites near a point",
-    description="The risk sites within `radius` metres of (`lon`, `lat`), nearest first, each with `distance_m` "
-                "(geodesic, WGS84 spheroid) and `bearing_deg` (initial bearing from the point to the site, "
-                "clockwise from north). Coordinates in and out are in `crs`.",
+    description="The risk sites within `radius` metres of (`lon`, `lat`), nearest first, each with "
+    "`distance_m` "
+    "(geodesic, WGS84 spheroid) and `bearing_deg` (initial bearing from the point to the site, "
+    "clockwise from north). Coordinates in and out are in `crs`.",
     responses={200: {"content": {"application/json": {}, GEOJSON: {}}}},
 )
 async def nearby(
@@ -45,10 +47,14 @@ async def nearby(
     limit: int = Query(20, ge=1, le=MAX_LIMIT, description="At most this many sites"),
     category: str | None = Query(None, description=f"Comma-separated categories: {list(RISK_CATEGORIES)}"),
     level: str | None = Query(None, description=f"Comma-separated risk levels: {list(RISK_LEVELS)}"),
-    crs: str | None = Query(None, description="CRS of lon/lat in and out: CRS84 (default), EPSG:4326, "
-                                              "EPSG:4490, gcj02 or bd09"),
-    f: str | None = Query(None, description="`json` (compact, default) or `geojson`",
-                          json_schema_extra={"enum": ["json", "geojson"]}),
+    crs: str | None = Query(
+        None, description="CRS of lon/lat in and out: CRS84 (default), EPSG:4326, EPSG:4490, gcj02 or bd09"
+    ),
+    f: str | None = Query(
+        None,
+        description="`json` (compact, default) or `geojson`",
+        json_schema_extra={"enum": ["json", "geojson"]},
+    ),
 ) -> Response:
     spec = _crs(crs)
     fmt = (f or "json").strip().lower()
@@ -57,9 +63,15 @@ async def nearby(
     if not (math.isfinite(lon) and math.isfinite(lat) and math.isfinite(radius)):
         raise InvalidParameter("`lon`, `lat` and `radius` are expected to be finite numbers")
     wlon, wlat = to_wgs84(lon, lat, spec)
-    q = NearbyQuery(wlon, wlat, radius, limit, _choices(category, RISK_CATEGORIES, "category"),
-                    _choices(level, RISK_LEVELS, "level"))
-    async with pool.connection() as conn:
+    q = NearbyQuery(
+        wlon,
+        wlat,
+        radius,
+        limit,
+        _choices(category, RISK_CATEGORIES, "category"),
+        _choices(level, RISK_LEVELS, "level"),
+    )
+    async with read_connection(pool) as conn:
         sites = await find_nearby(conn, q, with_restricted=identity.sees_restricted)
     xs, ys = _positions(sites, spec)
     headers = {"Content-Crs": content_crs(spec)}
@@ -71,8 +83,9 @@ async def nearby(
 def _crs(value: str | None) -> CrsSpec:
     spec = negotiate(value, "crs")
     if spec not in NEARBY_CRS:
-        raise InvalidParameter(f"`crs` was {value!r}; nearby takes longitude/latitude in one of "
-                               f"{[s.uri for s in NEARBY_CRS]}")
+        raise InvalidParameter(
+            f"`crs` was {value!r}; nearby takes longitude/latitude in one of {[s.uri for s in NEARBY_CRS]}"
+        )
     return spec
 
 
@@ -95,29 +108,44 @@ def _positions(sites: list[Site], spec: CrsSpec) -> tuple[np.ndarray, np.ndarray
 
 def _facts(s: Site) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "key": s.key, "name": s.name, "category": s.category, "level": s.risk_level, "level_zh": s.level_zh,
-        "industry": s.industry, "address": s.address, "status": s.status,
-        "city": s.city_name, "county": s.county_name, "city_code": s.city_code, "county_code": s.county_code,
-        "distance_m": round(s.distance_m, 1), "bearing_deg": round(s.bearing_deg, 1),
+        "key": s.key,
+        "name": s.name,
+        "category": s.category,
+        "level": s.risk_level,
+        "level_zh": s.level_zh,
+        "industry": s.industry,
+        "address": s.address,
+        "status": s.status,
+        "city": s.city_name,
+        "county": s.county_name,
+        "city_code": s.city_code,
+        "county_code": s.county_code,
+        "distance_m": round(s.distance_m, 1),
+        "bearing_deg": round(s.bearing_deg, 1),
     }
     if s.contact is not None:
         out["contact"] = s.contact
     return out
 
 
-def _compact(sites: list[Site], xs: np.ndarray, ys: np.ndarray, spec: CrsSpec, lon: float, lat: float,
-             radius: float) -> dict[str, Any]:
+def _compact(
+    sites: list[Site], xs: np.ndarray, ys: np.ndarray, spec: CrsSpec, lon: float, lat: float, radius: float
+) -> dict[str, Any]:
     return {
         "crs": spec.uri,
         "origin": {"lon": lon, "lat": lat},
         "radius_m": radius,
         "count": len(sites),
-        "sites": [{**_facts(s), "lon": round(float(x), 7), "lat": round(float(y), 7)}
-                  for s, x, y in zip(sites, xs, ys)],
+        "sites": [
+            {**_facts(s), "lon": round(float(x), 7), "lat": round(float(y), 7)}
+            for s, x, y in zip(sites, xs, ys, strict=True)
+        ],
     }
 
 
-def _geojson(sites: list[Site], xs: np.ndarray, ys: np.ndarray, spec: CrsSpec, radius: float) -> dict[str, Any]:
+def _geojson(
+    sites: list[Site], xs: np.ndarray, ys: np.ndarray, spec: CrsSpec, radius: float
+) -> dict[str, Any]:
     def coords(x: float, y: float) -> list[float]:
         pair = [round(float(x), 7), round(float(y), 7)]
         return pair[::-1] if spec.axis_latlon else pair
@@ -126,6 +154,13 @@ def _geojson(sites: list[Site], xs: np.ndarray, ys: np.ndarray, spec: CrsSpec, r
         "type": "FeatureCollection",
         "numberReturned": len(sites),
         "radius_m": radius,
-        "features": [{"type": "Feature", "id": s.key, "geometry": {"type": "Point", "coordinates": coords(x, y)},
-                      "properties": _facts(s)} for s, x, y in zip(sites, xs, ys)],
+        "features": [
+            {
+                "type": "Feature",
+                "id": s.key,
+                "geometry": {"type": "Point", "coordinates": coords(x, y)},
+                "properties": _facts(s),
+            }
+            for s, x, y in zip(sites, xs, ys, strict=True)
+        ],
     }

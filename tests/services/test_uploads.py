@@ -63,3 +63,12 @@ def test_roles_and_bad_input_get_clear_4xx(client):
     r = post(client, "admin-key", CSV, mapping="../../etc/passwd")
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("application/json")
+
+
+def test_layers_then_health_on_the_same_pooled_connection(fresh_db):
+    from services.settings import APISettings as S
+
+    with TestClient(create_app(fresh_db, S(pool_min=1, pool_max=1))) as c:
+        assert c.get("/layers").status_code == 200
+        r = c.get("/health")
+        assert r.status_code == 200 and r.json()["status"] == "ok"

@@ -1,0 +1,200 @@
+"""The report map of one city: a self-contained folium HTML of the catalogue layers (and hazard flags).
+
+PostGIS builds each layer's GeoJSON (``ST_AsGeoJSON`` of each row, ``json_agg`` of the rows) and the
+text goes into the page untouched; no feature passes through Python objects.  Points are the city's
+own (``city_code``); lines and areas are those meeting the city's polygon; the boundaries are the city,
+its counties and its neighbouring cities.  Lines and areas are simplified to about 20 m, plenty for a
+report.  Restricted fields are left out unless asked for.  A point layer of more than
+:data:`CLUSTER_ABOVE` features is clustered.  Nothing is fetched from the network when the file opens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import folium
+import psycopg
+from psycopg import sql
+
+from layers import db
+from layers.catalogue import ADMIN_AREA, LAYERS, SCHEMA, Layer
+from layers.settings import DatabaseSettings
+from maps.offline import OfflineError, add_markercluster, make_offline, remote_references
+from maps.report_layers import (BoxControl, DataLayer, FlagLayer, StyledLayer, add_runtime, fill_data, legend_html,
+                                title_html)
+from maps.styles import DRAW_ORDER, style_document
+
+CLUSTER_ABOVE = 1_000
+#: Simplification of lines and areas, in degrees (about 20 m in the region).
+SIMPLIFY_DEG = 0.0002
+COORD_DIGITS = 5
+FLAG_COLUMNS = ("id", "source_key", "source_name", "source_city", "risk_level", "kind", "other_code", "other_name",
+                "distance_m", "severity", "reason", "reason_zh")
+
+
+class MapInputError(ValueError):
+    """A city or layer the map cannot be made of; the message says what is allowed."""
+
+
+class UnknownCity(MapInputError):
+    """The city code is not a loaded city."""
+
+
+@dataclass
+class ReportMap:
+    """A built report map: the HTML and what went into it."""
+
+    html: str
+    city: str
+    city_name: str
+    city_name_en: str
+    counts: dict[str, int]
+    clustered: list[str]
+    flags: int | None
+    seconds: float
+    notices: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready facts of the map (without the HTML)."""
+        return {"city": self.city, "city_name": self.city_name, "city_name_en": self.city_name_en,
+                "counts": self.counts, "clustered": self.clustered, "flags": self.flags,
+                "bytes": len(self.html.encode("utf-8")), "seconds": round(self.seconds, 3)}
+
+
+def check_layers(names: Sequence[str] | None) -> list[str]:
+    """The layers to draw in drawing order; all of them for None; MapInputError naming unknown ones."""
+    if not names:
+        return list(DRAW_ORDER)
+    unknown = [n for n in names if n not in LAYERS]
+    if unknown:
+        raise MapInputError(f"layers {unknown} are not in the catalogue; the layers are {list(DRAW_ORDER)}")
+    return [n for n in DRAW_ORDER if n in names]
+
+
+def _where(layer: Layer) -> sql.Composable:
+    """Which rows of ``layer`` belong on the city's map (``c`` is the city row, ``x`` the layer row)."""
+    if layer.name == ADMIN_AREA.name:
+        # Neighbours: compared on simplified outlines (a distance between full city polygons takes seconds),
+        # within 500 m so that the few-metre gaps between neighbours from the source do not matter.
+        return sql.SQL("x.code = c.code OR x.parent_code = c.code OR (x.level = 'city' AND x.geom && "
+                       "ST_Expand(c.geom, 0.005) AND ST_DWithin(ST_Simplify(x.geom, 0.002), c.outline, 0.005))")
+    if layer.geometry_type == "Point" and layer.jurisdiction:
+        return sql.SQL("x.city_code = c.code")
+    return sql.SQL("x.geom && c.geom AND ST_Intersects(x.geom, c.geom)")
+
+
+def layer_query(layer: Layer, restricted: bool) -> sql.Composed:
+    """One statement giving ``n`` and the GeoJSON features (text) of ``layer`` for city ``%(city)s``."""
+    columns = [f.name for f in layer.public_fields(restricted) if f.type != "json"]
+    if layer.geometry_type == "Point":
+        geom = sql.SQL("x.geom")
+    else:
+        geom = sql.SQL("ST_SimplifyPreserveTopology(x.geom, {})").format(sql.Literal(SIMPLIFY_DEG))
+    return sql.SQL(
+        "WITH c AS (SELECT code, geom, ST_Simplify(geom, 0.002) AS outline FROM {admin} WHERE code = %(city)s) "
+        "SELECT count(*) AS n, coalesce(json_agg(ST_AsGeoJSON(t.*, 'geom', {digits})::json), '[]'::json)::text "
+        "AS features FROM (SELECT {cols}, {geom} AS geom FROM {table} x, c WHERE {where}) t"
+    ).format(admin=sql.SQL(ADMIN_AREA.table), digits=sql.Literal(COORD_DIGITS),
+             cols=sql.SQL(", ").join(sql.SQL("x.") + sql.Identifier(c) for c in columns), geom=geom,
+             table=sql.SQL(layer.table), where=_where(layer))
+
+
+FLAGS_QUERY = sql.SQL(
+    "SELECT count(*) AS n, coalesce(json_agg(ST_AsGeoJSON(t.*, 'geom', {digits})::json), '[]'::json)::text "
+    "AS features FROM (SELECT {cols}, geom FROM {table} WHERE source_city = %(city)s OR other_code = %(city)s "
+    "ORDER BY id) t"
+).format(digits=sql.Literal(COORD_DIGITS), cols=sql.SQL(", ").join(sql.Identifier(c) for c in FLAG_COLUMNS),
+         table=sql.SQL(f"{SCHEMA}.hazard_flag"))
+
+
+def _collection(features: str) -> str:
+    return '{"type":"FeatureCollection","features":' + features + "}"
+
+
+def _city(conn: psycopg.Connection, city: str) -> dict[str, Any]:
+    row = conn.execute(
+        f"SELECT code, name, coalesce(name_en, name) AS name_en, ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, "
+        f"ST_XMax(geom) AS x1, ST_YMax(geom) AS y1 FROM {ADMIN_AREA.table} WHERE code = %s AND level = 'city'",
+        (city,)).fetchone()
+    if row is None:
+        cities = conn.execute(f"SELECT code, name FROM {ADMIN_AREA.table} WHERE level = 'city' ORDER BY code").fetchall()
+        listed = ", ".join(f"{r['code']} {r['name']}" for r in cities) or "none loaded"
+        raise UnknownCity(f"city was {city!r} but is expected to be the code of a loaded city: {listed}")
+    return row
+
+
+def _dataset_notes(conn: psycopg.Connection) -> tuple[list[str], str]:
+    notices, credits = [], []
+    for row in conn.execute(f"SELECT value FROM {SCHEMA}.dataset_info").fetchall():
+        v = row["value"]
+        if isinstance(v, dict):
+            if v.get("synthetic"):
+                notices.append(" / ".join(t for t in (v.get("notice_zh"), v.get("notice")) if t))
+            if v.get("boundaries_credit"):
+                credits.append(v["boundaries_credit"])
+    return notices, " · ".join(credits)
+
+
+def build_overview(settings: DatabaseSettings, city: str, layers: Sequence[str] | None = None, *,
+                   flags: bool = False, restricted: bool = False, basemap_url: str | None = None,
+                   cluster_above: int = CLUSTER_ABOVE) -> ReportMap:
+    """The report map of ``city`` (a city code), as one self-contained HTML document.
+
+    A point layer of more than ``cluster_above`` features is clustered.
+    """
+    started = time.perf_counter()
+    names = check_layers(layers)
+    doc = style_document()
+    with db.connect(settings, "app") as conn:
+        c = _city(conn, city)
+        data: dict[str, tuple[int, str]] = {}
+        for name in names:
+            row = conn.execute(layer_query(LAYERS[name], restricted), {"city": city}).fetchone()
+            data[name] = (row["n"], row["features"])
+        flag_data = None
+        if flags:
+            row = conn.execute(FLAGS_QUERY, {"city": city}).fetchone()
+            flag_data = (row["n"], row["features"])
+        areas = {r["code"]: f"{r['name']} {r['name_en'] or ''}".strip() for r in conn.execute(
+            f"SELECT code, name, name_en FROM {ADMIN_AREA.table}").fetchall()}
+        notices, credit = _dataset_notes(conn)
+
+    m = folium.Map(location=[(c["y0"] + c["y1"]) / 2, (c["x0"] + c["x1"]) / 2], zoom_start=9, tiles=None,
+                   control_scale=True, prefer_canvas=True, maxZoom=18)  # without tiles Leaflet knows no max zoom
+    if basemap_url:
+        folium.TileLayer(tiles=basemap_url, attr="basemap", name="底图 basemap").add_to(m)
+    make_offline(m)
+    clustered = [n for n in names if LAYERS[n].geometry_type == "Point" and data[n][0] > cluster_above]
+    if clustered:
+        add_markercluster(m)
+    add_runtime(m, doc, areas)
+    drawn: list[DataLayer] = []
+    for name in names:
+        entry = doc["layers"][name]
+        label = f"{entry['title_zh']} {entry['title']} ({data[name][0]:,})"
+        drawn.append(StyledLayer(name, _collection(data[name][1]), label, cluster=name in clustered))
+    if flag_data is not None:
+        drawn.append(FlagLayer(_collection(flag_data[1]), f"{doc['flags']['title_zh']} {doc['flags']['title']} "
+                                                          f"({flag_data[0]:,})"))
+    for layer in drawn:
+        layer.add_to(m)
+    counts = {n: data[n][0] for n in names}
+    generated = datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    BoxControl(title_html(c["name"], c["name_en"], generated, notices, credit), "topleft", "ra-title").add_to(m)
+    BoxControl(legend_html(doc, names, counts, flag_data[0] if flag_data else None), "bottomright",
+               "ra-legend").add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    m.fit_bounds([[c["y0"], c["x0"]], [c["y1"], c["x1"]]])
+    page = m.get_root().render()
+    # Checked before the data goes in: GeoJSON strings inside a script are never fetched.
+    remote = [u for u in remote_references(page) if not basemap_url or not u.startswith(basemap_url.split("{")[0])]
+    if remote:
+        raise OfflineError(f"the report map would fetch {remote[:5]} from the network")
+    html = fill_data(page, drawn)
+    return ReportMap(html=html, city=city, city_name=c["name"], city_name_en=c["name_en"], counts=counts,
+                     clustered=clustered, flags=flag_data[0] if flag_data else None,
+                     seconds=time.perf_counter() - started, notices=notices)

@@ -1,0 +1,146 @@
+/* Popups of the planner's map: a click picks the top feature, the popup shows what the tile holds at
+ * once, then the full attributes from /collections/{id}/items/{key} (which the server filters by role),
+ * and for a risk source its border-zone hazard flags.
+ */
+(function (RA) {
+  'use strict';
+
+  //: Clickable layers, most specific first; points are looked for in a few pixels around the click.
+  var POINTS = ['risk_source', 'risk_source-dot', 'flags', 'water_reserve', 'monitoring_station'];
+  var AREAS = ['protection_zone-fill', 'protected_area-fill', 'river', 'admin_area-fill'];
+  var AREA_CODES = ['city_code', 'county_code', 'owner_city', 'parent_code', 'code'];
+  var HIDDEN = ['synthetic', 'source'];
+  var popup = null;
+  var seq = 0;
+
+  function collectionOf(f) {
+    return f.layer.id === 'flags' ? 'flags' : f.sourceLayer;
+  }
+
+  function format(field, value, unit) {
+    if (value === null || value === undefined || value === '') return '';
+    if (typeof value === 'boolean') return value ? '✓' : '✗';
+    if (AREA_CODES.indexOf(field) >= 0 && RA.areas[value]) return RA.esc(RA.areaName(value)) + ' <small>' + RA.esc(value) + '</small>';
+    if (typeof value === 'number') return RA.esc(value.toLocaleString(undefined, { maximumFractionDigits: 3 })) + (unit ? ' ' + RA.esc(unit) : '');
+    if (typeof value === 'object') return RA.esc(JSON.stringify(value));
+    return RA.esc(RA.v(field, value)) + (unit ? ' ' + RA.esc(unit) : '');
+  }
+
+  function table(coll, props) {
+    var entry = RA.doc.layers[coll];
+    var rows = entry.fields.filter(function (f) {
+      return HIDDEN.indexOf(f.name) < 0 && f.name !== 'name' && props[f.name] !== undefined && props[f.name] !== null &&
+        props[f.name] !== '';
+    }).map(function (f) {
+      return '<tr><td>' + RA.esc(RA.state.lang === 'zh' ? f.title_zh : f.title) + '</td><td>' +
+        format(f.name, props[f.name], f.unit) + '</td></tr>';
+    });
+    if (coll === 'risk_source' && !props.risk_level) {
+      rows.unshift('<tr><td>' + RA.esc(RA.t('level')) + '</td><td>' +
+        RA.esc(entry.missing_label[RA.state.lang]) + '</td></tr>');
+    }
+    return '<table>' + rows.join('') + '</table>';
+  }
+
+  function flagList(key) {
+    var flags = RA.flags.forSource(key);
+    if (!flags.length) return '';
+    return '<h4>' + RA.esc(RA.t('flagged')) + '</h4><ul>' + flags.map(function (p) {
+      return '<li class="sev-' + RA.esc(p.severity) + '">' + RA.esc(RA.flags.reason(p)) + '</li>';
+    }).join('') + '</ul>';
+  }
+
+  function header(coll, props) {
+    var entry = coll === 'flags' ? RA.doc.flags : RA.doc.layers[coll];
+    var name = coll === 'admin_area' ? RA.areaName(props.code) : (props.name || props.source_name || props.key || '');
+    return '<h4>' + RA.esc(name) + '</h4><div class="kind">' +
+      RA.esc(RA.state.lang === 'zh' ? entry.title_zh : entry.title) + '</div>';
+  }
+
+  function body(coll, props, full) {
+    if (coll === 'flags') {
+      return '<p class="sev-' + RA.esc(props.severity) + '">' + RA.esc(RA.flags.reason(props)) + '</p>' +
+        '<table><tr><td>' + RA.esc(RA.t('severity')) + '</td><td>' + RA.esc(RA.v('severity', props.severity)) +
+        '</td></tr><tr><td>' + RA.esc(RA.t('other')) + '</td><td>' + RA.esc(RA.areaName(props.other_code)) +
+        '</td></tr><tr><td>' + RA.esc(RA.t('distance')) + '</td><td>' +
+        RA.esc(Math.round(props.distance_m).toLocaleString()) + ' m</td></tr></table>';
+    }
+    var out = table(coll, props);
+    if (coll === 'risk_source') out += flagList(props.key);
+    if (!full) out += '<p class="kind">' + RA.esc(RA.t('loading')) + '</p>';
+    return out;
+  }
+
+  function html(coll, id, props, full) {
+    return '<div class="popup" data-collection="' + RA.esc(coll) + '" data-id="' + RA.esc(id) + '"' +
+      (full ? ' data-complete="1"' : '') + '>' + header(coll, props) + body(coll, props, full) + '</div>';
+  }
+
+  /** Open the popup of a feature of `coll` at `lngLat`, then complete it from the items endpoint. */
+  function open(coll, props, lngLat) {
+    var mine = ++seq;
+    close();
+    var idField = coll === 'flags' ? 'id' : RA.doc.layers[coll].id_field;
+    var id = props[idField];
+    popup = new maplibregl.Popup({ maxWidth: '360px', focusAfterOpen: false })
+      .setLngLat(lngLat).setHTML(html(coll, id, props, coll === 'flags')).addTo(RA.map);
+    if (coll === 'flags' || id == null) return;
+    RA.getJSON(RA.cfg.collections + '/' + coll + '/items/' + encodeURIComponent(id) + '?f=json').then(function (f) {
+      if (mine === seq && popup) popup.setHTML(html(coll, id, f.properties, true));
+    }).catch(function () {
+      if (mine === seq && popup) popup.setHTML(html(coll, id, props, true));
+    });
+  }
+
+  function close() {
+    if (popup) popup.remove();
+    popup = null;
+  }
+
+  function visible(ids) {
+    return ids.filter(function (id) {
+      return RA.map.getLayer(id) && RA.map.getLayoutProperty(id, 'visibility') !== 'none';
+    });
+  }
+
+  function pick(point) {
+    var map = RA.map;
+    var box = [[point.x - 5, point.y - 5], [point.x + 5, point.y + 5]];
+    var points = map.queryRenderedFeatures(box, { layers: visible(POINTS) });
+    if (points.length) {
+      // The nearest point of the most specific layer: features come topmost first within a layer.
+      for (var i = 0; i < POINTS.length; i++) {
+        var inLayer = points.filter(function (f) { return f.layer.id === POINTS[i]; });
+        if (inLayer.length) {
+          inLayer.sort(function (a, b) {
+            var pa = map.project(a.geometry.coordinates), pb = map.project(b.geometry.coordinates);
+            return (Math.hypot(pa.x - point.x, pa.y - point.y) - Math.hypot(pb.x - point.x, pb.y - point.y));
+          });
+          return inLayer[0];
+        }
+      }
+    }
+    var areas = map.queryRenderedFeatures(point, { layers: visible(AREAS) });
+    for (var j = 0; j < AREAS.length; j++) {
+      var hit = areas.filter(function (f) { return f.layer.id === AREAS[j]; });
+      if (hit.length) return hit[0];
+    }
+    return null;
+  }
+
+  function init() {
+    var map = RA.map;
+    map.on('click', function (e) {
+      var f = pick(e.point);
+      if (!f) { close(); return; }
+      var lngLat = f.geometry.type === 'Point' ? f.geometry.coordinates : e.lngLat;
+      open(collectionOf(f), f.properties, lngLat);
+    });
+    map.on('mousemove', function (e) {
+      var box = [[e.point.x - 4, e.point.y - 4], [e.point.x + 4, e.point.y + 4]];
+      map.getCanvas().style.cursor = map.queryRenderedFeatures(box, { layers: visible(POINTS) }).length ? 'pointer' : '';
+    });
+  }
+
+  RA.popup = { init: init, open: open, close: close, pick: pick };
+})(window.RA = window.RA || {});

@@ -1,0 +1,269 @@
+/* The planner's map: MapLibre over the service's own vector tiles, styled by /map/style.json (made from
+ * the catalogue's styles), with filters, a layer switcher and legend, search, popups, border-zone
+ * hazard flags and the city × city matrix. Every request goes to the app itself.
+ *
+ * `window.riskmap` exposes the map and a few promises for tests and benchmarks:
+ * `ready` (first full render: style, tiles and flags loaded), `settle()` (the next idle).
+ */
+(function (RA) {
+  'use strict';
+
+  var cfg = JSON.parse(document.getElementById('config').textContent);
+  var S = RA.state = {
+    lang: cfg.lang || 'zh', city: '', levels: {}, categories: {}, flagsOnly: false, visible: {}, pair: null
+  };
+  var resolveReady;
+  var api = window.riskmap = { ready: new Promise(function (r) { resolveReady = r; }), state: S };
+
+  RA.abs = function (path) { return new URL(path, location.href).href; };
+  RA.getJSON = function (path) {
+    return fetch(RA.abs(path), { headers: { Accept: 'application/json' } }).then(function (r) {
+      if (!r.ok) throw new Error(path + ' answered ' + r.status);
+      return r.json();
+    });
+  };
+  RA.esc = function (s) {
+    return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  };
+  RA.t = function (key) {
+    var words = RA.doc.ui[key];
+    return words ? words[S.lang] : key;
+  };
+  RA.v = function (field, value) {
+    var names = RA.doc.values[field];
+    return names && names[value] ? names[value][S.lang] : value;
+  };
+  RA.areaName = function (code) {
+    var a = RA.areas[code];
+    if (!a) return code;
+    return S.lang === 'en' && a.name_en ? a.name_en : a.name;
+  };
+
+  /** The CQL2 filter of the risk-source tiles for the current filters ('' for none). */
+  RA.riskFilter = function () {
+    var quote = function (s) { return "'" + String(s).replace(/'/g, "''") + "'"; };
+    var parts = [];
+    if (S.city) parts.push('city_code = ' + quote(S.city));
+    var cats = Object.keys(S.categories).filter(function (k) { return S.categories[k]; });
+    if (cats.length < Object.keys(S.categories).length) {
+      parts.push('category IN (' + cats.map(quote).join(', ') + ')');
+    }
+    var levelKeys = Object.keys(S.levels);
+    var levels = levelKeys.filter(function (k) { return S.levels[k] && k !== ''; });
+    var selected = levelKeys.filter(function (k) { return S.levels[k]; });
+    if (selected.length < levelKeys.length) {
+      var any = [];
+      if (levels.length) any.push('risk_level IN (' + levels.map(quote).join(', ') + ')');
+      if (S.levels['']) any.push('risk_level IS NULL');
+      parts.push('(' + any.join(' OR ') + ')');
+    }
+    return parts.join(' AND ');
+  };
+
+  function nothingSelected() {
+    var none = function (o) { return !Object.keys(o).some(function (k) { return o[k]; }); };
+    return none(S.categories) || none(S.levels);
+  }
+
+  var CITY_FILTERED = ['water_reserve', 'monitoring_station', 'protection_zone-fill', 'protection_zone-line',
+    'protected_area-fill', 'protected_area-line'];
+
+  /** Apply every filter: server-side for risk sources (tile URL), client-side for the other layers. */
+  RA.applyFilters = function () {
+    var map = RA.map;
+    var cql = RA.riskFilter();
+    var tiles = RA.riskTiles + (cql ? '?filter=' + encodeURIComponent(cql) : '');
+    var cityFilter = S.city ? ['==', ['get', 'city_code'], S.city] : null;
+    CITY_FILTERED.forEach(function (id) { setFilter(id, cityFilter); });
+    map.setPaintProperty('admin_area-fill', 'fill-opacity',
+      S.city ? ['case', ['==', ['get', 'code'], S.city], 0, 0.6] : 0);
+    var flagged = S.flagsOnly ? ['in', ['get', 'key'], ['literal', RA.flags.flaggedKeys()]] : null;
+    setFilter('risk_source', flagged);
+    setFilter('risk_source-dot', flagged);
+    RA.flags.applyFilter();
+    RA.updateVisibility();
+    if (RA.currentRiskTiles !== tiles) {
+      RA.currentRiskTiles = tiles;
+      if (!RA.tilesPending) changeRiskTiles(map);
+    }
+  };
+
+  /* A style change pauses its source until the next frame, and a paused source ignores new tiles, so the
+   * risk tiles change after that frame, to the latest filter then. riskReload resolves once the source
+   * holds them (settle() waits for it). */
+  function changeRiskTiles(map) {
+    RA.tilesPending = true;
+    RA.riskReload = new Promise(function (resolve) {
+      map.once('render', function () {
+        var tiles = RA.currentRiskTiles;
+        var source = map.getSource('risk');
+        var done = function (e) {
+          if (e.sourceId === 'risk' && e.sourceDataType === 'metadata' && source.tiles[0] === tiles) {
+            map.off('sourcedata', done);
+            resolve();
+          }
+        };
+        RA.tilesPending = false;
+        map.on('sourcedata', done);
+        source.setTiles([tiles]);
+      });
+      map.triggerRepaint();
+      setTimeout(resolve, 5000);  // a newer filter may have replaced these tiles before they came
+    });
+  }
+
+  /** Set a layer's filter only when it changes: every setFilter pauses the layer's source a frame. */
+  function setFilter(id, filter) {
+    var now = RA.map.getFilter(id);
+    if (JSON.stringify(now == null ? null : now) !== JSON.stringify(filter == null ? null : filter)) {
+      RA.map.setFilter(id, filter);
+    }
+  }
+  RA.setFilter = setFilter;
+
+  RA.updateVisibility = function () {
+    Object.keys(cfg.switcher).forEach(function (name) {
+      var on = S.visible[name] !== false && !(name === 'risk_source' && nothingSelected());
+      cfg.switcher[name].forEach(function (id) {
+        var want = on ? 'visible' : 'none';
+        if ((RA.map.getLayoutProperty(id, 'visibility') || 'visible') !== want) {
+          RA.map.setLayoutProperty(id, 'visibility', want);
+        }
+      });
+    });
+  };
+
+  /** Fit the map to areas given by code, using the bounding boxes of /map/labels.json. */
+  RA.fitAreas = function (codes) {
+    var box = null;
+    codes.forEach(function (c) {
+      var a = RA.areas[c];
+      if (!a) return;
+      var b = a.bbox;
+      box = box ? [Math.min(box[0], b[0]), Math.min(box[1], b[1]), Math.max(box[2], b[2]), Math.max(box[3], b[3])] : b.slice();
+    });
+    if (box) RA.map.fitBounds([[box[0], box[1]], [box[2], box[3]]], { padding: 40, duration: 600 });
+  };
+
+  RA.highlightAreas = function (codes) {
+    RA.map.setFilter('admin_area-selected', ['in', ['get', 'code'], ['literal', codes]]);
+  };
+
+  function labelMarkers(labels) {
+    RA.labelEls = [];
+    labels.areas.forEach(function (a) {
+      if (a.level !== 'city' && a.level !== 'county') return;
+      var el = document.createElement('div');
+      el.className = 'label label-' + a.level;
+      el.dataset.code = a.code;
+      new maplibregl.Marker({ element: el, anchor: 'center' }).setLngLat([a.lon, a.lat]).addTo(RA.map);
+      RA.labelEls.push(el);
+    });
+    var zoomClass = function () {
+      var c = document.getElementById('map').classList;
+      var z = RA.map.getZoom();
+      c.toggle('zoom-low', z < 8.6);
+      c.toggle('zoom-high', z >= 8.6);
+    };
+    RA.map.on('zoom', zoomClass);
+    zoomClass();
+  }
+
+  RA.renderLabels = function () {
+    (RA.labelEls || []).forEach(function (el) { el.textContent = RA.areaName(el.dataset.code); });
+  };
+
+  function notice(layers) {
+    var el = document.getElementById('notice');
+    var sets = layers.dataset || {};
+    var texts = Object.keys(sets).map(function (k) { return sets[k]; }).filter(function (d) {
+      return d && d.synthetic;
+    });
+    if (!texts.length) { el.hidden = true; return; }
+    var d = texts[0];
+    el.innerHTML = '<strong>' + RA.esc(RA.t('synthetic')) + ':</strong> ' +
+      RA.esc(S.lang === 'zh' ? (d.notice_zh || d.notice) : (d.notice || d.notice_zh));
+    el.hidden = false;
+  }
+
+  RA.setLanguage = function (lang) {
+    S.lang = lang;
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    RA.panel.render();
+    RA.renderLabels();
+    RA.flags.renderMatrix();
+    notice(RA.layerInfo);
+    RA.popup.close();
+  };
+
+  function start(doc, style, labels, layerInfoPromise) {
+    RA.doc = doc;
+    RA.layerInfo = { layers: [], dataset: {} };
+    layerInfoPromise.then(function (info) {
+      RA.layerInfo = info;
+      RA.panel.renderSwitcher();
+      notice(info);
+    });
+    RA.areas = {};
+    labels.areas.forEach(function (a) { RA.areas[a.code] = a; });
+    RA.riskTiles = RA.currentRiskTiles = style.sources.risk.tiles[0];
+    doc.layers.risk_source.classes.forEach(function (v) { S.levels[v] = true; });
+    S.levels[''] = true;
+    Object.keys(doc.layers.risk_source.shapes).forEach(function (v) { S.categories[v] = true; });
+    Object.keys(cfg.switcher).forEach(function (k) { S.visible[k] = true; });
+
+    var map = RA.map = api.map = new maplibregl.Map({
+      container: 'map', style: style, bounds: labels.bounds, fitBoundsOptions: { padding: 20 }, maxZoom: 18,
+      attributionControl: { compact: false }, dragRotate: false, pitchWithRotate: false
+    });
+    RA.symbols.provide(map, doc.shapes);
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+    map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
+    map.touchZoomRotate.disableRotation();
+
+    RA.panel.init();
+    RA.setLanguage(S.lang);
+    map.on('load', function () {
+      labelMarkers(labels);
+      RA.renderLabels();
+      RA.popup.init();
+      RA.flags.load().then(function () {
+        RA.applyFilters();
+        return api.settle();
+      }).then(function () {
+        api.firstRenderMs = performance.now();
+        resolveReady(api.firstRenderMs);
+      });
+    });
+  }
+
+  /** Resolve at the next moment the map has loaded everything and drawn it. */
+  api.settle = function () {
+    return Promise.resolve(RA.riskReload).then(function () { return idle(); });
+  };
+
+  function idle() {
+    return new Promise(function (resolve) {
+      var map = RA.map;
+      var check = function () {
+        if (map.loaded() && map.areTilesLoaded() && !map.isMoving()) resolve();
+        else map.once('idle', check);
+      };
+      requestAnimationFrame(function () { requestAnimationFrame(check); });
+    });
+  }
+
+  // /layers counts every table (slow on big ones): the map starts without it, the panel adds it later.
+  var layerInfo = RA.getJSON(cfg.layers).catch(function () { return { layers: [], dataset: {} }; });
+  Promise.all([RA.getJSON(cfg.styles), RA.getJSON(cfg.style), RA.getJSON(cfg.labels)])
+    .then(function (r) { start(r[0], r[1], r[2], layerInfo); })
+    .catch(function (err) {
+      var el = document.getElementById('notice');
+      el.textContent = 'The map could not start: ' + err.message;
+      el.hidden = false;
+      throw err;
+    });
+  RA.cfg = cfg;
+})(window.RA = window.RA || {});

@@ -1,0 +1,120 @@
+"""The web pages: the planner's map ``/map``, the phone page ``/m``, report maps, and their static files.
+
+Everything a page loads is served here (``/static`` from ``maps/static``, MapLibre included), so the
+pages work on a network with no internet.  ``/styles.json`` is the one style document (made from the
+layer catalogue) that the viewer and the folium report maps share; ``/map/style.json`` is the MapLibre
+style made from it for this service's tiles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from psycopg.rows import dict_row
+
+from maps import pages
+from maps.maplibre import map_style
+from maps.overview import MapInputError, UnknownCity, build_overview
+from maps.styles import style_document
+from services.deps import APISettingsDep, DBSettingsDep, IdentityDep, PoolDep
+from layers.catalogue import RISK_SOURCE
+from services.errors import InvalidParameter, NotFound
+from services.ogc.execute import run_query
+from services.ogc.filters import conditions
+from services.ogc.mvt import MAX_ZOOM, tile_sql
+from services.ogc.render import json_response
+from services.ogc.views import CollectionView, view
+
+router = APIRouter(tags=["Web"])
+router.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+
+#: What the web map's risk-source tiles carry: enough to draw a source and find its record; the popup reads
+#: the rest from the items endpoint. A tile of 20,000 sources is then about a third of the full one.
+MAP_TILE_FIELDS = ("key", "category", "risk_level", "city_code")
+MVT = "application/vnd.mapbox-vector-tile"
+
+#: Pages change with the code, not the data: let browsers keep them briefly.
+PAGE_HEADERS = {"Cache-Control": "no-cache"}
+
+
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+@router.get("/map", response_class=HTMLResponse, summary="The planner's web map")
+async def web_map(request: Request, settings: APISettingsDep,
+                  lang: str = Query("zh", pattern="^(zh|en)$")) -> HTMLResponse:
+    paths = {getattr(route, "path", None) for route in request.app.routes}
+    hazards = {pages.HAZARDS_PATH, pages.MATRIX_PATH} <= paths
+    return HTMLResponse(pages.map_page(_root(request), lang, hazards, settings.max_limit), headers=PAGE_HEADERS)
+
+
+@router.get("/m", response_class=HTMLResponse, summary="The inspector's phone page: risk sites near me")
+async def mobile(request: Request) -> HTMLResponse:
+    return HTMLResponse(pages.mobile_page(_root(request)), headers=PAGE_HEADERS)
+
+
+@router.get("/styles.json", summary="Cartography of every layer, from the layer catalogue")
+async def styles() -> Response:
+    return json_response(style_document())
+
+
+@router.get("/map/style.json", summary="MapLibre style of the web map over this service's vector tiles")
+async def maplibre_style(request: Request, pool: PoolDep, settings: APISettingsDep) -> Response:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        values = [r["value"] for r in await (await cur.execute(pages.CREDITS_SQL)).fetchall()]
+    base = str(request.base_url).rstrip("/")
+    return json_response(map_style(base, settings.basemap_url, pages.credits(values)))
+
+
+@router.get("/map/labels.json", summary="Label points and extents of the cities and counties")
+async def labels(pool: PoolDep) -> Response:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        rows: list[dict[str, Any]] = await (await cur.execute(pages.LABELS_SQL)).fetchall()
+    return json_response(pages.labels_document(rows))
+
+
+@router.get("/maps/overview.html", response_class=HTMLResponse,
+            summary="A self-contained report map (folium) of one city",
+            responses={400: {"description": "Unknown layer"}, 404: {"description": "Unknown city"}})
+async def overview(
+    db_settings: DBSettingsDep, settings: APISettingsDep, identity: IdentityDep,
+    city: str = Query(..., min_length=1, max_length=12, description="City code (GB/T 2260), e.g. 320100"),
+    layers: str | None = Query(None, description="Comma-separated layers (default: all)"),
+    flags: bool = Query(False, description="Add the border-zone hazard flags"),
+) -> HTMLResponse:
+    names = [p.strip() for p in layers.split(",") if p.strip()] if layers else None
+    try:
+        report = await run_in_threadpool(build_overview, db_settings, city, names, flags=flags,
+                                         restricted=identity.sees_restricted, basemap_url=settings.basemap_url)
+    except UnknownCity as exc:
+        raise NotFound(str(exc)) from None
+    except MapInputError as exc:
+        raise InvalidParameter(str(exc)) from None
+    return HTMLResponse(report.html, headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/map/tiles/risk_source/{z}/{y}/{x}", summary="Lean risk-source vector tiles of the web map",
+            description="The collection's tiles (same builder, same CQL2 `filter` on every queryable) with only "
+                        f"{list(MAP_TILE_FIELDS)} as properties.",
+            responses={200: {"content": {MVT: {}}}, 204: {"description": "No feature in this tile"}})
+async def risk_tiles(
+    pool: PoolDep, identity: IdentityDep, settings: APISettingsDep,
+    z: int = Path(ge=0, le=MAX_ZOOM), y: int = Path(ge=0), x: int = Path(ge=0),
+    filter: str | None = Query(None, description="CQL2 text filter on the risk sources' queryables"),  # noqa: A002
+) -> Response:
+    if x >= 2**z or y >= 2**z:
+        raise InvalidParameter(f"tile {z}/{y}/{x} does not exist: rows and columns are within 0..{2**z - 1}")
+    full = view(RISK_SOURCE, identity)
+    lean = CollectionView(RISK_SOURCE, tuple(f for f in full.fields if f.name in MAP_TILE_FIELDS))
+    where = conditions(full, None, None, filter, None, None, (), settings.max_filter_depth) if filter else []
+    async with pool.connection() as conn:
+        rows = await run_query(conn, tile_sql([lean], z, x, y, settings.tile_max_features, where))
+    data = bytes(rows[0][0] or b"")
+    headers = {"Cache-Control": f"{'public' if identity.role == 'public' else 'private'}, "
+                                f"max-age={settings.tile_cache_seconds}", "Vary": "Authorization, X-API-Key"}
+    return Response(data, media_type=MVT, headers=headers) if data else Response(status_code=204, headers=headers)

@@ -1,0 +1,163 @@
+"""The planner's map /map in headless Chromium: loads cleanly, draws, filters, pops up, searches, speaks two languages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from layers import db
+from layers.settings import DatabaseSettings
+from tests.maps.browser import PageLog
+
+UNIQUE_RISK = """() => {
+  const seen = {};
+  for (const f of riskmap.map.queryRenderedFeatures({layers: ['risk_source', 'risk_source-dot']})) seen[f.properties.key] = f.properties;
+  return Object.values(seen);
+}"""
+
+
+@pytest.fixture(scope="module")
+def viewer(browser: Any, served: str) -> Iterator[tuple[Any, PageLog]]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    log = PageLog()
+    log.attach(page)
+    page.goto(served + "/map")
+    page.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    yield page, log
+    context.close()
+
+
+def _settle(page: Any) -> None:
+    page.evaluate("riskmap.settle()")
+
+
+def _reset(page: Any) -> None:
+    page.click("#reset")
+    page.evaluate("riskmap.map.jumpTo({center: riskmap.map.getCenter()})")
+    _settle(page)
+
+
+def _sql(settings: DatabaseSettings, query: str, params: tuple = ()) -> list[dict]:
+    with db.connect(settings) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def test_map_loads_with_no_console_error_and_no_failed_request(viewer: tuple[Any, PageLog], served: str,
+                                                               artifacts: Path) -> None:
+    page, log = viewer
+    page.screenshot(path=str(artifacts / "map.png"))
+    assert log.errors == []
+    assert log.failed == []
+    foreign = [u for u in log.requests if not (u.startswith(served) or u.startswith(("data:", "blob:")))]
+    assert foreign == [], "every request of /map goes to the app itself"
+    assert any("/static/vendor/maplibre-gl-" in u for u in log.requests)
+
+
+def test_risk_sources_are_drawn(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
+    page, _ = viewer
+    drawn = page.evaluate(UNIQUE_RISK)
+    total = _sql(demo_db, "SELECT count(*) AS n FROM riskatlas.risk_source")[0]["n"]
+    assert len(drawn) == total > 0
+    # The other layers are drawn too, from the multi-layer tiles.
+    for layer in ("admin_area-city", "river", "protection_zone-fill", "protected_area-fill", "monitoring_station",
+                  "water_reserve"):
+        assert page.evaluate(f"riskmap.map.queryRenderedFeatures({{layers: ['{layer}']}}).length") > 0, layer
+
+
+def test_filters_change_what_is_drawn(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
+    page, log = viewer
+    _reset(page)
+    for box in page.query_selector_all("#filter-category input"):
+        if box.get_attribute("value") != "chemical":
+            box.uncheck()
+    _settle(page)
+    drawn = page.evaluate(UNIQUE_RISK)
+    chemical = _sql(demo_db, "SELECT count(*) AS n FROM riskatlas.risk_source WHERE category = 'chemical'")[0]["n"]
+    assert {p["category"] for p in drawn} == {"chemical"}
+    assert len(drawn) == chemical
+
+    page.select_option("#city", "320100")
+    page.wait_for_timeout(800)  # the zoom to the city
+    _settle(page)
+    drawn = page.evaluate(UNIQUE_RISK)
+    nanjing = _sql(demo_db, "SELECT count(*) AS n FROM riskatlas.risk_source WHERE category = 'chemical' "
+                            "AND city_code = '320100'")[0]["n"]
+    assert {p["city_code"] for p in drawn} == {"320100"}
+    assert len(drawn) == nanjing > 0
+
+    levels = {r["risk_level"] for r in _sql(demo_db, "SELECT DISTINCT risk_level FROM riskatlas.risk_source")}
+    keep_value = "" if None in levels else sorted(levels)[0]
+    for box in page.query_selector_all("#filter-level input"):
+        if box.get_attribute("value") != keep_value:
+            box.uncheck()
+    _settle(page)
+    drawn = page.evaluate(UNIQUE_RISK)
+    expected = _sql(demo_db, "SELECT count(*) AS n FROM riskatlas.risk_source WHERE category = 'chemical' AND "
+                             "city_code = '320100' AND coalesce(risk_level, '') = %s", (keep_value,))[0]["n"]
+    assert {p.get("risk_level", "") or "" for p in drawn} <= {keep_value}
+    assert len(drawn) == expected
+    _reset(page)
+    assert len(page.evaluate(UNIQUE_RISK)) > nanjing
+    assert log.errors == [] and log.failed == []
+
+
+FIND_LONELY = """() => {
+  const map = riskmap.map;
+  const feats = map.queryRenderedFeatures({layers: ['risk_source']});
+  const pts = feats.map(f => ({key: f.properties.key, name: f.properties.name, p: map.project(f.geometry.coordinates)}));
+  const box = map.getContainer().getBoundingClientRect();
+  for (const a of pts) {
+    if (a.p.x < 40 || a.p.y < 40 || a.p.x > box.width - 40 || a.p.y > box.height - 200) continue;
+    if (pts.every(b => b.key === a.key || Math.hypot(a.p.x - b.p.x, a.p.y - b.p.y) > 14)) {
+      return {key: a.key, name: a.name, x: box.left + a.p.x, y: box.top + a.p.y};
+    }
+  }
+  return null;
+}"""
+
+
+def test_click_opens_the_popup_of_that_source(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
+    page, log = viewer
+    _reset(page)
+    page.evaluate("riskmap.map.jumpTo({center: [118.86, 32.11], zoom: 11})")
+    _settle(page)
+    target = page.evaluate(FIND_LONELY)
+    assert target is not None, "a risk source standing alone on screen"
+    page.mouse.click(target["x"], target["y"])
+    popup = page.wait_for_selector(".popup[data-collection='risk_source'][data-complete]", timeout=10_000)
+    assert popup.get_attribute("data-id") == target["key"]
+    row = _sql(demo_db, "SELECT name, address FROM riskatlas.risk_source WHERE key = %s", (target["key"],))[0]
+    text = popup.inner_text()
+    assert row["name"] in text
+    assert row["address"] in text, "the full attributes come from the items endpoint"
+    assert log.errors == [] and log.failed == []
+
+
+def test_search_by_name_flies_to_the_source(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
+    page, _ = viewer
+    _reset(page)
+    row = _sql(demo_db, "SELECT key, name FROM riskatlas.risk_source WHERE city_code = '321000' ORDER BY key LIMIT 1")[0]
+    page.fill("#search", row["name"][2:8])
+    item = page.wait_for_selector(f"#results li:has-text('{row['name']}')", timeout=10_000)
+    item.click()
+    popup = page.wait_for_selector(f".popup[data-id='{row['key']}'][data-complete]", timeout=10_000)
+    assert row["name"] in popup.inner_text()
+
+
+def test_language_toggle_notice_and_credit(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
+    page, _ = viewer
+    info = _sql(demo_db, "SELECT value FROM riskatlas.dataset_info WHERE name = 'demo'")[0]["value"]
+    notice = page.inner_text("#notice")
+    assert page.is_visible("#notice") and info["notice_zh"] in notice
+    assert info["boundaries_credit"][:40] in page.inner_text(".maplibregl-ctrl-attrib")
+    assert "南京市" in page.inner_text("#map")
+    page.click("#lang")
+    assert page.inner_text("#panel h1").startswith("riskatlas — environmental")
+    assert "Nanjing" in page.inner_text("#map")
+    assert info["notice"][:30] in page.inner_text("#notice")
+    page.click("#lang")
+    assert "环境风险地图" in page.inner_text("#panel h1")

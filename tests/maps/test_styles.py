@@ -1,0 +1,71 @@
+"""One place for colours and symbols: the style document and the MapLibre style both come from the catalogue."""
+
+from __future__ import annotations
+
+import json
+
+from layers.catalogue import LAYERS, RISK_CATEGORIES, RISK_LEVELS
+from maps.labels import value_label, value_labels
+from maps.maplibre import BASE_COLLECTIONS, SWITCHER, map_style
+from maps.offline import remote_references
+from maps.styles import CATEGORY_SHAPES, DRAW_ORDER, SHAPE_PATHS, UNGRADED_COLOR, style_document
+
+
+def test_style_document_is_the_catalogue_styles() -> None:
+    doc = style_document()
+    assert set(doc["layers"]) == set(LAYERS) and doc["order"] == list(DRAW_ORDER)
+    for name, layer in LAYERS.items():
+        entry = doc["layers"][name]
+        assert entry["color"] == layer.style.color
+        assert entry["palette"] == layer.style.palette
+        assert entry["color_by"] == layer.style.color_by
+        assert entry["title_zh"] == layer.title_zh
+        assert {f["name"] for f in entry["fields"]} == {f.name for f in layer.fields if f.type != "json"}
+    rs = doc["layers"]["risk_source"]
+    assert set(rs["shapes"]) == set(RISK_CATEGORIES) and set(rs["classes"]) == set(RISK_LEVELS)
+    assert rs["missing_color"] == UNGRADED_COLOR not in rs["palette"].values()
+    assert set(CATEGORY_SHAPES.values()) <= set(doc["shapes"]) == set(SHAPE_PATHS)
+    json.dumps(doc)  # JSON-ready
+
+
+def test_every_domain_value_has_both_names() -> None:
+    names = value_labels()
+    for layer in LAYERS.values():
+        for f in layer.fields:
+            for v in f.domain or ():
+                if f.name != "target_class":  # GB 3838 classes I-V are written the same in Chinese
+                    assert names[f.name][v]["zh"] != v, (f.name, v)
+    assert value_label("risk_level", "major", "zh") == "重大"
+    assert value_label("category", "hazardous-waste", "en") == "hazardous waste"
+
+
+def test_maplibre_style_uses_the_catalogue_colours_and_own_tiles() -> None:
+    style = map_style("http://app.test", attribution="credit")
+    text = json.dumps(style)
+    for layer in LAYERS.values():
+        assert layer.style.color in text
+        for colour in layer.style.palette.values():
+            assert colour in text
+    assert UNGRADED_COLOR in text
+    tiles = [t for s in style["sources"].values() for t in s.get("tiles", [])]
+    assert tiles and all(t.startswith("http://app.test/") for t in tiles)
+    assert "collections=" + ",".join(BASE_COLLECTIONS) in style["sources"]["base"]["tiles"][0]
+    assert "glyphs" not in style and "sprite" not in style, "nothing to fetch beyond the app's tiles"
+    ids = {layer["id"] for layer in style["layers"]}
+    assert {i for group in SWITCHER.values() for i in group} <= ids
+    risk = next(layer for layer in style["layers"] if layer["id"] == "risk_source")
+    assert risk["source"] == "risk" and risk["layout"]["icon-image"][0] == "match"
+
+
+def test_basemap_only_when_configured() -> None:
+    assert "basemap" not in map_style("http://a")["sources"]
+    with_base = map_style("http://a", basemap_url="http://tiles.local/{z}/{x}/{y}.png")
+    assert with_base["sources"]["basemap"]["tiles"] == ["http://tiles.local/{z}/{x}/{y}.png"]
+
+
+def test_remote_references_finds_fetches_not_links() -> None:
+    page = ('<script src="https://cdn.example/x.js"></script><link rel="stylesheet" href="//cdn.example/y.css">'
+            '<style>a{background:url(http://img.example/z.png)}</style><a href="https://leafletjs.com">Leaflet</a>'
+            '<img src="data:image/png;base64,AAAA">')
+    assert remote_references(page) == ["//cdn.example/y.css", "http://img.example/z.png",
+                                       "https://cdn.example/x.js"]
