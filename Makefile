@@ -24,7 +24,8 @@ test:
 	$(VENV)/pytest -q
 
 bench: db
-	$(VENV)/python -m bench
+	$(VENV)/pip install -q -e ".[bench]"
+	$(VENV)/python -m bench.load_bench
 
 clean:
 	-$(VENV)/riskatlas db stop

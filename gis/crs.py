@@ -259,9 +259,8 @@ def transform_geometries(geoms: ArrayLike, src: CrsSpec, dst: CrsSpec) -> NDArra
 
 
 #: Metric CRS for the Nanjing metropolitan region: transverse Mercator on GRS80 at 118.5 E (DESIGN 8.6).
-LOCAL_METRIC: CRS = CRS.from_proj4(
-    "+proj=tmerc +lat_0=0 +lon_0=118.5 +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m +no_defs"
-)
+LOCAL_METRIC_PROJ = "+proj=tmerc +lat_0=0 +lon_0=118.5 +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m +no_defs"
+LOCAL_METRIC: CRS = CRS.from_proj4(LOCAL_METRIC_PROJ)
 
 
 def metric_crs_for(lon: float, lat: float) -> CRS:

@@ -13,7 +13,8 @@ from layers.settings import DatabaseSettings
 from services import errors
 from services.identity import load_keys
 from services import ogc
-from services.routers import health, nearby, uploads
+from services.routers import (analysis_emergency, analysis_grading, analysis_hazards, analysis_overlay, health,
+                              nearby, uploads, web)
 from services.settings import APISettings
 
 
@@ -40,14 +41,9 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     app.state.api_settings = api_settings
     app.state.api_keys = load_keys(api_settings.api_keys_file)
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(ogc.router)
-    app.include_router(nearby.router)
-    app.include_router(uploads.router)
-    from services.routers import analysis_emergency  # issue 6: /analysis/spill, /plume, /bulletin
-    app.include_router(analysis_emergency.router)
-    from services.routers import web  # issue 5: /map, /m, /styles.json, /maps/overview.html, /static
-    app.include_router(web.router)
+    for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
+                   analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router):
+        app.include_router(router)
     return app
 
 

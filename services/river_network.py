@@ -14,10 +14,12 @@ from typing import Any
 
 import psycopg
 
+from gis.crs import LOCAL_METRIC_PROJ
 from gis.river_transport import RIVER_CLASSES
 from layers.catalogue import SCHEMA
 
 DEFAULT_SNAP_M = 2_000.0
+METRIC_PROJ = LOCAL_METRIC_PROJ
 
 
 class NoRiverNearby(ValueError):
@@ -68,14 +70,19 @@ def _defaults_sql() -> tuple[str, dict[str, Any]]:
 
 def snap(conn: psycopg.Connection, lon: float, lat: float, max_distance_m: float = DEFAULT_SNAP_M) -> Snap:
     """The nearest reach to (lon, lat) in WGS84; ``NoRiverNearby`` beyond ``max_distance_m``."""
+    # Candidates by the index, then the nearest point found in the local transverse Mercator, where
+    # "nearest" means metres (in lon/lat degrees it can lie hundreds of metres along the river).
     row = conn.execute(
-        f"""WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS g)
-            SELECT r.id, r.key, r.name, ST_LineLocatePoint(r.geom, p.g) AS fraction,
-                   ST_Distance(r.geom::geography, p.g::geography) AS distance_m,
-                   ST_X(ST_ClosestPoint(r.geom, p.g)) AS lon, ST_Y(ST_ClosestPoint(r.geom, p.g)) AS lat
-            FROM p, LATERAL (SELECT * FROM {SCHEMA}.river ORDER BY geom <-> p.g LIMIT 8) r
-            ORDER BY distance_m LIMIT 1""",
-        (lon, lat)).fetchone()
+        f"""WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g),
+            c AS (SELECT r.id, r.key, r.name, ST_Transform(r.geom, %(proj)s) AS mg,
+                         ST_Transform(p.g, %(proj)s) AS mp, p.g
+                  FROM p, LATERAL (SELECT * FROM {SCHEMA}.river ORDER BY geom <-> p.g LIMIT 8) r),
+            n AS (SELECT id, key, name, ST_LineLocatePoint(mg, mp) AS fraction,
+                         ST_Transform(ST_ClosestPoint(mg, mp), %(proj)s, 4326) AS at, g FROM c)
+            SELECT id, key, name, fraction, ST_Distance(at::geography, g::geography) AS distance_m,
+                   ST_X(at) AS lon, ST_Y(at) AS lat
+            FROM n ORDER BY distance_m LIMIT 1""",
+        {"lon": lon, "lat": lat, "proj": METRIC_PROJ}).fetchone()
     if row is None:
         raise NoRiverNearby("the river layer is empty: load river reaches first")
     row = dict(row)
@@ -441,21 +448,29 @@ def snap_points(conn: psycopg.Connection, max_distance_m: float, *, points: str 
     """
     defaults, params = _defaults_sql()
     conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+    # the reaches once in the local transverse Mercator: positions along them are found in metres,
+    # exactly as snap() finds them for one point
+    conn.execute("DROP TABLE IF EXISTS river_metric")
+    conn.execute(f"""CREATE TEMP TABLE river_metric ON COMMIT DROP AS
+                     SELECT id, ST_Transform(geom, %(proj)s) AS mgeom FROM {SCHEMA}.river""",
+                 {"proj": METRIC_PROJ})
+    conn.execute("ALTER TABLE river_metric ADD PRIMARY KEY (id)")
     conn.execute(f"""
     CREATE TEMP TABLE "{table}" ON COMMIT DROP AS
     SELECT p.pid, c.id AS reach_id, c.distance_m, c.fraction * c.length_m AS position_m,
            c.fraction * c.length_m / nullif(c.u, 0) AS position_s
     FROM "{points}" p
     CROSS JOIN LATERAL (
-        SELECT r.id, ST_LineLocatePoint(r.geom, p.geom) AS fraction,
+        SELECT r.id, ST_LineLocatePoint(m.mgeom, ST_Transform(p.geom, %(proj)s)) AS fraction,
                ST_Distance(r.geom::geography, p.geom::geography) AS distance_m,
                ST_Length(r.geom::geography) AS length_m, coalesce(r.velocity_ms, d.u) AS u
         FROM {SCHEMA}.river r JOIN {defaults} ON d.river_class = r.river_class
+        JOIN river_metric m ON m.id = r.id
         WHERE ST_DWithin(r.geom, p.geom,
                          1.01 * %(max)s / (110574.0 * cos(radians(least(abs(ST_Y(p.geom)), 85.0)))))
         ORDER BY ST_Distance(r.geom::geography, p.geom::geography), r.id
         LIMIT 1) c
-    WHERE c.distance_m <= %(max)s""", {"max": max_distance_m, **params})
+    WHERE c.distance_m <= %(max)s""", {"max": max_distance_m, "proj": METRIC_PROJ, **params})
     conn.execute(f'ALTER TABLE "{table}" ADD PRIMARY KEY (pid)')
     conn.execute(f'ANALYZE "{table}"')
     return int(conn.execute(f'SELECT count(*) AS n FROM "{table}"').fetchone()["n"])
@@ -486,7 +501,7 @@ def features_downstream(conn: psycopg.Connection, table: str, within_m: float, w
     cols = ", ".join(f"f.{c}" for c in columns)
     rows = conn.execute(f"""
     WITH reaches AS (SELECT DISTINCT reach_id FROM "{closure}"),
-    near AS (
+    near AS MATERIALIZED (
         SELECT r.id AS reach_id, f.key, k.lo, k.hi
         FROM {SCHEMA}.river r JOIN reaches x ON x.reach_id = r.id
         JOIN {SCHEMA}.{table} f ON ST_DWithin(f.geom::geography, r.geom::geography, %(near)s) AND {cond}
@@ -499,7 +514,7 @@ def features_downstream(conn: psycopg.Connection, table: str, within_m: float, w
                             ST_LineLocatePoint(r.geom, ST_ClosestPoint(r.geom, f.geom))) AS hi
             FROM ST_Dump(ST_CollectionExtract(ST_Intersection(
                 r.geom, ST_Buffer(f.geom::geography, %(near)s, 'quad_segs=16')::geometry), 2)) d) k
-    ), along AS (
+    ), along AS MATERIALIZED (
         SELECT c.origin_id, n.key, c.offset_m + n.lo * c.length_m AS lo_m, c.offset_m + n.hi * c.length_m AS hi_m
         FROM "{closure}" c JOIN near n ON n.reach_id = c.reach_id
     ), hits AS (
@@ -531,7 +546,7 @@ def jurisdictions_downstream(conn: psycopg.Connection, level: str, window_s: flo
         raise ValueError(f"level was {level!r} but is expected to be one of ['city', 'county', 'province']")
     rows = conn.execute(f"""
     WITH reaches AS (SELECT DISTINCT reach_id FROM "{closure}"),
-    pieces AS (
+    pieces AS MATERIALIZED (
         SELECT r.id AS reach_id, p.code,
                least(ST_LineLocatePoint(r.geom, ST_StartPoint(d.geom)),
                      ST_LineLocatePoint(r.geom, ST_EndPoint(d.geom))) AS lo,
@@ -540,7 +555,7 @@ def jurisdictions_downstream(conn: psycopg.Connection, level: str, window_s: flo
         FROM {SCHEMA}.river r JOIN reaches x ON x.reach_id = r.id
         JOIN {SCHEMA}.admin_piece p ON p.level = %(level)s AND ST_Intersects(p.geom, r.geom)
         CROSS JOIN LATERAL ST_Dump(ST_CollectionExtract(ST_Intersection(r.geom, p.geom), 2)) d
-    ), along AS (
+    ), along AS MATERIALIZED (
         SELECT c.origin_id, p.code,
                c.offset_m + p.lo * c.length_m AS lo_m, c.offset_m + p.hi * c.length_m AS hi_m,
                c.offset_s + p.lo * c.length_m / nullif(c.velocity_ms, 0) AS lo_s,

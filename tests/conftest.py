@@ -75,6 +75,9 @@ def demo_db(cluster_settings: DatabaseSettings, tmp_path_factory: pytest.TempPat
         migrate.upgrade(conn, s)
     report = load_demo(s, tmp_path_factory.mktemp("demo"))
     assert report.exit_code in (0, 1), report.to_dict()
+    from services.after_load import after_demo
+
+    after_demo(s)  # grades and hazard flags, as `riskatlas demo` leaves them
     DEMO_REPORTS[s.db_name] = report
     yield s
     cluster.drop_database(cluster_settings, s.db_name)

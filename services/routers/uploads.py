@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from etl.errors import InputError, LoadFailed
 from etl.load import Actor, load_file
 from layers.catalogue import LAYERS, UnknownLayer
+from services.after_load import after_load
 from services.deps import APISettingsDep, DBSettingsDep, IdentityDep
 from services.errors import Conflict, Forbidden, InvalidParameter, PayloadTooLarge
 
@@ -68,4 +69,6 @@ async def upload(
         shutil.rmtree(folder, ignore_errors=True)
     body = report.to_dict()
     body["file"] = name
+    if not dry_run and report.batch_id is not None and report.rows_inserted + report.rows_updated:
+        body["derived"] = (await run_in_threadpool(after_load, db_settings, layer, report.batch_id)).to_dict()
     return JSONResponse(body, status_code=422 if report.exit_code == 2 else 200)

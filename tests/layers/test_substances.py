@@ -32,3 +32,14 @@ def test_every_row_has_a_clause_and_positive_critical_quantity():
 ])
 def test_gb3838_classes(factor, value, expected):
     assert water_limits()[factor].water_class(value) == expected
+
+
+def test_every_demo_substance_name_is_known():
+    import csv
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[2] / "etl/sources/data/demo_substances.csv"
+    with data.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    for r in rows:
+        assert lookup(r["name"]) is lookup(r["name_zh"])

@@ -106,7 +106,7 @@ def test_arrival_times_on_a_straight_river_equal_x_over_u(uniform_river: Databas
     for r, end_lon in zip(reaches, XS[1:]):
         x = r["end_m"]
         assert x == pytest.approx(_x(RELEASE_LON, end_lon), rel=2e-3)  # geodesic metres along the river
-        assert r["t_end_s"] == pytest.approx(x / u, rel=1e-6)
+        assert r["t_end_s"] == pytest.approx(x / u, abs=0.2)  # both are given to 0.1 in the response
         # the peak passes at the exact maximum of C(x, t): t = x² / (D + √(D² + u²x²)), about D/u² before x/u
         t_peak = x**2 / (d + math.sqrt(d**2 + u**2 * x**2))
         assert r["end_peak_s"] == pytest.approx(t_peak, rel=1e-5)

@@ -1,0 +1,71 @@
+"""What follows a load: grades of the sources it touched, then the hazard flags it affects.
+
+Loads live in ``etl`` and know nothing of services; the CLI, the upload endpoint and the demo call
+this after a load commits, so derived data never lags the inventory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from layers.settings import DatabaseSettings
+
+# Layers whose change can alter a source's grade (receptors, the river network) or every flag
+# (boundaries): after these, everything is recomputed; after a risk_source load, only its batch.
+GRADE_ALL_AFTER = {"river", "water_reserve", "protection_zone", "protected_area", "admin_area"}
+
+
+@dataclass
+class Derived:
+    """Grades and flags recomputed after a load."""
+
+    grading: dict[str, Any] | None = None
+    hazards: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"grading": self.grading, "hazards": self.hazards, "notes": self.notes}
+
+
+def after_load(settings: DatabaseSettings, layer: str, batch_id: int | None) -> Derived:
+    """Regrade and refresh flags for what the load ``batch_id`` into ``layer`` changed."""
+    from services.grading import grade_sources
+    from services.hazards import refresh_after_load
+
+    out = Derived()
+    if batch_id is None:
+        return out
+    if _has_population(settings):
+        if layer == "risk_source":
+            out.grading = _grade_summary(grade_sources(settings, scope="batch", batch_id=batch_id))
+        elif layer in GRADE_ALL_AFTER:
+            out.grading = _grade_summary(grade_sources(settings, scope="all"))
+    else:
+        out.notes.append("no population raster is registered: sources are not graded")
+    flags = refresh_after_load(settings, layer, batch_id)
+    out.hazards = flags.to_dict() if flags is not None else None
+    return out
+
+
+def after_demo(settings: DatabaseSettings) -> Derived:
+    """Grade every source and compute every hazard flag."""
+    from services.grading import grade_sources
+    from services.hazards import refresh_full
+
+    return Derived(grading=_grade_summary(grade_sources(settings, scope="all")),
+                   hazards=refresh_full(settings).to_dict())
+
+
+def _has_population(settings: DatabaseSettings) -> bool:
+    from layers import db
+    from layers.catalogue import SCHEMA
+
+    with db.connect(settings) as conn:
+        return conn.execute(f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.raster_layer WHERE kind = 'population') AS e"
+                            ).fetchone()["e"]
+
+
+def _grade_summary(report: Any) -> dict[str, Any]:
+    d = report.to_dict()
+    return {k: d[k] for k in ("run_id", "scope", "sources", "graded", "rejected", "changed", "levels", "seconds")}

