@@ -48,9 +48,7 @@ def _root(request: Request) -> str:
 @router.get("/map", response_class=HTMLResponse, summary="The planner's web map")
 async def web_map(request: Request, settings: APISettingsDep,
                   lang: str = Query("zh", pattern="^(zh|en)$")) -> HTMLResponse:
-    paths = {getattr(route, "path", None) for route in request.app.routes}
-    hazards = {pages.HAZARDS_PATH, pages.MATRIX_PATH} <= paths
-    return HTMLResponse(pages.map_page(_root(request), lang, hazards, settings.max_limit), headers=PAGE_HEADERS)
+    return HTMLResponse(pages.map_page(_root(request), lang, True, settings.max_limit), headers=PAGE_HEADERS)
 
 
 @router.get("/m", response_class=HTMLResponse, summary="The inspector's phone page: risk sites near me")

@@ -161,3 +161,27 @@ def test_language_toggle_notice_and_credit(viewer: tuple[Any, PageLog], demo_db:
     assert info["notice"][:30] in page.inner_text("#notice")
     page.click("#lang")
     assert "环境风险地图" in page.inner_text("#panel h1")
+
+
+def test_border_flags_are_drawn_and_a_matrix_cell_zooms_to_its_pair(viewer: tuple[Any, PageLog],
+                                                                    demo_db: DatabaseSettings) -> None:
+    page, log = viewer
+    _reset(page)
+    cross = _sql(demo_db, "SELECT count(*) AS n FROM riskatlas.hazard_flag WHERE cross_border")[0]["n"]
+    assert cross > 0  # the demo leaves flags computed, as `riskatlas demo` does
+    page.wait_for_selector("#matrix td.n", timeout=30_000)
+    assert page.evaluate("riskmap.map.queryRenderedFeatures({layers: ['flags']}).length") > 0
+    cell = page.query_selector("#matrix td.n")
+    a, b, n = cell.get_attribute("data-a"), cell.get_attribute("data-b"), int(cell.inner_text())
+    expected = _sql(demo_db, """SELECT count(*) AS n FROM riskatlas.hazard_flag
+                                WHERE cross_border AND other_level = 'city' AND source_city = %s
+                                  AND other_code = %s""", (a, b))[0]["n"]
+    assert n == expected
+    page.evaluate("riskmap.map.jumpTo({zoom: 5})")
+    _settle(page)
+    before = page.evaluate("riskmap.map.getZoom()")
+    cell.click()
+    _settle(page)
+    assert page.evaluate("riskmap.map.getZoom()") > before  # zoomed to the two cities
+    assert log.errors == []
+    _reset(page)
