@@ -9,22 +9,18 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from layers.settings import DatabaseSettings
+from services.commands.output import JsonOpt, err, out
+from services.commands.output import fail as _fail
 
 app = typer.Typer(help="riskatlas: environmental risk sources across city and province borders, on PostGIS.",
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The database: the project's own PostGIS cluster, or DATABASE_URL.",
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-out = Console()
-err = Console(stderr=True)
-JsonOpt = typer.Option(False, "--json", help="Print a JSON document instead of tables.")
-
 
 def _settings() -> DatabaseSettings:
     return DatabaseSettings()
@@ -38,14 +34,6 @@ def _emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     for k, v in data.items():
         table.add_row(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))
     out.print(table)
-
-
-def _fail(message: str, as_json: bool, code: int = 2) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False) + "\n")
-    else:
-        err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
 
 
 @contextmanager

@@ -11,17 +11,16 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from layers.settings import DatabaseSettings
+from services.commands.output import out
+from services.commands.output import fail as _fail
 
-out = Console() if sys.stdout.isatty() else Console(width=160)
-err = Console(stderr=True)
 
 JsonOpt = typer.Option(False, "--json", help="Print the GeoJSON result instead of tables.")
 MapOpt = typer.Option(None, "--map", help="Write a folium map of the result to this HTML file.")
@@ -198,12 +197,6 @@ def _print_notify(r: dict[str, Any]) -> None:
         out.print(f"[yellow]warning:[/yellow] {w}")
 
 
-def _fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
-    if as_json:
-        sys.stdout.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False) + "\n")
-    else:
-        err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
 
 
 def _hm(iso: str | None) -> str:

@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from layers.settings import DatabaseSettings
+from services.commands.output import JsonOpt, err, out
+from services.commands.output import fail as _fail
 
-out = Console() if sys.stdout.isatty() else Console(width=160)
-err = Console(stderr=True)
-JsonOpt = typer.Option(False, "--json", help="Print a JSON document instead of tables.")
 
 ledger_app = typer.Typer(help="The cross-border section ledger: load monthly records, show what cities owe.",
                          no_args_is_help=True)
@@ -32,12 +30,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ledger_app, name="ledger")
 
 
-def _fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
-    if as_json:
-        sys.stdout.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False) + "\n")
-    else:
-        err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
 
 
 def _print_json(data: Any) -> None:

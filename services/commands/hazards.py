@@ -9,33 +9,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from layers.settings import DatabaseSettings
+from services.commands.output import JsonOpt, err, out
+from services.commands.output import fail as _fail
+from services.commands.output import print_json as _print_json
 
-out = Console() if sys.stdout.isatty() else Console(width=160)
-err = Console(stderr=True)
 
-JsonOpt = typer.Option(False, "--json", help="Print a JSON document instead of tables.")
 
 flags_app = typer.Typer(help="Border-zone hazard flags: refresh them, list them, sum them city x city.",
                         no_args_is_help=True)
 
 
-def _fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
-    if as_json:
-        sys.stdout.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False) + "\n")
-    else:
-        err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
 
 
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 @flags_app.command("refresh")

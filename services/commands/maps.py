@@ -12,21 +12,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from layers.settings import DatabaseSettings
+from services.commands.output import out
+from services.commands.output import fail as _fail
 
-out = Console()
-err = Console(stderr=True)
 
 
-def _fail(message: str, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps({"error": message, "exit_code": 2}, ensure_ascii=False) + "\n")
-    else:
-        err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
 
 
 def map_cmd(
