@@ -322,22 +322,8 @@ def _bulk_indexes(conn: psycopg.Connection, layer: Layer, actor: Actor) -> Itera
     if actor.role != "admin" or staged < BULK_ROWS or not empty:
         yield
         return
-    defs = conn.execute(
-        """SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS ddl
-           FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND NOT i.indisunique""",
-        (layer.table,)).fetchall()
-    fks = conn.execute(
-        """SELECT conname, pg_get_constraintdef(oid) AS ddl FROM pg_constraint
-           WHERE conrelid = %s::regclass AND contype = 'f'""", (layer.table,)).fetchall()
-    for fk in fks:  # re-added below, checked then in one set-based pass instead of per row
-        conn.execute(f'ALTER TABLE {layer.table} DROP CONSTRAINT "{fk["conname"]}"')
-    for d in defs:
-        conn.execute(f"DROP INDEX {d['name']}")
-    yield
-    for d in defs:
-        conn.execute(d["ddl"])
-    for fk in fks:
-        conn.execute(f'ALTER TABLE {layer.table} ADD CONSTRAINT "{fk["conname"]}" {fk["ddl"]}')
+    with db.indexes_rebuilt_after(conn, layer.table):
+        yield
 
 
 def _node_sql(point: str) -> str:

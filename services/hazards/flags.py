@@ -198,22 +198,8 @@ def _bulk(conn: psycopg.Connection, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    table = f"{SCHEMA}.hazard_flag"
-    indexes = conn.execute(
-        """SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS ddl
-           FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND NOT i.indisunique""",
-        (table,)).fetchall()
-    keys = conn.execute("""SELECT conname, pg_get_constraintdef(oid) AS ddl FROM pg_constraint
-                           WHERE conrelid = %s::regclass AND contype = 'f'""", (table,)).fetchall()
-    for k in keys:
-        conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{k["conname"]}"')
-    for i in indexes:
-        conn.execute(f"DROP INDEX {i['name']}")
-    yield
-    for i in indexes:
-        conn.execute(i["ddl"])
-    for k in keys:
-        conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{k["conname"]}" {k["ddl"]}')
+    with db.indexes_rebuilt_after(conn, f"{SCHEMA}.hazard_flag"):
+        yield
 
 
 def _delete(conn: psycopg.Connection, kinds: tuple[str, ...], scoped: bool) -> int:

@@ -285,3 +285,29 @@ def test_steward_writes_only_their_own_city(fresh_db, tmp_path):
     with db.connect(fresh_db, "app") as conn:
         db.set_actor(conn, user="anon", role="public")
         assert conn.execute("UPDATE riskatlas.risk_source SET m_score = 99").rowcount == 0
+
+
+def _index_and_key_count(settings) -> tuple[int, int]:
+    with db.connect(settings) as conn:
+        i = conn.execute("SELECT count(*) AS n FROM pg_indexes WHERE schemaname = 'riskatlas' "
+                         "AND tablename = 'risk_source'").fetchone()["n"]
+        k = conn.execute("SELECT count(*) AS n FROM pg_constraint WHERE conrelid = 'riskatlas.risk_source'::regclass "
+                         "AND contype = 'f'").fetchone()["n"]
+    return i, k
+
+
+def test_bulk_path_into_an_empty_table_rebuilds_indexes_and_keys(fresh_db, tmp_path, monkeypatch):
+    import etl.load
+
+    monkeypatch.setattr(etl.load, "BULK_ROWS", 2)  # the path large loads take, on a small file
+    before = _index_and_key_count(fresh_db)
+    path = tmp_path / "rs.geojson"
+    sources([PUKOU, LIUHE, MAANSHAN]).to_file(path, driver="GeoJSON")
+    assert load_file(fresh_db, path, "risk_source").rows_inserted == 3
+    assert _index_and_key_count(fresh_db) == before
+    with db.connect(fresh_db) as conn:
+        conn.execute("SET enable_seqscan = off")  # three rows: make the planner show the index it can use
+        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute(
+            "EXPLAIN SELECT key FROM riskatlas.risk_source WHERE ST_DWithin(geom::geography, "
+            "ST_MakePoint(118.6, 32.0)::geography, 1000)").fetchall())
+    assert "risk_source_geog_gist" in plan  # the rebuilt geography index serves metric queries
