@@ -39,19 +39,12 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from layers.catalogue import RISK_CATEGORIES, RISK_LEVELS
+
 ROOT = Path(__file__).resolve().parents[1]
 
-CATEGORIES = (
-    "chemical",
-    "hazardous-waste",
-    "tailings",
-    "wastewater-plant",
-    "oil-and-gas-storage",
-    "pharmaceutical",
-    "metal-plating",
-    "other",
-)
-LEVELS = ("general", "larger", "major")
+CATEGORIES = RISK_CATEGORIES
+LEVELS = RISK_LEVELS
 
 #: Synthetic bench rows carry this key prefix, so they can be counted and removed on their own.
 SYNTHETIC_KEY_PREFIX = "BENCH-"

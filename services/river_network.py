@@ -9,6 +9,7 @@ where the reach does not carry them.  Lengths are geodesic metres.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +130,23 @@ def downstream(conn: psycopg.Connection, start: Snap, horizon_s: float = 72 * 36
     return [Step(**dict(r)) for r in rows]
 
 
+def _steps_json(steps: list[Step]) -> str:
+    """The walk as JSON rows (index, distances, times, GeoJSON) for :data:`_PARTS_CTE`."""
+    return json.dumps([{"i": i, "reach_id": s.reach_id, "start_m": s.start_m, "end_m": s.end_m,
+                        "t_start_s": s.t_start_s, "t_end_s": s.t_end_s, "g": json.dumps(s.geojson)}
+                       for i, s in enumerate(steps)])
+
+
+#: The walk's steps as rows with geometry: ``parts`` (i, reach_id, start_m, end_m, t_start_s, t_end_s,
+#: geom); bound from ``%(steps)s`` = :func:`_steps_json`.
+_PARTS_CTE = """s AS (
+              SELECT * FROM jsonb_to_recordset(%(steps)s::jsonb) AS x(i int, reach_id bigint, start_m float8,
+                     end_m float8, t_start_s float8, t_end_s float8, g text)
+            ), parts AS (
+              SELECT s.*, ST_SetSRID(ST_GeomFromGeoJSON(s.g), 4326) AS geom FROM s
+            )"""
+
+
 @dataclass(frozen=True)
 class Crossing:
     """Where a downstream walk enters a jurisdiction: its code and name, distance and time."""
@@ -147,15 +165,10 @@ def jurisdictions_along(conn: psycopg.Connection, steps: list[Step], level: str 
     if not steps:
         return []
     rows = conn.execute(
-        f"""WITH s AS (
-              SELECT * FROM jsonb_to_recordset(%s::jsonb)
-                AS x(reach_id bigint, start_m float8, end_m float8, t_start_s float8, t_end_s float8, g text)
-            ), parts AS (
-              SELECT s.*, ST_SetSRID(ST_GeomFromGeoJSON(s.g), 4326) AS geom FROM s
-            ), hits AS (
+        f"""WITH {_PARTS_CTE}, hits AS (
               SELECT a.code, a.name, p.start_m, p.end_m, p.t_start_s, p.t_end_s,
                      (ST_Dump(ST_CollectionExtract(ST_Intersection(p.geom, a.geom), 2))).geom AS piece, p.geom
-              FROM parts p JOIN {SCHEMA}.admin_area a ON a.level = %s AND ST_Intersects(a.geom, p.geom)
+              FROM parts p JOIN {SCHEMA}.admin_area a ON a.level = %(level)s AND ST_Intersects(a.geom, p.geom)
             ), located AS (
               SELECT code, name,
                      start_m + ST_LineLocatePoint(geom, ST_StartPoint(piece)) * (end_m - start_m) AS at_m,
@@ -164,7 +177,7 @@ def jurisdictions_along(conn: psycopg.Connection, steps: list[Step], level: str 
             )
             SELECT code, name, min(at_m) AS entry_m, min(at_s) AS entry_s FROM located
             GROUP BY code, name ORDER BY entry_s, code""",
-        (_steps_json(steps), level)).fetchall()
+        {"steps": _steps_json(steps), "level": level}).fetchall()
     return [Crossing(r["code"], r["name"], level, float(r["entry_m"]), float(r["entry_s"])) for r in rows]
 
 
@@ -194,12 +207,7 @@ def features_along(conn: psycopg.Connection, steps: list[Step], table: str, with
         return []
     cols = ", ".join(f"f.{c}" for c in columns)
     rows = conn.execute(
-        f"""WITH s AS (
-              SELECT * FROM jsonb_to_recordset(%s::jsonb)
-                AS x(reach_id bigint, start_m float8, end_m float8, t_start_s float8, t_end_s float8, g text)
-            ), parts AS (
-              SELECT s.*, ST_SetSRID(ST_GeomFromGeoJSON(s.g), 4326) AS geom FROM s
-            ), near AS (
+        f"""WITH {_PARTS_CTE}, near AS (
               SELECT DISTINCT ON (f.key) f.key, p.reach_id, {cols},
                      ST_Distance(f.geom::geography, p.geom::geography) AS d,
                      ST_LineLocatePoint(p.geom, CASE WHEN ST_Dimension(f.geom) = 2 AND ST_Intersects(f.geom, p.geom)
@@ -207,13 +215,13 @@ def features_along(conn: psycopg.Connection, steps: list[Step], table: str, with
                          ELSE ST_ClosestPoint(p.geom, f.geom) END) AS frac,
                      p.start_m, p.end_m, p.t_start_s, p.t_end_s
               FROM parts p JOIN {SCHEMA}.{table} f
-                ON ST_DWithin(f.geom::geography, p.geom::geography, %s)
+                ON ST_DWithin(f.geom::geography, p.geom::geography, %(within)s)
               ORDER BY f.key, p.t_start_s
             )
             SELECT *, start_m + coalesce(frac, 0) * (end_m - start_m) AS at_m,
                    t_start_s + coalesce(frac, 0) * (t_end_s - t_start_s) AS at_s
             FROM near ORDER BY at_s, key""",
-        (_steps_json(steps), within_m)).fetchall()
+        {"steps": _steps_json(steps), "within": within_m}).fetchall()
     out = []
     for r in rows:
         r = dict(r)
@@ -221,14 +229,6 @@ def features_along(conn: psycopg.Connection, steps: list[Step], table: str, with
         out.append(Met(table, r["key"], r.get("name"), float(r["d"]), float(r["at_m"]), float(r["at_s"]),
                        int(r["reach_id"]), props))
     return out
-
-
-def _steps_json(steps: list[Step]) -> str:
-    import json
-
-    return json.dumps([{"reach_id": s.reach_id, "start_m": s.start_m, "end_m": s.end_m,
-                        "t_start_s": s.t_start_s, "t_end_s": s.t_end_s, "g": json.dumps(s.geojson)}
-                       for s in steps])
 
 
 # -------------------------------------------------------------------------------------------------
@@ -253,6 +253,25 @@ class Entry:
     properties: dict[str, Any]
 
 
+def _first_entries_sql(polygons: str, on: str, key: str) -> str:
+    """Where the walk first enters each polygon of ``polygons`` joined ``on`` the step ``p``.
+
+    Returns rows (key, i, entry_m, entry_s).  Arguments come from this module only.
+    """
+    return f"""WITH {_PARTS_CTE}, hits AS (
+              SELECT a.{key} AS key, p.i, p.start_m, p.end_m, p.t_start_s, p.t_end_s, p.geom,
+                     (ST_Dump(ST_CollectionExtract(ST_Intersection(p.geom, a.geom), 2))).geom AS piece
+              FROM parts p JOIN {polygons} a ON {on}
+            ), located AS (
+              SELECT key, i, ST_LineLocatePoint(geom, ST_StartPoint(piece)) AS frac,
+                     start_m, end_m, t_start_s, t_end_s
+              FROM hits
+            )
+            SELECT DISTINCT ON (key) key, i, start_m + frac * (end_m - start_m) AS entry_m,
+                   t_start_s + frac * (t_end_s - t_start_s) AS entry_s
+            FROM located ORDER BY key, t_start_s + frac * (t_end_s - t_start_s)"""
+
+
 def jurisdictions_entered(conn: psycopg.Connection, steps: list[Step],
                           levels: tuple[str, ...] = ("province", "city", "county")) -> list[Entry]:
     """Jurisdictions of the given levels the walk passes, in order of entry, from one query.
@@ -266,31 +285,15 @@ def jurisdictions_entered(conn: psycopg.Connection, steps: list[Step],
         raise ValueError(f"levels were {bad!r} but are expected to be among ['city', 'county', 'province']")
     if not steps:
         return []
+    first = _first_entries_sql(f"{SCHEMA}.admin_piece", "a.level = ANY(%(levels)s) AND ST_Intersects(a.geom, p.geom)",
+                               "code")
     rows = conn.execute(
-        f"""WITH s AS (
-              SELECT * FROM jsonb_to_recordset(%(steps)s::jsonb)
-                AS x(i int, start_m float8, end_m float8, t_start_s float8, t_end_s float8, g text)
-            ), parts AS (
-              SELECT s.*, ST_SetSRID(ST_GeomFromGeoJSON(s.g), 4326) AS geom FROM s
-            ), hits AS (
-              SELECT a.code, p.i, p.start_m, p.end_m, p.t_start_s, p.t_end_s, p.geom,
-                     (ST_Dump(ST_CollectionExtract(ST_Intersection(p.geom, a.geom), 2))).geom AS piece
-              FROM parts p JOIN {SCHEMA}.admin_piece a
-                ON a.level = ANY(%(levels)s) AND ST_Intersects(a.geom, p.geom)
-            ), located AS (
-              SELECT code, i, ST_LineLocatePoint(geom, ST_StartPoint(piece)) AS frac,
-                     start_m, end_m, t_start_s, t_end_s
-              FROM hits
-            ), first AS (
-              SELECT DISTINCT ON (code) code, i, start_m + frac * (end_m - start_m) AS entry_m,
-                     t_start_s + frac * (t_end_s - t_start_s) AS entry_s
-              FROM located ORDER BY code, t_start_s + frac * (t_end_s - t_start_s)
-            )
+        f"""WITH f AS ({first})
             SELECT f.*, a.name, a.name_en, a.level, a.parent_code
-            FROM first f JOIN {SCHEMA}.admin_area a ON a.code = f.code
-            ORDER BY f.entry_s, f.code""",
-        {"steps": _indexed_steps_json(steps), "levels": list(levels)}).fetchall()
-    return [Entry("admin_area", r["code"], r["name"], int(r["i"]), float(r["entry_m"]), float(r["entry_s"]),
+            FROM f JOIN {SCHEMA}.admin_area a ON a.code = f.key
+            ORDER BY f.entry_s, f.key""",
+        {"steps": _steps_json(steps), "levels": list(levels)}).fetchall()
+    return [Entry("admin_area", r["key"], r["name"], int(r["i"]), float(r["entry_m"]), float(r["entry_s"]),
                   {"level": r["level"], "name_en": r["name_en"], "parent_code": r["parent_code"]})
             for r in rows]
 
@@ -306,34 +309,15 @@ def areas_entered(conn: psycopg.Connection, steps: list[Step], table: str,
     if not steps:
         return []
     cols = ", ".join(f"f.{c}" for c in columns)
+    first = _first_entries_sql(f"{SCHEMA}.{table}", "ST_Intersects(a.geom, p.geom)", "key")
     rows = conn.execute(
-        f"""WITH s AS (
-              SELECT * FROM jsonb_to_recordset(%(steps)s::jsonb)
-                AS x(i int, start_m float8, end_m float8, t_start_s float8, t_end_s float8, g text)
-            ), parts AS (
-              SELECT s.*, ST_SetSRID(ST_GeomFromGeoJSON(s.g), 4326) AS geom FROM s
-            ), hits AS (
-              SELECT f.key, p.i, p.start_m, p.end_m, p.t_start_s, p.t_end_s, p.geom,
-                     (ST_Dump(ST_CollectionExtract(ST_Intersection(p.geom, f.geom), 2))).geom AS piece
-              FROM parts p JOIN {SCHEMA}.{table} f ON ST_Intersects(f.geom, p.geom)
-            ), located AS (
-              SELECT key, i, ST_LineLocatePoint(geom, ST_StartPoint(piece)) AS frac,
-                     start_m, end_m, t_start_s, t_end_s
-              FROM hits
-            ), first AS (
-              SELECT DISTINCT ON (key) key, i, start_m + frac * (end_m - start_m) AS entry_m,
-                     t_start_s + frac * (t_end_s - t_start_s) AS entry_s
-              FROM located ORDER BY key, t_start_s + frac * (t_end_s - t_start_s)
-            )
-            SELECT e.*, {cols} FROM first e JOIN {SCHEMA}.{table} f ON f.key = e.key
+        f"""WITH e AS ({first})
+            SELECT e.*, {cols} FROM e JOIN {SCHEMA}.{table} f ON f.key = e.key
             ORDER BY e.entry_s, e.key""",
-        {"steps": _indexed_steps_json(steps)}).fetchall()
-    out = []
-    for r in rows:
-        props = {c: r.get(c) for c in columns}
-        out.append(Entry(table, r["key"], r.get("name"), int(r["i"]), float(r["entry_m"]), float(r["entry_s"]),
-                         props))
-    return out
+        {"steps": _steps_json(steps)}).fetchall()
+    return [Entry(table, r["key"], r.get("name"), int(r["i"]), float(r["entry_m"]), float(r["entry_s"]),
+                  {c: r.get(c) for c in columns})
+            for r in rows]
 
 
 @dataclass(frozen=True)
@@ -358,14 +342,6 @@ def reach_records(conn: psycopg.Connection, reach_ids: list[int]) -> dict[int, R
         f"""SELECT id AS reach_id, from_node, to_node, velocity_ms, width_m, depth_m, slope, flow_m3s
             FROM {SCHEMA}.river WHERE id = ANY(%s)""", (list(reach_ids),)).fetchall()
     return {int(r["reach_id"]): ReachRecord(**dict(r)) for r in rows}
-
-
-def _indexed_steps_json(steps: list[Step]) -> str:
-    import json
-
-    return json.dumps([{"i": i, "reach_id": s.reach_id, "start_m": s.start_m, "end_m": s.end_m,
-                        "t_start_s": s.t_start_s, "t_end_s": s.t_end_s, "g": json.dumps(s.geojson)}
-                       for i, s in enumerate(steps)])
 
 
 def downstream_closure(conn: psycopg.Connection, horizon_s: float, *, origins: list[int] | None = None,
@@ -594,12 +570,7 @@ def points_along(conn: psycopg.Connection, steps: list[Step], table: str, within
         return []
     cols = ", ".join(f"f.{c}" for c in columns)
     rows = conn.execute(
-        f"""WITH s AS (
-              SELECT * FROM jsonb_to_recordset(%(steps)s::jsonb)
-                AS x(i int, reach_id bigint, start_m float8, end_m float8, t_start_s float8, t_end_s float8, g text)
-            ), parts AS (
-              SELECT s.*, ST_SetSRID(ST_GeomFromGeoJSON(s.g), 4326) AS geom FROM s
-            ), near AS (
+        f"""WITH {_PARTS_CTE}, near AS (
               SELECT DISTINCT ON (f.key) f.key, p.reach_id, {cols},
                      ST_Distance(f.geom::geography, p.geom::geography) AS d,
                      ST_LineLocatePoint(p.geom, f.geom) AS frac, p.start_m, p.end_m, p.t_start_s, p.t_end_s
@@ -608,6 +579,6 @@ def points_along(conn: psycopg.Connection, steps: list[Step], table: str, within
             )
             SELECT *, start_m + frac * (end_m - start_m) AS at_m, t_start_s + frac * (t_end_s - t_start_s) AS at_s
             FROM near ORDER BY at_s, key""",
-        {"steps": _indexed_steps_json(steps), "within": within_m}).fetchall()
+        {"steps": _steps_json(steps), "within": within_m}).fetchall()
     return [Met(table, r["key"], r.get("name"), float(r["d"]), float(r["at_m"]), float(r["at_s"]), int(r["reach_id"]),
                 {c: r.get(c) for c in columns}) for r in rows]
