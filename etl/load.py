@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from etl.mapping import Mapping, load_mapping
 from etl.normalise import Prepared, Reject, prepare
 from etl.readers import read
 from etl.report import LoadReport
-from layers import db
+from layers import db, grants
 from layers.catalogue import SCHEMA, Layer, get_layer
 from layers.settings import DatabaseSettings
 
@@ -40,17 +40,40 @@ NODE_SCALE = 1_000_000  # river nodes: endpoints snapped to 1e-6 degree (about 0
 
 @dataclass(frozen=True)
 class Actor:
-    """Who loads: a user name, a role ('admin' or 'steward') and, for a steward, the city."""
+    """Who loads: a user name, a role ('admin' or 'steward') and, for a steward, the city.
+
+    ``context`` is the signed request context the database issued for this actor (an API key's,
+    from ``riskatlas.authenticate``): the load then runs as the application role and row-level
+    security checks that context.  Without one the caller holds the owner's credentials (the CLI):
+    an administrator's load runs as the owner, a steward's context is minted by the owner and the
+    load itself still runs as the application role, so the policies apply exactly as to an upload.
+    """
 
     user: str = "riskatlas"
     role: str = "admin"
     city: str | None = None
+    context: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ("admin", "steward"):
             raise InputError(f"role was {self.role!r} but is expected to be 'admin' or 'steward'")
         if self.role == "steward" and not self.city:
             raise InputError("a steward load needs the steward's city code (--as-city)")
+
+    @property
+    def as_owner(self) -> bool:
+        """True when the load runs with the owner's credentials (an administrator at the CLI)."""
+        return self.context is None and self.role == "admin"
+
+
+def _with_context(settings: DatabaseSettings, actor: Actor) -> Actor:
+    """``actor`` with a signed context: the given one, or one minted with the owner's credentials."""
+    if actor.context is not None:
+        return actor
+    with db.connect(settings) as owner:
+        context = db.set_actor(owner, user=actor.user, role=actor.role, city=actor.city)
+        owner.rollback()
+    return replace(actor, context=context)
 
 
 def load_file(settings: DatabaseSettings, path: str | Path, layer_name: str, *,
@@ -65,12 +88,14 @@ def load_file(settings: DatabaseSettings, path: str | Path, layer_name: str, *,
     step("read", 0, 1)
     raw = read(path, source_layer=source_layer, x=m.x, y=m.y, wkt=m.wkt, encoding=m.encoding)
     step("read", 1, 1)
-    with db.connect(settings, "owner" if actor.role == "admin" else "app") as conn:
+    as_owner = actor.as_owner
+    actor = _with_context(settings, actor)
+    with db.connect(settings, "owner" if as_owner else "app") as conn:
         envelope = region_envelope(conn)
         step("validate", 0, len(raw))
         prepared = prepare(raw, layer, m, crs=crs, envelope=envelope)
         step("validate", len(raw), len(raw))
-        return _load(conn, path, prepared, dry_run=dry_run, actor=actor, step=step)
+        return _load(conn, path, prepared, dry_run=dry_run, actor=actor, step=step, as_owner=as_owner)
 
 
 def region_envelope(conn: psycopg.Connection) -> tuple[float, float, float, float]:
@@ -93,14 +118,14 @@ def file_sha256(path: Path) -> str:
 
 
 def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, actor: Actor,
-          step: Progress) -> LoadReport:
+          step: Progress, as_owner: bool = False) -> LoadReport:
     layer = p.layer
     sha = file_sha256(path)
     report = LoadReport(file=str(path), layer=layer.name, sha256=sha, rows_in=p.rows_in, crs=p.crs,
                         repaired=p.repaired, notes=list(p.notes), dry_run=dry_run)
     try:
         with conn.transaction() as tx:
-            db.set_actor(conn, user=actor.user, role=actor.role, city=actor.city)
+            db.act_as(conn, actor.context)
             batch_id = conn.execute(
                 f"""INSERT INTO {SCHEMA}.load_batch (layer, file_name, sha256, status, rows_in, as_city)
                     VALUES (%s, %s, %s, 'committed', %s, %s) RETURNING id""",
@@ -116,7 +141,7 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
             if layer.name == "admin_area":
                 inserted, updated = _upsert_admin(conn)
             else:
-                with _bulk_indexes(conn, layer, actor):
+                with _bulk_indexes(conn, layer, as_owner):
                     inserted, updated = _upsert(conn, layer, columns)
             step("upsert", 1, 1)
             staged = conn.execute("SELECT count(*) AS n FROM stage").fetchone()["n"]
@@ -216,14 +241,14 @@ def _assign_jurisdiction(conn: psycopg.Connection, layer: Layer, actor: Actor, r
                          p: Prepared) -> list[Reject]:
     """Derive city and county by point-in-polygon; reject rows a steward may not write."""
     probe = "s.geom" if layer.geometry_type == "Point" else "ST_PointOnSurface(s.geom)"
-    owner = "s.owner_city" if "owner_city" in _staged(conn) else "NULL::text"
+    stated_owner = "owner_city" in _staged(conn)
     # One set-based join against the subdivided counties, driven from the pieces through an index on
     # the staged geometries so PostGIS reuses each piece's prepared geometry; a point on a shared edge
     # takes the lower code.
     conn.execute(f"CREATE INDEX ON stage USING gist (({probe.replace('s.', '')}))")
     conn.execute("ANALYZE stage")
     conn.execute(f"""CREATE TEMP TABLE juris ON COMMIT DROP AS
-        SELECT s.row_no, k.county_code, k.city_code, coalesce({owner}, k.city_code) AS owner_city
+        SELECT s.row_no, k.county_code, k.city_code, k.city_code AS owner_city
         FROM stage s LEFT JOIN (
             SELECT DISTINCT ON (s.row_no) s.row_no, p.code AS county_code, a.parent_code AS city_code
             FROM stage s
@@ -235,6 +260,18 @@ def _assign_jurisdiction(conn: psycopg.Connection, layer: Layer, actor: Actor, r
     if outside:
         report.notes.append(f"{outside} rows lie in no county of the region; their city and county codes "
                             "are empty")
+    if stated_owner:
+        # A row's owner is the city it lies in: a file cannot place a row under another city's care.
+        differ = conn.execute("""SELECT s.row_no, s.owner_city AS file_says, j.owner_city AS lies_in
+            FROM stage s JOIN juris j USING (row_no)
+            WHERE s.owner_city IS NOT NULL AND s.owner_city IS DISTINCT FROM j.owner_city
+            ORDER BY s.row_no""").fetchall()
+        for r in differ:
+            report.disagreements.append({"row_no": int(r["row_no"]), "field": "owner_city",
+                                         "file_says": r["file_says"], "location_in": r["lies_in"]})
+        if differ:
+            report.notes.append(f"{len(differ)} rows state an owner city other than the city they lie in; "
+                                "the owner is the city a row lies in")
     rejects: list[Reject] = []
     if actor.role == "steward":
         rows = conn.execute(f"""SELECT s.row_no, j.owner_city AS city, t.owner_city AS existing
@@ -293,25 +330,33 @@ def _upsert(conn: psycopg.Connection, layer: Layer, columns: list[str]) -> tuple
     geom = "ST_Multi(s.geom)" if layer.geometry_type == "MultiPolygon" else "s.geom"
     select += [geom, "current_setting('riskatlas.batch_id')::bigint", f"{SCHEMA}.acting_user()"]
     compare = [c for c in target if c not in ("key", "batch_id", "updated_by")]
-    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in target if c != "key")
-    old = ", ".join(f't."{c}"' for c in compare)
-    new = ", ".join(f'EXCLUDED."{c}"' for c in compare)
-    row = conn.execute(f"""WITH up AS (
-            INSERT INTO {layer.table} AS t ({', '.join(f'"{c}"' for c in target)})
-            SELECT {', '.join(select)} FROM {source}
-            ON CONFLICT (key) DO UPDATE SET {sets}, updated_at = now()
-            WHERE ({old}) IS DISTINCT FROM ({new})
-            RETURNING (xmax = 0) AS inserted)
-        SELECT count(*) FILTER (WHERE inserted) AS ins, count(*) FILTER (WHERE NOT inserted) AS upd
-        FROM up""").fetchone()
-    return int(row["ins"]), int(row["upd"])
+    # An UPDATE of the rows that changed, then an INSERT of the new keys, rather than INSERT .. ON
+    # CONFLICT: the application role may not read the restricted columns of the table (nor, through
+    # EXCLUDED, write-compare them), so the current values are read through the view that shows
+    # them to the verified actor, and each row's change is decided before it is written.
+    named = ", ".join(f'{e} AS "{c}"' for e, c in zip(select, target))
+    rows = f"SELECT {named} FROM {source}"
+    current = grants.visible_view(layer.name) if layer.name in grants.restricted_columns() else layer.table
+    cols = ", ".join(f'"{c}"' for c in target)
+    old = ", ".join(f'v."{c}"' for c in compare)
+    new = ", ".join(f'u."{c}"' for c in compare)
+    unchanged = f"EXISTS (SELECT 1 FROM {current} v WHERE v.key = u.key AND ({old}) IS NOT DISTINCT FROM ({new}))"
+    conn.execute(f"CREATE TEMP TABLE upsert_rows ON COMMIT DROP AS {rows}")
+    conn.execute("CREATE UNIQUE INDEX ON upsert_rows (key)")
+    conn.execute("ANALYZE upsert_rows")
+    sets = ", ".join(f'"{c}" = u."{c}"' for c in target if c != "key")
+    updated = conn.execute(f"""UPDATE {layer.table} AS t SET {sets}, updated_at = now()
+        FROM upsert_rows u WHERE t.key = u.key AND NOT {unchanged}""").rowcount
+    inserted = conn.execute(f"""INSERT INTO {layer.table} ({cols}) SELECT {cols} FROM upsert_rows u
+        WHERE NOT EXISTS (SELECT 1 FROM {layer.table} t WHERE t.key = u.key)""").rowcount
+    return int(inserted), int(updated)
 
 
 BULK_ROWS = 50_000
 
 
 @contextmanager
-def _bulk_indexes(conn: psycopg.Connection, layer: Layer, actor: Actor) -> Iterator[None]:
+def _bulk_indexes(conn: psycopg.Connection, layer: Layer, as_owner: bool) -> Iterator[None]:
     """Into an empty table, a large load drops the secondary indexes and builds them once after.
 
     Building an index over a million rows is several times faster than maintaining it row by row.
@@ -319,7 +364,7 @@ def _bulk_indexes(conn: psycopg.Connection, layer: Layer, actor: Actor) -> Itera
     """
     staged = conn.execute("SELECT count(*) AS n FROM stage").fetchone()["n"]
     empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {layer.table}) AS e").fetchone()["e"]
-    if actor.role != "admin" or staged < BULK_ROWS or not empty:
+    if not as_owner or staged < BULK_ROWS or not empty:
         yield
         return
     with db.indexes_rebuilt_after(conn, layer.table):

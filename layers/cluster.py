@@ -268,9 +268,12 @@ def bootstrap(settings: DatabaseSettings, db_name: str | None = None) -> None:
     if not exists:
         psql_admin(settings, f'CREATE DATABASE "{db}" OWNER "{settings.owner_role}"')
     psql_admin(settings, f"""CREATE EXTENSION IF NOT EXISTS postgis;
+        CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;
         CREATE SCHEMA IF NOT EXISTS riskatlas AUTHORIZATION "{settings.owner_role}";
         REVOKE CREATE ON SCHEMA public FROM PUBLIC;
         GRANT CONNECT ON DATABASE "{db}" TO "{settings.app_role}";
+        ALTER ROLE "{settings.app_role}" RESET ALL;
+        ALTER ROLE "{settings.app_role}" IN DATABASE "{db}" RESET ALL;
         ALTER ROLE "{settings.app_role}" IN DATABASE "{db}" SET statement_timeout = {settings.statement_timeout_ms};""",
                db=db)
 

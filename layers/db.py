@@ -34,13 +34,22 @@ def transaction(settings: DatabaseSettings, role: Role = "owner") -> Iterator[ps
 
 
 def set_actor(conn: psycopg.Connection, *, user: str, role: str, city: str | None = None,
-              batch_id: int | None = None) -> None:
-    """Tell the database who acts in this transaction; row-level security and history read it."""
-    conn.execute(
-        "SELECT set_config('riskatlas.user', %s, true), set_config('riskatlas.role', %s, true),"
-        " set_config('riskatlas.city', %s, true), set_config('riskatlas.batch_id', %s, true)",
-        (user, role, city or "", "" if batch_id is None else str(batch_id)),
-    )
+              batch_id: int | None = None) -> str:
+    """As the schema owner, mint a signed context for an actor and act as it in this transaction.
+
+    Only the owner can mint (``riskatlas.issue_context``); the application role presents a context
+    obtained from ``riskatlas.authenticate`` with :func:`act_as`.  Returns the context.
+    """
+    row = conn.execute("SELECT riskatlas.issue_context(%s, %s, %s) AS ctx", (user, role, city)).fetchone()
+    context = row["ctx"] if isinstance(row, dict) else row[0]
+    act_as(conn, context, batch_id=batch_id)
+    return context
+
+
+def act_as(conn: psycopg.Connection, context: str | None, *, batch_id: int | None = None) -> None:
+    """Present a signed context for this transaction; row-level security and history verify it."""
+    conn.execute("SELECT set_config('riskatlas.ctx', %s, true), set_config('riskatlas.batch_id', %s, true)",
+                 (context or "", "" if batch_id is None else str(batch_id)))
 
 
 @contextmanager

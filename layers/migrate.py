@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 
+from layers import grants
 from layers.catalogue import SCHEMA
 from layers.settings import DatabaseSettings
 
@@ -74,16 +75,7 @@ def upgrade(conn: psycopg.Connection, settings: DatabaseSettings, target: int | 
 
 
 def grant_app_role(conn: psycopg.Connection, settings: DatabaseSettings) -> None:
-    """Give the application role what it needs and nothing more (it owns nothing)."""
-    role = settings.app_role
-    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-    if not exists:
-        return
-    with conn.transaction():
-        conn.execute(f'GRANT USAGE ON SCHEMA {SCHEMA} TO "{role}"')
-        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO "{role}"')
-        conn.execute(f'GRANT INSERT, UPDATE, DELETE ON {SCHEMA}.risk_source, {SCHEMA}.water_reserve,'
-                     f' {SCHEMA}.protection_zone, {SCHEMA}.protected_area, {SCHEMA}.river,'
-                     f' {SCHEMA}.monitoring_station TO "{role}"')
-        conn.execute(f'GRANT INSERT, UPDATE ON {SCHEMA}.load_batch, {SCHEMA}.load_reject TO "{role}"')
-        conn.execute(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO "{role}"')
+    """Give the application role what the catalogue says it needs and nothing more (it owns nothing)."""
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.app_role,)).fetchone()
+    if exists:
+        grants.apply(conn, settings.app_role)

@@ -2,49 +2,87 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
+from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from layers import db
 from layers.settings import DatabaseSettings
-from services import errors
-from services.identity import load_keys
-from services import ogc
+from services import accounts, errors, ogc
+from services.identity import Authenticator
 from services.routers import (analysis_emergency, analysis_grading, analysis_hazards, analysis_overlay, health,
                               nearby, uploads, web)
 from services.settings import APISettings
 
 
+async def _reset(conn: psycopg.AsyncConnection) -> None:
+    """Give a connection back to the pool as it was lent: default rows, no session settings."""
+    conn.row_factory = tuple_row
+    await conn.execute("RESET ALL")
+
+
+def _reset_sync(conn: psycopg.Connection) -> None:
+    conn.row_factory = dict_row
+    conn.execute("RESET ALL")
+
+
 def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISettings | None = None) -> FastAPI:
-    """An application over one database; the pool opens with the app and closes with it."""
+    """An application over one database; the pools open with the app and close with it.
+
+    Three pools of the application role: the main one for items, tiles, nearby and ``/health``; a
+    small one for heavy analyses (overlay, border hazards), so they cannot starve the main one; and a
+    small synchronous one for the analyses written against synchronous psycopg (river walks, plume,
+    grading), which run in worker threads.
+    """
     db_settings = db_settings or DatabaseSettings()
     api_settings = api_settings or APISettings()
+    options = {"options": f"-c statement_timeout={db_settings.statement_timeout_ms}"}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = AsyncConnectionPool(db.url(db_settings, "app"), min_size=api_settings.pool_min,
-                                   max_size=api_settings.pool_max, open=False,
-                                   kwargs={"options": f"-c statement_timeout={db_settings.statement_timeout_ms}"})
+        if api_settings.api_keys_file is not None:
+            await asyncio.to_thread(_import_keys, db_settings, api_settings)
+        url = db.url(db_settings, "app")
+        pool = AsyncConnectionPool(url, min_size=api_settings.pool_min, max_size=api_settings.pool_max,
+                                   open=False, kwargs=options, reset=_reset, timeout=api_settings.pool_timeout_s)
+        heavy = AsyncConnectionPool(url, min_size=1, max_size=api_settings.heavy_pool_max, open=False,
+                                    kwargs=options, reset=_reset, timeout=api_settings.pool_timeout_s)
+        heavy_sync = ConnectionPool(url, min_size=1, max_size=api_settings.heavy_pool_max, open=False,
+                                    kwargs={**options, "row_factory": dict_row}, reset=_reset_sync,
+                                    timeout=api_settings.pool_timeout_s)
         await pool.open(wait=True, timeout=30)
-        app.state.pool = pool
+        await heavy.open(wait=True, timeout=30)
+        await asyncio.to_thread(heavy_sync.open, True, 30.0)
+        app.state.pool, app.state.heavy_pool, app.state.heavy_sync_pool = pool, heavy, heavy_sync
         try:
             yield
         finally:
             await pool.close()
+            await heavy.close()
+            await asyncio.to_thread(heavy_sync.close)
 
     app = FastAPI(title=api_settings.title, description=api_settings.description, version="0.1.0",
                   lifespan=lifespan)
     app.state.db_settings = db_settings
     app.state.api_settings = api_settings
-    app.state.api_keys = load_keys(api_settings.api_keys_file)
+    app.state.auth = Authenticator(api_settings.key_cache_seconds)
     errors.install(app)
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router):
         app.include_router(router)
     return app
+
+
+def _import_keys(db_settings: DatabaseSettings, api_settings: APISettings) -> None:
+    """Import the configured JSON key file into the database (the file is an import, not the store)."""
+    assert api_settings.api_keys_file is not None
+    with db.connect(db_settings) as conn:
+        accounts.import_key_file(conn, api_settings.api_keys_file)
 
 
 def app_from_env() -> FastAPI:

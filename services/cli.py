@@ -269,7 +269,7 @@ def serve(
 
 def _register_commands() -> None:
     """The commands of the analysis services, each in its own module under services/commands."""
-    from services.commands import emergency, grading, hazards, maps
+    from services.commands import emergency, grading, hazards, maps, users
 
     app.command("spill")(emergency.spill)
     app.command("plume")(emergency.plume)
@@ -277,6 +277,7 @@ def _register_commands() -> None:
     app.add_typer(hazards.flags_app, name="flags")
     app.command("overlay")(hazards.overlay_cmd)
     grading.register(app)
+    app.add_typer(users.users_app, name="users")
 
 
 _register_commands()

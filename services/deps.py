@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
+
+import psycopg
 
 from fastapi import Depends, Header, Request
 from psycopg_pool import AsyncConnectionPool
 
 from layers.settings import DatabaseSettings
-from services.identity import Identity, identify
+from services.identity import Identity, present, presented_key
 from services.settings import APISettings
 
 
 def get_pool(request: Request) -> AsyncConnectionPool:
     return request.app.state.pool
+
+
+def get_heavy_pool(request: Request) -> AsyncConnectionPool:
+    """The small pool of heavy analyses, so they cannot starve items, tiles and ``/health``."""
+    return request.app.state.heavy_pool
 
 
 def get_api_settings(request: Request) -> APISettings:
@@ -24,12 +33,23 @@ def get_db_settings(request: Request) -> DatabaseSettings:
     return request.app.state.db_settings
 
 
-def get_identity(request: Request, x_api_key: Annotated[str | None, Header()] = None,
-                 authorization: Annotated[str | None, Header()] = None) -> Identity:
-    return identify(request.app.state.api_keys, x_api_key, authorization)
+async def get_identity(request: Request, x_api_key: Annotated[str | None, Header()] = None,
+                       authorization: Annotated[str | None, Header()] = None) -> Identity:
+    """The caller, verified by the database from the presented key (anonymous without one)."""
+    key = presented_key(x_api_key, authorization)
+    return await request.app.state.auth.identify(request.app.state.pool, key)
+
+
+@asynccontextmanager
+async def connection(pool: AsyncConnectionPool, identity: Identity) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled connection in a transaction that presents ``identity``'s context (when it has one)."""
+    async with pool.connection() as conn:
+        await present(conn, identity)
+        yield conn
 
 
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+HeavyPoolDep = Annotated[AsyncConnectionPool, Depends(get_heavy_pool)]
 APISettingsDep = Annotated[APISettings, Depends(get_api_settings)]
 DBSettingsDep = Annotated[DatabaseSettings, Depends(get_db_settings)]
 IdentityDep = Annotated[Identity, Depends(get_identity)]

@@ -86,6 +86,16 @@ def install(app: FastAPI) -> None:
         code = {404: "NotFound", 405: "MethodNotAllowed", 406: "NotAcceptable"}.get(exc.status_code, "Error")
         return _body(exc.status_code, code, str(exc.detail))
 
+    @app.exception_handler(psycopg.errors.InvalidAuthorizationSpecification)
+    async def _context_refused(_: Request, exc: psycopg.errors.InvalidAuthorizationSpecification) -> JSONResponse:
+        # the database refused the request's context: its key was revoked or expired meanwhile
+        return _body(401, "Unauthorized", "the API key is no longer valid")
+
+    @app.exception_handler(psycopg.errors.InsufficientPrivilege)
+    async def _not_allowed(_: Request, exc: psycopg.errors.InsufficientPrivilege) -> JSONResponse:
+        log.warning("refused by the database: %s", exc.diag.message_primary)
+        return _body(403, "Forbidden", "this key may not do that (refused by row-level security)")
+
     @app.exception_handler(psycopg.errors.QueryCanceled)
     async def _timeout(_: Request, exc: psycopg.errors.QueryCanceled) -> JSONResponse:
         return _body(503, "ServiceUnavailable", "the query took longer than the statement time limit; "

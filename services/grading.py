@@ -25,6 +25,8 @@ Speed (``bench/grading_bench.py``, this machine, 2 cores): a million sources in 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import hashlib
 import io
 import json
@@ -141,7 +143,7 @@ def read_lines(conn: psycopg.Connection) -> pd.DataFrame:
         conn,
         f"""SELECT g.pid, e.position, e.v->>'name' AS name, e.v->>'cas' AS cas, e.v->'quantity_t' AS quantity,
                    jsonb_typeof(e.v) = 'object' AS is_object
-            FROM grade_src g JOIN {SCHEMA}.risk_source s ON s.key = g.key
+            FROM grade_src g JOIN {SCHEMA}.risk_source_visible s ON s.key = g.key
             CROSS JOIN LATERAL jsonb_array_elements(s.substances) WITH ORDINALITY AS e(v, position)
             ORDER BY g.pid, e.position""",
         {"name": str, "cas": str, "quantity": str})
@@ -488,7 +490,7 @@ def _write_levels(conn: psycopg.Connection) -> int:
 
 
 def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
-            tables_path: Path = TABLES_FILE) -> dict[str, Any]:
+            tables_path: Path = TABLES_FILE, conn: psycopg.Connection | None = None) -> dict[str, Any]:
     """Why source ``key`` has its grade: each step of HJ 941 with its inputs, clause and result.
 
     The grade is recomputed from the current inventory, rivers, receptors and raster (nothing is
@@ -497,17 +499,17 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
     substance lines hold quantities, so they are shown only to roles that may see restricted fields.
     """
     tables = load_tables(tables_path)
-    with db.connect(settings, "app") as conn:
+    with (nullcontext(conn) if conn is not None else db.connect(settings, "app")) as conn:
         source = conn.execute(
             f"""SELECT s.key, s.name, s.category, s.city_code, s.county_code, s.m_score, s.substances,
                        s.q_value, s.air_level, s.water_level, s.risk_level, s.grade_label, s.updated_at,
                        ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat
-                FROM {SCHEMA}.risk_source s WHERE s.key = %s""", (key,)).fetchone()
+                FROM {SCHEMA}.risk_source_visible s WHERE s.key = %s""", (key,)).fetchone()
         if source is None:
             raise NotFound(f"no risk source has the key {key!r}")
         stored = conn.execute(
             f"""SELECT g.*, r.started_at AS run_started_at, r.run_by, r.tables_sha256, r.raster_sha256
-                FROM {SCHEMA}.risk_grade g JOIN {SCHEMA}.grade_run r ON r.id = g.run_id
+                FROM {SCHEMA}.risk_grade_visible g JOIN {SCHEMA}.grade_run r ON r.id = g.run_id
                 WHERE g.source_key = %s""", (key,)).fetchone()
         with conn.transaction(force_rollback=True):
             raster, raster_sha = raster_of(conn)

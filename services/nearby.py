@@ -132,7 +132,8 @@ def nearby_sql(
     """).format(
         cols=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in columns),
         ccols=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in columns),
-        table=sql.Identifier(SCHEMA, "risk_source"),
+        # restricted columns are readable only through the view, for callers the database verified
+        table=sql.Identifier(SCHEMA, "risk_source_visible" if with_restricted else "risk_source"),
         admin=sql.Identifier(SCHEMA, "admin_area"),
         origin=origin,
         filters=sql.SQL(" ").join(filters),

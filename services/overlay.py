@@ -33,7 +33,7 @@ import psycopg
 from psycopg import sql
 
 from gis.crs import CRS84 as CRS84_SPEC
-from layers.catalogue import Field, Layer, UnknownLayer, get_layer
+from layers.catalogue import SCHEMA, Field, Layer, UnknownLayer, get_layer
 from services.errors import InvalidParameter
 from services.ogc.sql import Clause, join
 
@@ -318,7 +318,10 @@ L, R = sql.Identifier("l"), sql.Identifier("r")
 
 
 def _table(layer: Layer) -> sql.Composed:
-    return sql.SQL("{}.{}").format(*(sql.Identifier(p) for p in layer.table.split(".")))
+    """The relation to read: ``<layer>_visible`` for a layer with restricted fields (the application
+    role cannot read those columns in the table; the view shows them to verified callers only)."""
+    name = layer.name + ("_visible" if any(f.restricted for f in layer.fields) else "")
+    return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(name))
 
 
 def _predicate(req: OverlayRequest) -> Clause:

@@ -19,7 +19,11 @@ class APISettings(BaseSettings):
     max_limit: int = Field(default=10_000, ge=1)
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=16, ge=1)
-    api_keys_file: Path | None = None  # JSON: {"key": {"user": "...", "role": "analyst", "city": null}}
+    heavy_pool_max: int = Field(default=3, ge=1)  # overlay, border hazards, river walks, plume, grading
+    pool_timeout_s: float = Field(default=5.0, gt=0)  # waiting longer for a connection is a 503 "busy"
+    key_cache_seconds: float = Field(default=60.0, ge=0)  # a verified key's context is reused this long
+    # JSON {"key": {"user": "...", "role": "analyst", "city": null}}, imported into the database at start
+    api_keys_file: Path | None = None
     basemap_url: str | None = None
     tile_max_features: int = Field(default=20_000, ge=1)
     tile_cache_seconds: int = Field(default=60, ge=0)

@@ -11,6 +11,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from services.errors import InvalidParameter
+from services.identity import ANONYMOUS, Identity, present
 from services.ogc.sql import Clause
 
 log = logging.getLogger("riskatlas")
@@ -34,14 +35,22 @@ async def run_query(conn: psycopg.AsyncConnection, clause: Clause) -> list[tuple
 
 
 @asynccontextmanager
-async def read_connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A pooled connection for reads, in autocommit while it is lent.
+async def read_connection(pool: AsyncConnectionPool, identity: Identity = ANONYMOUS
+                          ) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled connection for reads.
 
-    Each statement then runs on its own, without the BEGIN before it and the ROLLBACK the pool sends
-    when a connection comes back inside a transaction: two round trips fewer per request. The
-    connection goes back to the pool as it came (autocommit off), so other routers see no change.
+    Anonymous reads run in autocommit while the connection is lent: each statement then runs on its
+    own, without the BEGIN before it and the ROLLBACK the pool sends when a connection comes back
+    inside a transaction (two round trips fewer per request). An identified caller's reads run in
+    one transaction that first presents the caller's signed context, so the database shows the
+    restricted columns the caller may see (a context set in autocommit would last one statement).
+    The connection goes back to the pool as it came (autocommit off), so other routers see no change.
     """
     async with pool.connection() as conn:
+        if identity.context is not None:
+            await present(conn, identity)
+            yield conn
+            return
         await conn.set_autocommit(True)
         try:
             yield conn

@@ -91,7 +91,7 @@ async def items(
         settings.max_filter_depth,
     )
     q = FeatureQuery(v, properties(properties_, v), tuple(where), sortby(sortby_, v), page_size, offset)
-    async with read_connection(pool) as conn:
+    async with read_connection(pool, identity) as conn:
         counts = count_cache(request)
         page = await (
             count_page(conn, q, counts) if result_type == "hits" else fetch_page(conn, q, out_crs, counts)
@@ -138,7 +138,7 @@ async def item(
     if len(featureId) > MAX_FEATURE_ID_CHARS:
         raise missing
     q = FeatureQuery(v, v.fields, (by_id(v, featureId),), (), 1, 0)
-    async with read_connection(pool) as conn:
+    async with read_connection(pool, identity) as conn:
         found = await fetch_features(conn, q, out_crs)
     if not found:
         raise missing

@@ -53,11 +53,19 @@ class CollectionView:
 
     layer: Layer
     fields: tuple[Field, ...]
+    via_visible: bool = False  # read the view even when no restricted field is shown (filters may name one)
 
     @property
     def table(self) -> sql.Composed:
-        """The qualified table, quoted (schema and name from the catalogue)."""
-        return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(self.layer.name))
+        """The qualified relation to read, quoted (schema and name from the catalogue).
+
+        A view that shows restricted fields reads ``<layer>_visible``: the application role cannot
+        read those columns in the table itself, and the view shows them only when the database has
+        verified that the caller may see them (layers.grants).
+        """
+        visible = self.via_visible or any(f.restricted for f in self.fields)
+        name = self.layer.name + ("_visible" if visible else "")
+        return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(name))
 
     @property
     def id_field(self) -> str:

@@ -1,24 +1,19 @@
 """Emergency analyses: a spill's reach downstream, an air threat zone, and the warning bulletin.
 
 Thin handlers: the requests are validated by :mod:`services.emergency.requests` (400 with the reason),
-the work is done by :mod:`services.emergency` on a pooled connection of the application role.  The
+the work is done by :mod:`services.emergency` on a connection of the app's heavy-analysis pool.  The
 handlers are plain functions, so FastAPI runs them in its thread pool (the river-network code is
 synchronous psycopg).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from layers import db
 from services.deps import IdentityDep
 from services.emergency import notify
 from services.emergency.plume import plume_zones
@@ -30,30 +25,12 @@ from services.emergency.spill import trace_spill
 GEOJSON = "application/geo+json"
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """A small synchronous pool of the application role, opened and closed with the app.
-
-    The river-network and plume code is synchronous (psycopg), so these handlers run in FastAPI's
-    thread pool and take their connections from this pool rather than the app's async one.
-    """
-    settings = app.state.db_settings
-    pool = ConnectionPool(db.url(settings, "app"), min_size=1, max_size=8, open=False,
-                          kwargs={"row_factory": dict_row,
-                                  "options": f"-c statement_timeout={settings.statement_timeout_ms}"})
-    await asyncio.to_thread(pool.open, True, 30.0)
-    app.state.emergency_pool = pool
-    try:
-        yield
-    finally:
-        await asyncio.to_thread(pool.close)
-
-
-router = APIRouter(prefix="/analysis", tags=["emergency"], lifespan=_lifespan)
+router = APIRouter(prefix="/analysis", tags=["emergency"])
 
 
 def _pool(request: Request) -> ConnectionPool:
-    return request.app.state.emergency_pool
+    """The app's small synchronous pool for heavy analyses (the river-network code is synchronous)."""
+    return request.app.state.heavy_sync_pool
 
 
 PoolDep = Annotated[ConnectionPool, Depends(_pool)]

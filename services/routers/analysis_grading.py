@@ -12,14 +12,14 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 import psycopg
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from psycopg_pool import ConnectionPool
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from layers import db
-from layers.settings import DatabaseSettings
 from services import coverage, grading, ledger
 from services.deps import APISettingsDep, DBSettingsDep, IdentityDep
+from services.identity import ANONYMOUS, Identity, present_sync
 from services.errors import InvalidParameter, Unavailable
 from services.ogc.render import json_response
 
@@ -28,11 +28,18 @@ GEOJSON = "application/geo+json"
 T = TypeVar("T")
 
 
-def _run(settings: DatabaseSettings, work: Callable[[psycopg.Connection], T]) -> T:
-    """``work`` on a fresh app-role connection with the statement time limit; rolled back after."""
-    options = f"-c statement_timeout={settings.statement_timeout_ms}"
-    with db.connect(settings, "app", options=options) as conn, conn.transaction(force_rollback=True):
+def _run(pool: ConnectionPool, work: Callable[[psycopg.Connection], T], identity: Identity = ANONYMOUS) -> T:
+    """``work`` on a connection of the heavy-analysis pool, as ``identity``; rolled back after."""
+    with pool.connection() as conn, conn.transaction(force_rollback=True):
+        present_sync(conn, identity)
         return work(conn)
+
+
+def _heavy(request: Request) -> ConnectionPool:
+    return request.app.state.heavy_sync_pool
+
+
+HeavyDep = Annotated[ConnectionPool, Depends(_heavy)]
 
 
 @router.get("/grade/{key}", summary="Why a risk source has its HJ 941-2018 grade, step by step",
@@ -40,6 +47,7 @@ def _run(settings: DatabaseSettings, work: Callable[[psycopg.Connection], T]) ->
                                  "with its inputs and the clause of the standard")
 async def grade(
     settings: DBSettingsDep,
+    pool: HeavyDep,
     identity: IdentityDep,
     key: Annotated[str, Path(max_length=200, description="The risk source's stable key")],
 ) -> Response:
@@ -48,7 +56,8 @@ async def grade(
     The substance lines (quantities) are restricted: analysts, stewards and admins see them.
     """
     try:
-        doc = await run_in_threadpool(grading.explain, settings, key, may_see_restricted=identity.sees_restricted)
+        doc = await run_in_threadpool(_run, pool, lambda conn: grading.explain(
+            settings, key, may_see_restricted=identity.sees_restricted, conn=conn), identity)
     except grading.GradingError as exc:
         raise Unavailable(str(exc)) from None
     return json_response(doc, headers={"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/4326>"})
@@ -57,7 +66,7 @@ async def grade(
 @router.get("/coverage", summary="Risk sources no monitoring station of the medium covers",
             response_description="GeoJSON FeatureCollection (CRS84) of the uncovered sources")
 async def coverage_gaps(
-    settings: DBSettingsDep,
+    pool: HeavyDep,
     api: APISettingsDep,
     medium: Annotated[Literal["air", "water"], Query(description="air: no air station within `distance_m`; "
                                                                  "water: no water station on the river within "
@@ -69,7 +78,7 @@ async def coverage_gaps(
 ) -> Response:
     """Each gap: the source (point) and, for air, its nearest air station; for water, its river."""
     size = min(limit or api.default_limit, api.max_limit)
-    doc = await run_in_threadpool(_run, settings, lambda conn: coverage.source_gaps(
+    doc = await run_in_threadpool(_run, pool, lambda conn: coverage.source_gaps(
         conn, medium, distance_m, limit=size, offset=offset))
     return json_response(doc, GEOJSON, {"Content-Crs": f"<{coverage.CRS84}>"})
 
@@ -77,7 +86,7 @@ async def coverage_gaps(
 @router.get("/coverage/crossings", summary="River crossings of city or province borders without a section",
             response_description="GeoJSON FeatureCollection (CRS84) of crossing points")
 async def crossings(
-    settings: DBSettingsDep,
+    pool: HeavyDep,
     level: Annotated[Literal["city", "province"], Query(description="Which borders")] = "city",
     within_m: Annotated[float, Query(ge=0, le=50_000, description="A section station this near covers a "
                                                                   "crossing")] = coverage.SECTION_WITHIN_M,
@@ -86,7 +95,7 @@ async def crossings(
     gaps_only: Annotated[bool, Query(description="false: every crossing, with `covered`")] = True,
 ) -> Response:
     """Crossings derived from the reaches and the boundaries; each with its nearest section station."""
-    doc = await run_in_threadpool(_run, settings, lambda conn: coverage.crossing_gaps(
+    doc = await run_in_threadpool(_run, pool, lambda conn: coverage.crossing_gaps(
         conn, level, within_m=within_m, min_stay_m=min_stay_m, gaps_only=gaps_only))
     return json_response(doc, GEOJSON, {"Content-Crs": f"<{coverage.CRS84}>"})
 
@@ -94,7 +103,7 @@ async def crossings(
 @router.get("/ledger", summary="Cross-border section compensation by city pair and month",
             response_description="JSON (pairs, records, units, rule) or CSV")
 async def ledger_view(
-    settings: DBSettingsDep,
+    pool: HeavyDep,
     month: Annotated[str | None, Query(description="YYYY-MM; every month when absent")] = None,
     pair: Annotated[str | None, Query(description="UPSTREAM-DOWNSTREAM city codes, e.g. 341100-320100")] = None,
     f: Annotated[str, Query(description="json or csv")] = "json",
@@ -104,7 +113,7 @@ async def ledger_view(
     """What each upstream city owes (positive) or is owed (negative) at its sections."""
     if f not in ("json", "csv"):
         raise InvalidParameter(f"`f` was {f[:20]!r} but is expected to be 'json' or 'csv'")
-    result: Any = await run_in_threadpool(_run, settings, lambda conn: ledger.build_ledger(conn, month=month,
+    result: Any = await run_in_threadpool(_run, pool, lambda conn: ledger.build_ledger(conn, month=month,
                                                                                          pair=pair))
     if f == "csv":
         name = f"ledger-{month or 'all'}{'-detail' if detail else ''}.csv"

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from psycopg.rows import dict_row
 from starlette.concurrency import run_in_threadpool
 
-from services.deps import APISettingsDep, IdentityDep, PoolDep
+from services.deps import HeavyPoolDep, APISettingsDep, IdentityDep, PoolDep
 from services.errors import InvalidParameter
 from services.hazards import matrix, query
 from services.hazards.query import FlagQuery
@@ -33,7 +33,7 @@ def _many(values: list[str] | None) -> tuple[str, ...]:
 @router.get("/border-hazards", summary="Border-zone hazard flags of the risk sources",
             response_description="GeoJSON FeatureCollection (CRS84), CSV or GeoPackage")
 async def border_hazards(
-    pool: PoolDep,
+    pool: HeavyPoolDep,
     api: APISettingsDep,
     identity: IdentityDep,
     city: Annotated[str | None, Query(description="City or province code or name; flags of sources in it or "
@@ -59,18 +59,17 @@ async def border_hazards(
     q = FlagQuery(city=city, kind=_many(kind), severity=_many(severity), risk_level=_many(risk_level),
                   level=level, cross_border=cross_border, limit=default if limit is None else limit, offset=offset)
     query.check(q, api.max_limit)
-    async with pool.connection() as conn:
-        conn.row_factory = dict_row
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         code = None
         if city is not None:
-            found = await (await conn.execute(query.JURISDICTION_SQL, {"j": city})).fetchall()
+            found = await (await cur.execute(query.JURISDICTION_SQL, {"j": city})).fetchall()
             code = query.resolve_city(found, city)
         sql = query.build_list(q, code)
-        matched = (await (await conn.execute(sql.count, sql.params)).fetchone())["n"]
+        matched = (await (await cur.execute(sql.count, sql.params)).fetchone())["n"]
         if f == "geojson":
-            rows = await (await conn.execute(sql.features, sql.params)).fetchall()
+            rows = await (await cur.execute(sql.features, sql.params)).fetchall()
         else:
-            rows = await (await conn.execute(sql.rows, sql.params)).fetchall()
+            rows = await (await cur.execute(sql.rows, sql.params)).fetchall()
     headers = {"X-Total-Count": str(matched), "Content-Crs": f"<{query.CRS84}>"}
     if f == "geojson":
         body = query.feature_collection([r["feature"] for r in rows], matched=int(matched), q=q)
@@ -85,14 +84,13 @@ async def border_hazards(
 
 @router.get("/border-matrix", summary="Cross-border flags summed city x city or province x province")
 async def border_matrix(
-    pool: PoolDep,
+    pool: HeavyPoolDep,
     level: Annotated[str, Query(description="city or province")] = "city",
 ) -> JSONResponse:
     """Counts by (from, to) pair, kind and severity, with a dense matrix of the totals."""
     matrix.check_level(level)
-    async with pool.connection() as conn:
-        conn.row_factory = dict_row
-        cells = await (await conn.execute(matrix.cells_sql(level))).fetchall()
-        juris = await (await conn.execute(matrix.jurisdictions_sql(), {"level": level})).fetchall()
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        cells = await (await cur.execute(matrix.cells_sql(level))).fetchall()
+        juris = await (await cur.execute(matrix.jurisdictions_sql(), {"level": level})).fetchall()
     doc: dict[str, Any] = matrix.assemble(level, juris, cells)
     return JSONResponse(doc)

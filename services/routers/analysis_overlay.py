@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from services import overlay
-from services.deps import APISettingsDep, IdentityDep, PoolDep
+from services.deps import HeavyPoolDep, connection, APISettingsDep, IdentityDep, PoolDep
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 
@@ -43,16 +43,15 @@ class OverlayBody(BaseModel):
 
 
 @router.post("/overlay", summary="Overlay two layers", response_description="GeoJSON FeatureCollection (CRS84)")
-async def run_overlay(body: OverlayBody, pool: PoolDep, api: APISettingsDep, identity: IdentityDep) -> Response:
+async def run_overlay(body: OverlayBody, pool: HeavyPoolDep, api: APISettingsDep, identity: IdentityDep) -> Response:
     """Pairs (attributes of both sides as ``left_*``/``right_*``) or left features with ``match_count``."""
     req = overlay.OverlayRequest(body.left, body.predicate, body.right, body.distance_m, body.left_filter,
                                  body.right_filter, body.output, tuple(body.measures), body.geometry, body.limit,
                                  body.offset)
     q = overlay.build(req, cap=api.max_limit, may_see_restricted=identity.sees_restricted,
                       max_filter_depth=api.max_filter_depth)
-    async with pool.connection() as conn:
-        conn.row_factory = dict_row
-        rows = await (await conn.execute(q.text, q.params)).fetchall()
+    async with connection(pool, identity) as conn, conn.cursor(row_factory=dict_row) as cur:
+        rows = await (await cur.execute(q.text, q.params)).fetchall()
     result = overlay.finish(q, [r["feature"] for r in rows])
     return Response(result.collection_text(), media_type="application/geo+json",
                     headers={"Content-Crs": f"<{overlay.CRS84}>"})

@@ -16,7 +16,7 @@ from etl.load import Actor, load_file
 from layers.catalogue import LAYERS, UnknownLayer
 from services.after_load import after_load
 from services.deps import APISettingsDep, DBSettingsDep, IdentityDep
-from services.errors import Conflict, Forbidden, InvalidParameter, PayloadTooLarge
+from services.errors import Conflict, InvalidParameter, PayloadTooLarge
 
 router = APIRouter(tags=["uploads"])
 
@@ -34,8 +34,7 @@ async def upload(
     crs: Annotated[str | None, Form(description="CRS override: EPSG:4326, EPSG:4490, gcj02, bd09, ...")] = None,
     dry_run: Annotated[bool, Form()] = False,
 ) -> Any:
-    if identity.role not in ("steward", "admin"):
-        raise Forbidden(f"uploads need a steward or administrator key; this request is {identity.role!r}")
+    identity.require_writer()
     if layer not in LAYERS or not LAYERS[layer].inventory:
         allowed = sorted(n for n, l in LAYERS.items() if l.inventory)
         raise InvalidParameter(f"layer was {layer!r} but is expected to be one of {allowed}")
@@ -46,8 +45,9 @@ async def upload(
                                f"expected one of {sorted(ALLOWED_SUFFIXES)}")
     if mapping is not None and ("/" in mapping or "\\" in mapping or mapping.startswith(".")):
         raise InvalidParameter("mapping must be the name of a built-in mapping, not a path")
-    actor = (Actor(user=identity.user, role="admin") if identity.role == "admin"
-             else Actor(user=identity.user, role="steward", city=identity.city))
+    # the load runs as the application role and presents the context the database issued for this key
+    actor = (Actor(user=identity.user, role="admin", context=identity.context) if identity.role == "admin"
+             else Actor(user=identity.user, role="steward", city=identity.city, context=identity.context))
     folder = Path(tempfile.mkdtemp(prefix="riskatlas-upload-"))
     try:
         target = folder / name

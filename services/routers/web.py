@@ -23,7 +23,7 @@ from maps.styles import style_document
 from services.deps import APISettingsDep, DBSettingsDep, IdentityDep, PoolDep
 from layers.catalogue import RISK_SOURCE
 from services.errors import InvalidParameter, NotFound
-from services.ogc.execute import run_query
+from services.ogc.execute import read_connection, run_query
 from services.ogc.filters import conditions
 from services.ogc.mvt import MAX_ZOOM, tile_sql
 from services.ogc.render import json_response
@@ -108,9 +108,10 @@ async def risk_tiles(
     if x >= 2**z or y >= 2**z:
         raise InvalidParameter(f"tile {z}/{y}/{x} does not exist: rows and columns are within 0..{2**z - 1}")
     full = view(RISK_SOURCE, identity)
-    lean = CollectionView(RISK_SOURCE, tuple(f for f in full.fields if f.name in MAP_TILE_FIELDS))
+    lean = CollectionView(RISK_SOURCE, tuple(f for f in full.fields if f.name in MAP_TILE_FIELDS),
+                          via_visible=any(f.restricted for f in full.fields))
     where = conditions(full, None, None, filter, None, None, (), settings.max_filter_depth) if filter else []
-    async with pool.connection() as conn:
+    async with read_connection(pool, identity) as conn:
         rows = await run_query(conn, tile_sql([lean], z, x, y, settings.tile_max_features, where))
     data = bytes(rows[0][0] or b"")
     headers = {"Cache-Control": f"{'public' if identity.role == 'public' else 'private'}, "

@@ -65,10 +65,12 @@ def test_reloading_the_same_file_changes_nothing(fresh_db, tmp_path):
     sources([PUKOU, LIUHE]).to_file(path, driver="GeoJSON")
     load_file(fresh_db, path, "risk_source")
     before = rows(fresh_db, "SELECT key, updated_at, batch_id FROM riskatlas.risk_source ORDER BY key")
+    history = rows(fresh_db, "SELECT op, key FROM riskatlas.row_history ORDER BY key")
+    assert history == [{"op": "insert", "key": k} for k in sorted(r["key"] for r in before)]
     again = load_file(fresh_db, path, "risk_source")
     assert (again.rows_inserted, again.rows_updated, again.rows_unchanged) == (0, 0, 2)
     assert rows(fresh_db, "SELECT key, updated_at, batch_id FROM riskatlas.risk_source ORDER BY key") == before
-    assert rows(fresh_db, "SELECT count(*) AS n FROM riskatlas.row_history")[0]["n"] == 0
+    assert rows(fresh_db, "SELECT op, key FROM riskatlas.row_history ORDER BY key") == history
 
 
 def test_a_changed_row_keeps_its_previous_version(fresh_db, tmp_path):
@@ -78,11 +80,17 @@ def test_a_changed_row_keeps_its_previous_version(fresh_db, tmp_path):
     sources([PUKOU, LIUHE], m_score=[20, 55]).to_file(path, driver="GeoJSON")
     second = load_file(fresh_db, path, "risk_source")
     assert (second.rows_updated, second.rows_unchanged) == (1, 1)
-    hist = rows(fresh_db, "SELECT * FROM riskatlas.row_history")
+    hist = rows(fresh_db, "SELECT * FROM riskatlas.row_history WHERE op <> 'insert'")
     assert len(hist) == 1
     assert hist[0]["key"] == "T-001" and hist[0]["op"] == "update"
     assert hist[0]["old_row"]["m_score"] == 20 and hist[0]["old_row"]["batch_id"] == first.batch_id
+    assert hist[0]["new_row"]["m_score"] == 55 and hist[0]["new_row"]["batch_id"] == second.batch_id
     assert hist[0]["batch_id"] == second.batch_id
+    # who acted: the loader's user and role, recorded with the old and the new row
+    assert (hist[0]["changed_by"], hist[0]["acting_role"]) == ("riskatlas", "admin")
+    inserted = rows(fresh_db, "SELECT key, new_row->>'m_score' AS m FROM riskatlas.row_history "
+                              "WHERE op = 'insert' ORDER BY key")
+    assert inserted == [{"key": "T-000", "m": "20"}, {"key": "T-001", "m": "20"}]
 
 
 def test_every_rejection_reason_is_reported_and_nothing_else_is_lost(fresh_db, tmp_path):
@@ -137,6 +145,7 @@ def test_failure_after_staging_leaves_no_trace(fresh_db, tmp_path):
     sources([PUKOU, LIUHE]).to_file(path, driver="GeoJSON")
     load_file(fresh_db, path, "risk_source")
     snapshot = rows(fresh_db, "SELECT key, m_score, updated_at FROM riskatlas.risk_source ORDER BY key")
+    history = rows(fresh_db, "SELECT id FROM riskatlas.row_history ORDER BY id")
     # a trigger that fails on the second of three upserted rows, i.e. after staging and mid-upsert
     with db.connect(fresh_db) as conn:
         conn.execute("""CREATE FUNCTION riskatlas.boom() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -148,7 +157,7 @@ def test_failure_after_staging_leaves_no_trace(fresh_db, tmp_path):
     with pytest.raises(LoadFailed, match="injected failure"):
         load_file(fresh_db, path, "risk_source")
     assert rows(fresh_db, "SELECT key, m_score, updated_at FROM riskatlas.risk_source ORDER BY key") == snapshot
-    assert rows(fresh_db, "SELECT count(*) AS n FROM riskatlas.row_history")[0]["n"] == 0
+    assert rows(fresh_db, "SELECT id FROM riskatlas.row_history ORDER BY id") == history
     assert rows(fresh_db, "SELECT count(*) AS n FROM riskatlas.load_reject")[0]["n"] == 0
     statuses = [r["status"] for r in rows(fresh_db, "SELECT status FROM riskatlas.load_batch ORDER BY id")]
     assert statuses[-1] == "failed"  # the attempt is audited; the data is untouched
@@ -276,14 +285,17 @@ def test_steward_writes_only_their_own_city(fresh_db, tmp_path):
     report = load_file(fresh_db, path, "risk_source", actor=Actor(user="nj", role="steward", city="320100"))
     assert report.rows_inserted == 1 and report.rows_rejected == 1
     assert "belongs to city 341100" in report.rejects[0].reason
-    # the database itself refuses, whatever Python does: the application role under RLS
+    # the database itself refuses, whatever Python does: the application role under RLS, presenting a
+    # steward's context that only the owner could sign
+    with db.connect(fresh_db) as owner:
+        context = db.set_actor(owner, user="nj", role="steward", city="320100")
     with db.connect(fresh_db, "app") as conn:
-        db.set_actor(conn, user="nj", role="steward", city="320100")
+        db.act_as(conn, context)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("""INSERT INTO riskatlas.risk_source (key, name, category, owner_city, geom)
                             VALUES ('X', 'x', 'other', '341100', ST_SetSRID(ST_MakePoint(118.3, 32.3), 4326))""")
     with db.connect(fresh_db, "app") as conn:
-        db.set_actor(conn, user="anon", role="public")
+        db.act_as(conn, None)
         assert conn.execute("UPDATE riskatlas.risk_source SET m_score = 99").rowcount == 0
 
 

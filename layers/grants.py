@@ -1,0 +1,111 @@
+"""What the application role may do, generated from the catalogue and applied after every migration.
+
+The application role owns nothing and holds no city's rights by itself: writes pass row-level
+security only with a context the database verified (migration 0005).  Its read rights are generated
+here so the catalogue stays the one truth:
+
+* every table of the schema is readable except the private ones (accounts, keys, the signing
+  secret, the row history that holds old values of restricted fields);
+* restricted fields (``Field.restricted``) and the derived columns that would reveal them are not
+  readable in the base table; a view ``<table>_visible`` shows them only to actors allowed to see
+  them, and NULL to everyone else;
+* inventory layers are writable (rows scoped by policy), load audit tables insertable.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from layers.catalogue import LAYERS, SCHEMA
+
+# Tables the application role may not read at all.
+PRIVATE_TABLES = ("account", "api_key", "auth_secret", "row_history")
+
+# Columns outside the catalogue's layers that hold or reveal restricted values.
+EXTRA_RESTRICTED = {
+    "risk_grade": ("q_air", "q_water", "substances"),  # Q times a critical quantity gives tonnes
+    "load_reject": ("record",),  # the rejected row as read: may hold quantities and contacts
+}
+
+# Functions the application role calls directly (the rest of the auth machinery stays the owner's).
+APP_FUNCTIONS = ("authenticate(text)",)
+
+
+def restricted_columns() -> dict[str, tuple[str, ...]]:
+    """Table name -> columns the application role reads only through ``<table>_visible``."""
+    out = {name: tuple(f.name for f in layer.fields if f.restricted) for name, layer in LAYERS.items()}
+    out = {k: v for k, v in out.items() if v}
+    for table, cols in EXTRA_RESTRICTED.items():
+        out[table] = tuple(dict.fromkeys(out.get(table, ()) + cols))
+    return out
+
+
+def visible_view(table: str) -> str:
+    """The qualified name of the view that shows ``table``'s restricted columns to allowed actors."""
+    return f"{SCHEMA}.{table}_visible"
+
+
+def apply(conn: psycopg.Connection, app_role: str) -> None:
+    """Revoke everything from ``app_role`` on the schema, then grant what the catalogue says."""
+    role = sql.Identifier(app_role)
+    schema = sql.Identifier(SCHEMA)
+    tables = [r[0] if not isinstance(r, dict) else r["tablename"] for r in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", (SCHEMA,)).fetchall()]
+    restricted = restricted_columns()
+    found = conn.execute("SELECT to_regprocedure('riskatlas.actor_sees_restricted()') IS NOT NULL").fetchone()
+    if not (found["?column?"] if isinstance(found, dict) else found[0]):
+        restricted = {}  # a schema older than 0005 (upgrading step by step): no verified actor to show them to
+    with conn.transaction():
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role))
+        conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(schema, role))
+        for table in tables:
+            ident = sql.Identifier(SCHEMA, table)
+            if table in PRIVATE_TABLES:
+                continue
+            hidden = restricted.get(table, ())
+            if hidden:
+                cols = _columns(conn, table)
+                shown = [c for c in cols if c not in hidden]
+                conn.execute(sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, shown)), ident, role))
+                _create_visible_view(conn, table, cols, hidden)
+                conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
+                    sql.Identifier(SCHEMA, f"{table}_visible"), role))
+            else:
+                conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(ident, role))
+        for layer in LAYERS.values():
+            if layer.inventory and layer.name in tables:
+                conn.execute(sql.SQL("GRANT INSERT, UPDATE, DELETE ON {} TO {}").format(
+                    sql.Identifier(SCHEMA, layer.name), role))
+        for table in ("load_batch", "load_reject"):
+            conn.execute(sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(sql.Identifier(SCHEMA, table), role))
+        conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, role))
+        for fn in APP_FUNCTIONS:
+            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(schema, sql.SQL(fn), role))
+
+
+def _columns(conn: psycopg.Connection, table: str) -> list[str]:
+    rows = conn.execute(
+        """SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
+           ORDER BY attnum""", (f"{SCHEMA}.{table}",)).fetchall()
+    return [r[0] if not isinstance(r, dict) else r["attname"] for r in rows]
+
+
+def _create_visible_view(conn: psycopg.Connection, table: str, cols: list[str], hidden: tuple[str, ...]) -> None:
+    """``<table>_visible``: every column; restricted ones NULL unless the verified actor may see them.
+
+    The check is a scalar subquery, so it runs once per query (an InitPlan), and the view stays a
+    simple view: the planner inlines it and uses the base table's indexes.
+    """
+    parts = []
+    for c in cols:
+        if c in hidden:
+            parts.append(sql.SQL("CASE WHEN (SELECT {}.actor_sees_restricted()) THEN t.{} END AS {}").format(
+                sql.Identifier(SCHEMA), sql.Identifier(c), sql.Identifier(c)))
+        else:
+            parts.append(sql.SQL("t.{}").format(sql.Identifier(c)))
+    view = sql.Identifier(SCHEMA, f"{table}_visible")
+    conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(view))
+    conn.execute(sql.SQL("CREATE VIEW {} AS SELECT {} FROM {} t").format(
+        view, sql.SQL(", ").join(parts), sql.Identifier(SCHEMA, table)))
