@@ -53,8 +53,9 @@ def apply(conn: psycopg.Connection, app_role: str) -> None:
     tables = [r[0] if not isinstance(r, dict) else r["tablename"] for r in conn.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", (SCHEMA,)).fetchall()]
     restricted = restricted_columns()
-    found = conn.execute("SELECT to_regprocedure('riskatlas.actor_sees_restricted()') IS NOT NULL").fetchone()
-    if not (found["?column?"] if isinstance(found, dict) else found[0]):
+    found = conn.execute("SELECT to_regprocedure('riskatlas.actor_sees_restricted()') IS NOT NULL AS v").fetchone()
+    verified = found["v"] if isinstance(found, dict) else found[0]
+    if not verified:
         restricted = {}  # a schema older than 0005 (upgrading step by step): no verified actor to show them to
     with conn.transaction():
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role))
@@ -81,7 +82,7 @@ def apply(conn: psycopg.Connection, app_role: str) -> None:
         for table in ("load_batch", "load_reject"):
             conn.execute(sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(sql.Identifier(SCHEMA, table), role))
         conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, role))
-        for fn in APP_FUNCTIONS:
+        for fn in APP_FUNCTIONS if verified else ():
             conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(schema, sql.SQL(fn), role))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 import psycopg
+from psycopg_pool import PoolTimeout
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -100,6 +101,13 @@ def install(app: FastAPI) -> None:
     async def _timeout(_: Request, exc: psycopg.errors.QueryCanceled) -> JSONResponse:
         return _body(503, "ServiceUnavailable", "the query took longer than the statement time limit; "
                                                 "narrow it with bbox, filter or limit")
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # every connection of the pool is lent: the service is busy, not down
+        response = _body(503, "ServiceUnavailable", "the service is busy; try again in a few seconds")
+        response.headers["Retry-After"] = "2"
+        return response
 
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:

@@ -443,12 +443,12 @@ def _store(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRunRepor
 def _write_levels(conn: psycopg.Connection) -> int:
     """Write the graded levels onto ``risk_source`` where they changed; return how many rows changed.
 
-    A changed grade keeps the row's previous version in ``row_history``, as every inventory change
-    does; a first grade (the five grade columns all empty before) keeps none, as an insert keeps
-    none.  The history is written by one INSERT with the row-history triggers disabled inside this
-    transaction, instead of a trigger call per row (a hundred times faster for a million rows);
-    ``ALTER TABLE … DISABLE TRIGGER`` takes a lock that makes other writers of ``risk_source`` wait
-    for the commit, and readers not at all.
+    A changed grade keeps the row's previous and new versions in ``row_history``, as every inventory
+    change does; a first grade (the five grade columns all empty before) keeps none: it derives values
+    the row's insert, which is in the history, already implied.  So the statement-level history
+    trigger is disabled inside this transaction and the history of the regraded rows written by one
+    INSERT; ``ALTER TABLE … DISABLE TRIGGER`` takes a lock that makes other writers of
+    ``risk_source`` wait for the commit, and readers not at all.
     """
     conn.execute(
         f"""CREATE TEMP TABLE grade_change ON COMMIT DROP AS
@@ -466,20 +466,27 @@ def _write_levels(conn: psycopg.Connection) -> int:
     triggers = [r["tgname"] for r in conn.execute(
         """SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
            WHERE t.tgrelid = %s::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D'
-             AND p.proname = 'keep_history' AND (t.tgtype & 16) <> 0""", (f"{SCHEMA}.risk_source",)).fetchall()]
+             AND p.proname = 'keep_history_statement' AND (t.tgtype & 16) <> 0""",
+        (f"{SCHEMA}.risk_source",)).fetchall()]
     for name in triggers:
         conn.execute(f'ALTER TABLE {SCHEMA}.risk_source DISABLE TRIGGER "{name}"')
     if triggers:
-        conn.execute(
-            f"""INSERT INTO {SCHEMA}.row_history (layer, key, op, old_row, changed_by, batch_id)
-                SELECT 'risk_source', s.key, 'update', to_jsonb(s), {SCHEMA}.acting_user(),
-                       nullif(current_setting('riskatlas.batch_id', true), '')::bigint
-                FROM {SCHEMA}.risk_source s JOIN grade_change c ON c.id = s.id WHERE c.regraded""")
+        conn.execute(f"""CREATE TEMP TABLE grade_old ON COMMIT DROP AS
+            SELECT s.id, s.key, to_jsonb(s) AS old_row FROM {SCHEMA}.risk_source s
+            JOIN grade_change c ON c.id = s.id WHERE c.regraded""")
     conn.execute(
         f"""UPDATE {SCHEMA}.risk_source s
             SET q_value = c.q_value, air_level = c.air_level, water_level = c.water_level,
                 risk_level = c.risk_level, grade_label = c.label
             FROM grade_change c WHERE c.id = s.id""")
+    if triggers:
+        conn.execute(
+            f"""INSERT INTO {SCHEMA}.row_history (layer, key, op, old_row, new_row, changed_by, acting_role,
+                                                  acting_city, batch_id)
+                SELECT 'risk_source', o.key, 'update', o.old_row, to_jsonb(s), {SCHEMA}.acting_user(),
+                       a.role, a.city, nullif(current_setting('riskatlas.batch_id', true), '')::bigint
+                FROM grade_old o JOIN {SCHEMA}.risk_source s ON s.id = o.id
+                CROSS JOIN {SCHEMA}.actor() a""")
     for name in triggers:
         conn.execute(f'ALTER TABLE {SCHEMA}.risk_source ENABLE TRIGGER "{name}"')
     return n

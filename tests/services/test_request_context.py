@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from etl.load import load_file
+from etl.load import Actor, load_file
 from layers import cluster, db
 from services import accounts
 from services.app import create_app
@@ -157,18 +157,19 @@ def test_a_steward_cannot_plant_a_row_in_a_neighbours_territory(world):
                          "WHERE key = 'NJ-1'")
 
 
-def test_a_file_cannot_move_a_row_into_another_citys_care(world, tmp_path):
-    settings, _ = world
+def test_a_stewards_file_cannot_move_a_row_into_another_citys_care(world, tmp_path):
+    settings, keys = world
     path = tmp_path / "plant.csv"
-    path.write_text(f"key,name,category,lon,lat,owner_city\nPLANT,种植,other,118.31,32.30,{NANJING}\n",
-                    encoding="utf-8")
-    report = load_file(settings, path, "risk_source")
-    assert report.rows_inserted == 1
+    path.write_text(f"key,name,category,lon,lat,owner_city\nPLANT,种植,other,118.31,32.30,{NANJING}\n"
+                    f"OWN,自有,other,118.63,32.07,{NANJING}\n", encoding="utf-8")
+    steward = Actor(user="nj", role="steward", city=NANJING, context=_context(settings, keys["nj"].secret))
+    report = load_file(settings, path, "risk_source", actor=steward)
+    assert (report.rows_inserted, report.rows_rejected) == (1, 1)
+    assert "belongs to city 341100" in report.rejects[0].reason and report.rejects[0].row_no == 1
     assert report.disagreements == [{"row_no": 1, "field": "owner_city", "file_says": NANJING,
                                      "location_in": CHUZHOU}]
     with db.connect(settings) as conn:
-        assert conn.execute("SELECT owner_city FROM riskatlas.risk_source WHERE key = 'PLANT'"
-                            ).fetchone()["owner_city"] == CHUZHOU
+        assert conn.execute("SELECT count(*) AS n FROM riskatlas.risk_source WHERE key = 'PLANT'").fetchone()["n"] == 0
 
 
 def test_revocation_and_expiry_take_effect_at_the_next_statement(world):

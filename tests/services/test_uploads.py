@@ -11,7 +11,7 @@ from layers import db
 from services.app import create_app
 from services.settings import APISettings
 
-KEYS = {"nj-key": {"user": "nanjing-steward", "role": "steward", "city": "320100"},
+KEYS = {"nanjing-key": {"user": "nanjing-steward", "role": "steward", "city": "320100"},
         "admin-key": {"user": "root", "role": "admin"},
         "viewer-key": {"user": "viewer", "role": "analyst"}}
 CSV = "name,category,lon,lat\n浦口化工,chemical,118.63,32.06\n滁州化工,chemical,118.31,32.30\n"
@@ -33,7 +33,7 @@ def post(client, key, content, name="sources.csv", layer="risk_source", **form):
 
 
 def test_steward_upload_loads_only_their_city(client, fresh_db):
-    r = post(client, "nj-key", CSV)
+    r = post(client, "nanjing-key", CSV)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["rows_inserted"] == 1 and body["rows_rejected"] == 1
@@ -41,6 +41,15 @@ def test_steward_upload_loads_only_their_city(client, fresh_db):
     with db.connect(fresh_db) as conn:
         rows = conn.execute("SELECT name, owner_city, updated_by FROM riskatlas.risk_source").fetchall()
     assert rows == [{"name": "浦口化工", "owner_city": "320100", "updated_by": "nanjing-steward"}]
+    # the audit names the person and the city, not the database role
+    with db.connect(fresh_db) as conn:
+        batch = conn.execute("SELECT loaded_by, as_city FROM riskatlas.load_batch WHERE layer = 'risk_source'"
+                             ).fetchone()
+        hist = conn.execute("SELECT op, changed_by, acting_role, acting_city, new_row->>'name' AS name "
+                            "FROM riskatlas.row_history").fetchall()
+    assert batch == {"loaded_by": "nanjing-steward", "as_city": "320100"}
+    assert hist == [{"op": "insert", "changed_by": "nanjing-steward", "acting_role": "steward",
+                     "acting_city": "320100", "name": "浦口化工"}]
 
 
 def test_admin_loads_everything(client):
