@@ -124,7 +124,7 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
     layer = p.layer
     sha = file_sha256(path)
     report = LoadReport(file=str(path), layer=layer.name, sha256=sha, rows_in=p.rows_in, crs=p.crs,
-                        repaired=p.repaired, notes=list(p.notes), dry_run=dry_run)
+                        repaired=p.repaired, repairs=list(p.repairs), notes=list(p.notes), dry_run=dry_run)
     try:
         with conn.transaction() as tx:
             db.act_as(conn, actor.context)

@@ -1,7 +1,10 @@
 """Normalise and validate a raw table against a layer: fields, values, units, CRS, geometry.
 
 Every row either comes out clean or is rejected with each of its reasons; nothing is dropped
-without a word.  The work is vectorised (pandas, shapely 2) so a million rows take seconds.
+without a word, and nothing is changed without one either: every geometry repair of a loaded row
+(a ring closed, a crossing settled by make_valid with the area before and after, line parts
+joined) is listed with its row.  The work is vectorised (pandas, shapely 2) so a million rows take
+seconds.
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ class Reject:
 
 
 @dataclass
+class Repair:
+    """What was changed in one field of one loaded row to make it valid."""
+
+    row_no: int
+    what: str
+    field: str = "geometry"
+
+
+@dataclass
 class Prepared:
     """Clean rows ready for staging, and what was rejected or noticed on the way."""
 
@@ -47,13 +59,18 @@ class Prepared:
     crs: str
     rejects: list[Reject] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    repaired: int = 0
+    repairs: list[Repair] = field(default_factory=list)
     claimed_city: pd.Series | None = None
     source_records: pd.DataFrame | None = None  # the raw rows, for reject records
 
     @property
     def rejected_rows(self) -> int:
         return len({r.row_no for r in self.rejects})
+
+    @property
+    def repaired(self) -> int:
+        """How many loaded rows were repaired (a row may have several repairs)."""
+        return len({r.row_no for r in self.repairs})
 
 
 def prepare(raw: RawTable, layer: Layer, mapping: Mapping, *, crs: str | None = None,
@@ -89,7 +106,7 @@ def prepare(raw: RawTable, layer: Layer, mapping: Mapping, *, crs: str | None = 
 
     spec = _source_crs(crs, mapping, raw)
     geometry = _geometry(raw.geometry, spec, layer, envelope, rejects)
-    geometry, repaired = _repair(geometry, layer, rejects)
+    geometry, repairs = _repair(geometry, layer, rejects, raw.rings_closed)
 
     frame["key"] = _keys(frame, geometry, layer)
     _duplicates(frame["key"], rejects)
@@ -104,7 +121,8 @@ def prepare(raw: RawTable, layer: Layer, mapping: Mapping, *, crs: str | None = 
         claimed = src[mapping.claimed_city].astype("string")[keep]
     return Prepared(layer=layer, frame=frame[keep], geometry=geometry[keep], rows_in=n, crs=spec.name,
                     rejects=sorted(rejects, key=lambda r: r.row_no), notes=notes + raw.notes,
-                    repaired=int(repaired[keep].sum()), claimed_city=claimed, source_records=src)
+                    repairs=[r for r in repairs if r.row_no not in bad], claimed_city=claimed,
+                    source_records=src)
 
 
 def _rename(src: pd.DataFrame, layer: Layer, mapping: Mapping, notes: list[str]) -> pd.DataFrame:
@@ -357,20 +375,25 @@ def _outside(geoms: np.ndarray, index: np.ndarray, envelope: tuple[float, float,
         geoms[np.flatnonzero(has)[i]] = None
 
 
-def _repair(geoms: np.ndarray, layer: Layer, rejects: list[Reject]) -> tuple[np.ndarray, np.ndarray]:
+def _repair(geoms: np.ndarray, layer: Layer, rejects: list[Reject],
+            rings_closed: np.ndarray | None) -> tuple[np.ndarray, list[Repair]]:
+    """Validate and repair the geometries; reject what cannot be loaded, list every change, by row."""
+    repairs: list[Repair] = []
+    if rings_closed is not None:
+        repairs += [Repair(int(i) + 1, "ring closed") for i in np.flatnonzero(rings_closed)]
     has = np.array([x is not None for x in geoms], dtype=bool)
-    repaired_mask = np.zeros(len(geoms), dtype=bool)
     if not has.any():
-        return geoms, repaired_mask
-    fixed, reasons, was_repaired = repair_geometries(geoms[has].astype(object), layer.geometry_type)
+        return geoms, repairs
+    fixed, reasons, _, changes = repair_geometries(geoms[has].astype(object), layer.geometry_type)
     rows = np.arange(1, len(geoms) + 1)[has]
     out = geoms.copy()
     out[has] = fixed
-    repaired_mask[has] = was_repaired
-    for i, reason in enumerate(reasons):
+    for i, (reason, change) in enumerate(zip(reasons, changes)):
         if reason is not None:
             rejects.append(Reject(int(rows[i]), reason, "geometry"))
-    return out, repaired_mask
+        elif change is not None:
+            repairs.append(Repair(int(rows[i]), change))
+    return out, sorted(repairs, key=lambda r: r.row_no)
 
 
 def _keys(frame: pd.DataFrame, geoms: np.ndarray, layer: Layer) -> pd.Series:

@@ -18,6 +18,7 @@ import pyogrio
 import shapely
 
 from etl.errors import InputError
+from gis.repair import parse_geometries
 
 MAX_UNPACKED_BYTES = 2 * 1024**3
 VECTOR_DRIVERS = {
@@ -43,6 +44,7 @@ class RawTable:
     crs: str | None
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)
+    rings_closed: np.ndarray | None = None  # bool per row: a ring the file left open was closed
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -106,8 +108,9 @@ def _read_ogr(path: Path, source: str, driver: str, source_layer: str | None) ->
     except Exception as exc:
         raise InputError(f"{path}: layer {source_layer!r} cannot be read: {exc}") from None
     geom_col = meta.get("geometry_name") or "wkb_geometry"
+    closed = None
     if geom_col in table.column_names:
-        geometry = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False))
+        geometry, closed = parse_geometries(table.column(geom_col).to_numpy(zero_copy_only=False), "wkb")
         table = table.drop([geom_col])
     else:
         geometry = np.full(table.num_rows, None, dtype=object)
@@ -116,7 +119,7 @@ def _read_ogr(path: Path, source: str, driver: str, source_layer: str | None) ->
     crs = meta.get("crs")
     if driver == "KML":
         crs = crs or "EPSG:4326"
-    return RawTable(path, frame, np.asarray(geometry, dtype=object), crs)
+    return RawTable(path, frame, np.asarray(geometry, dtype=object), crs, rings_closed=closed)
 
 
 def read_csv(path: Path, *, x: str | None = None, y: str | None = None, wkt: str | None = None,
@@ -130,12 +133,13 @@ def read_csv(path: Path, *, x: str | None = None, y: str | None = None, wkt: str
         raise InputError(f"{path}: not a well-formed CSV: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     cols = list(frame.columns)
+    closed = None
     if wkt or (not x and not y and _find(cols, WKT_NAMES)):
         col = wkt or _find(cols, WKT_NAMES)
         if col not in cols:
             raise InputError(f"{path}: WKT column {col!r} not found; columns are {cols}")
         values = frame.pop(col).to_numpy(dtype=object)
-        geometry = _parse_wkt(values)
+        geometry, closed = _parse_wkt(values)
     else:
         xc, yc = x or _find(cols, LON_NAMES), y or _find(cols, LAT_NAMES)
         if xc not in cols or yc not in cols:
@@ -147,7 +151,7 @@ def read_csv(path: Path, *, x: str | None = None, y: str | None = None, wkt: str
         geometry = np.full(len(frame), None, dtype=object)
         geometry[ok] = shapely.points(xs[ok], ys[ok])
         frame = frame.drop(columns=[xc, yc])
-    return RawTable(path, frame, geometry, None, encoding=used)
+    return RawTable(path, frame, geometry, None, encoding=used, rings_closed=closed)
 
 
 def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
@@ -167,9 +171,10 @@ def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _parse_wkt(values: np.ndarray) -> np.ndarray:
+def _parse_wkt(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out = np.full(len(values), None, dtype=object)
+    closed = np.zeros(len(values), dtype=bool)
     present = np.array([isinstance(v, str) and v.strip() != "" for v in values], dtype=bool)
     if present.any():
-        out[present] = shapely.from_wkt(values[present], on_invalid="ignore")
-    return out
+        out[present], closed[present] = parse_geometries(values[present], "wkt")
+    return out, closed

@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from etl.normalise import Reject
+from etl.normalise import Reject, Repair
 
 
 @dataclass
 class LoadReport:
-    """Counts, status and every rejected row with its reason."""
+    """Counts, status, every rejected row with its reason and every repaired row with what changed.
+
+    ``repaired`` counts the loaded rows that were repaired; ``repairs`` lists each change (row, field,
+    what), e.g. ``{"row_no": 12, "field": "geometry", "what": "ring closed"}``.
+    """
 
     file: str
     layer: str
@@ -26,6 +30,7 @@ class LoadReport:
     repaired: int = 0
     dry_run: bool = False
     rejects: list[Reject] = field(default_factory=list)
+    repairs: list[Repair] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     disagreements: list[dict[str, Any]] = field(default_factory=list)
 
@@ -41,6 +46,7 @@ class LoadReport:
         return 1 if self.rows_rejected else 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (the CLI's ``--json``, the upload endpoint's body)."""
         out = asdict(self)
         out["rows_loaded"] = self.rows_loaded
         out["exit_code"] = self.exit_code

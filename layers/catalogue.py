@@ -2,8 +2,9 @@
 
 The catalogue drives the OGC collections, the tile layers, field filtering by role, the ETL's
 validation and the map styling.  The PostgreSQL schema itself lives in versioned migrations
-(``layers/migrations``); ``tests/layers/test_schema.py`` checks that every catalogue field exists
-as a column of the declared type, so the two cannot drift apart.
+(``layers/migrations``); ``tests/layers/test_migrations.py`` checks that every catalogue field exists
+as a column of the declared type and that the database refuses values outside a field's domain, so
+the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ GeometryType = Literal["Point", "LineString", "MultiPolygon"]
 SCHEMA = "riskatlas"
 
 RISK_LEVELS = ("general", "larger", "major")
+#: HJ 941-2018 bands of Q: Q0 (Q < 1, graded general directly), Q1 [1, 10), Q2 [10, 100), Q3 >= 100.
+Q_BANDS = ("Q0", "Q1", "Q2", "Q3")
 RISK_LEVEL_ZH = {"general": "一般", "larger": "较大", "major": "重大"}
 
 
@@ -30,7 +33,7 @@ class Field:
     title_zh: str = ""
     required: bool = False
     domain: tuple[str, ...] | None = None
-    restricted: bool = False  # hidden from roles below analyst (quantities, contacts)
+    restricted: bool = False  # hidden from roles below analyst (quantities and what they follow from, contacts)
     derived: bool = False  # computed by riskatlas, never taken from input files
     unit: str | None = None
     minimum: float | None = None
@@ -156,7 +159,10 @@ RISK_SOURCE = Layer(
         Field("substances", "json", title="Substances (name, cas, quantity_t)", title_zh="风险物质",
               restricted=True),
         Field("contact", title="Contact", title_zh="联系人", restricted=True),
-        Field("q_value", "float", title="Q (HJ 941)", title_zh="Q值", minimum=0),
+        # Q times a critical quantity gives the tonnage of a one-substance site: Q is restricted like
+        # the quantities, and the public sees its HJ 941 band (DESIGN 9; migration 0006).
+        Field("q_value", "float", title="Q (HJ 941)", title_zh="Q值", minimum=0, restricted=True),
+        Field("q_band", title="Q band (HJ 941)", title_zh="Q值区间", domain=Q_BANDS, derived=True),
         Field("m_score", "int", title="M score (HJ 941)", title_zh="M值", minimum=0, maximum=100),
         Field("air_level", title="Air risk level", title_zh="大气风险等级", domain=RISK_LEVELS),
         Field("water_level", title="Water risk level", title_zh="水风险等级", domain=RISK_LEVELS),

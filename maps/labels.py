@@ -38,6 +38,7 @@ VALUE_ZH: dict[str, dict[str, str]] = {
     "river_class": {"yangtze-main": "长江干流", "major": "主要河流", "minor": "支流", "canal": "运河"},
     "size": {"small": "小型", "medium": "中型", "large": "大中型"},
     "severity": {"high": "高", "medium": "中", "low": "低"},
+    "q_band": {"Q0": "Q0（Q<1）", "Q1": "Q1（1≤Q<10）", "Q2": "Q2（10≤Q<100）", "Q3": "Q3（Q≥100）"},
 }
 
 #: English names where the stored value is not already readable once hyphens become spaces.
@@ -45,6 +46,8 @@ VALUE_EN: dict[str, dict[str, str]] = {
     "level": {"1": "level 1 zone", "2": "level 2 zone", "quasi": "quasi zone"},
     "kind": {"city-border": "near a city border", "province-border": "near a province border",
              "upstream": "upstream of another city"},
+    # HJ 941-2018 bands: the public sees the band of Q, never Q itself (DESIGN 9)
+    "q_band": {"Q0": "Q0 (Q < 1)", "Q1": "Q1 (1 ≤ Q < 10)", "Q2": "Q2 (10 ≤ Q < 100)", "Q3": "Q3 (Q ≥ 100)"},
 }
 
 UNGRADED = {"en": "not graded", "zh": "未分级"}

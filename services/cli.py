@@ -187,6 +187,17 @@ def _print_load(d: dict[str, Any], show: int) -> None:
     if d.get("disagreements"):
         out.print(f"{len(d['disagreements'])} rows state a jurisdiction their location does not lie in "
                   f"(first: {d['disagreements'][0]})")
+    repairs = d.get("repairs", [])
+    if repairs:
+        n = len(repairs)
+        r = Table(title=f"repaired rows ({n} repair{'s' if n != 1 else ''}"
+                        f"{f', showing {show}' if n > show else ''})")
+        r.add_column("row")
+        r.add_column("field")
+        r.add_column("what changed")
+        for item in repairs[:show]:
+            r.add_row(str(item["row_no"]), item.get("field") or "", item["what"])
+        out.print(r)
     rejects = d.get("rejects", [])
     if rejects:
         r = Table(title=f"rejected rows (showing {min(show, len(rejects))} of {len(rejects)} reasons)")

@@ -13,8 +13,8 @@ graded, or given keys) in four passes, each over the whole set at once:
    combination of bands and classes).
 
 Results go to ``risk_grade`` (every input and the reasons) and the levels to ``risk_source`` (q_value,
-air_level, water_level, risk_level, grade_label; ``q_value`` is the larger of the air and water Q) in
-one transaction, as the schema owner.  A row whose grade did not change is not touched; a changed
+q_band, air_level, water_level, risk_level, grade_label; ``q_value`` is the larger of the air and water
+Q and ``q_band`` its HJ 941 band, the public's view of it) in one transaction, as the schema owner.  A row whose grade did not change is not touched; a changed
 grade keeps the row's previous version in ``row_history``; a first grade keeps none.  Sources whose
 inventory cannot be graded (negative quantity, unknown substance, no M score) keep their previous
 levels and get a ``rejected`` grade row with the reasons.
@@ -30,6 +30,7 @@ from contextlib import nullcontext
 import hashlib
 import io
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -443,6 +444,9 @@ def _store(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRunRepor
 def _write_levels(conn: psycopg.Connection) -> int:
     """Write the graded levels onto ``risk_source`` where they changed; return how many rows changed.
 
+    ``q_band`` is written with ``q_value`` in the same statement: the band of the larger Q is the larger
+    of the two media's bands (the bands are ordered, and so are their names Q0 < Q1 < Q2 < Q3).
+
     A changed grade keeps the row's previous and new versions in ``row_history``, as every inventory
     change does; a first grade (the five grade columns all empty before) keeps none: it derives values
     the row's insert, which is in the history, already implied.  So the statement-level history
@@ -452,14 +456,15 @@ def _write_levels(conn: psycopg.Connection) -> int:
     """
     conn.execute(
         f"""CREATE TEMP TABLE grade_change ON COMMIT DROP AS
-            SELECT s.id, greatest(g.q_air, g.q_water) AS q_value, g.air_level, g.water_level, g.risk_level,
-                   g.label,
+            SELECT s.id, greatest(g.q_air, g.q_water) AS q_value, greatest(g.q_air_band, g.q_water_band) AS q_band,
+                   g.air_level, g.water_level, g.risk_level, g.label,
                    coalesce(s.q_value::text, s.air_level, s.water_level, s.risk_level, s.grade_label) IS NOT NULL
                      AS regraded
             FROM {SCHEMA}.risk_source s JOIN grade_stage g ON g.source_key = s.key
             WHERE g.status = 'graded'
-              AND (s.q_value, s.air_level, s.water_level, s.risk_level, s.grade_label)
-                  IS DISTINCT FROM (greatest(g.q_air, g.q_water), g.air_level, g.water_level, g.risk_level, g.label)""")
+              AND (s.q_value, s.q_band, s.air_level, s.water_level, s.risk_level, s.grade_label)
+                  IS DISTINCT FROM (greatest(g.q_air, g.q_water), greatest(g.q_air_band, g.q_water_band), g.air_level,
+                                    g.water_level, g.risk_level, g.label)""")
     n = int(conn.execute("SELECT count(*) AS n FROM grade_change").fetchone()["n"])
     if n == 0:
         return 0
@@ -476,7 +481,7 @@ def _write_levels(conn: psycopg.Connection) -> int:
             JOIN grade_change c ON c.id = s.id WHERE c.regraded""")
     conn.execute(
         f"""UPDATE {SCHEMA}.risk_source s
-            SET q_value = c.q_value, air_level = c.air_level, water_level = c.water_level,
+            SET q_value = c.q_value, q_band = c.q_band, air_level = c.air_level, water_level = c.water_level,
                 risk_level = c.risk_level, grade_label = c.label
             FROM grade_change c WHERE c.id = s.id""")
     if triggers:
@@ -503,7 +508,10 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
     The grade is recomputed from the current inventory, rivers, receptors and raster (nothing is
     written) and set beside the stored one, with ``matches_stored`` saying whether they agree (they
     differ when the source or its surroundings changed since the last ``riskatlas grade``).  The
-    substance lines hold quantities, so they are shown only to roles that may see restricted fields.
+    substance lines hold quantities, so they are shown only to roles that may see restricted fields;
+    so are Q for air and water and each line's q/Q, since for a one-substance site Q times the
+    critical quantity is the tonnage: other roles see the Q bands, and reasons that name a quantity
+    or a Q say so without the number.
     """
     tables = load_tables(tables_path)
     with (nullcontext(conn) if conn is not None else db.connect(settings, "app")) as conn:
@@ -526,15 +534,21 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
     current = {k: _plain(v) for k, v in current.items()}
     for c in _JSON_COLUMNS:
         current[c] = json.loads(current[c]) if isinstance(current[c], str) else current[c]
-    steps = _steps(source, current, walk, tables, may_see_restricted)
     compared = ("status", "q_air", "q_water", "m_band", "e_air", "e_water", "air_level", "water_level", "risk_level",
                 "label")
+    if not may_see_restricted:
+        # The database shows this caller no substance line (they hold quantities), so Q cannot be
+        # recomputed here: what depends on Q comes from the stored grade; M and E are still live.
+        current.update(_stored_q_part(stored))
+        compared = ("status", "m_band", "e_air", "e_water")
+    steps = _steps(source, current, walk, tables, may_see_restricted)
     return {
         "key": source["key"], "name": source["name"], "category": source["category"],
         "city_code": source["city_code"], "county_code": source["county_code"],
         "location": {"lon": source["lon"], "lat": source["lat"], "crs": "EPSG:4326"},
         "standard": "HJ 941-2018",
-        "status": current["status"], "reasons": current["reasons"] or [],
+        "status": current["status"],
+        "reasons": (current["reasons"] or []) if may_see_restricted else public_reasons(current["reasons"] or []),
         "level": current["risk_level"], "label": current["label"],
         "steps": steps,
         "stored": None if stored is None else {
@@ -546,6 +560,21 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
         "inputs_changed_since": None if stored is None else source["updated_at"] > stored["computed_at"],
         "tables_sha256": tables_sha256(tables_path), "raster_sha256": raster_sha,
     }
+
+
+_Q_PART = ("status", "reasons", "q_air", "q_water", "q_air_band", "q_water_band", "air_level", "water_level",
+           "risk_level", "label", "air_cell", "water_cell")
+
+
+def _stored_q_part(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The parts of a stored grade that depend on Q (Q itself is NULL for callers who may not see it)."""
+    if stored is None:
+        return {"status": "not graded", "reasons": ["this source has not been graded yet (`riskatlas grade`)"],
+                **{c: None for c in _Q_PART[2:]}}
+    out = {c: stored.get(c) for c in _Q_PART}
+    if isinstance(out["reasons"], str):
+        out["reasons"] = json.loads(out["reasons"])
+    return out
 
 
 def _plain(v: Any) -> Any:
@@ -584,14 +613,15 @@ def _steps(source: dict[str, Any], g: dict[str, Any], walk: dict[str, Any], tabl
     src = tables.sources
     q_step: dict[str, Any] = {
         "step": 1, "title": "Q: quantities stored over critical quantities", **src["q"],
-        "q_air": g["q_air"], "q_water": g["q_water"], "q_air_band": g["q_air_band"], "q_water_band": g["q_water_band"],
+        "q_air_band": g["q_air_band"], "q_water_band": g["q_water_band"],
         "bands": [{"name": "Q0", "range": f"x < {tables.q_general_below:g} (general directly)"}]
         + [{"name": b.name, "range": b.describe()} for b in tables.q_bands],
     }
     if may_see_restricted:
-        q_step["substances"] = _substance_lines(source["substances"], tables)
+        q_step.update({"q_air": g["q_air"], "q_water": g["q_water"],
+                       "substances": _substance_lines(source["substances"], tables)})
     else:
-        q_step["substances"] = "restricted: the inventory's quantities are shown to analysts, stewards and admins"
+        q_step["substances"] = RESTRICTED_Q
     return [
         q_step,
         {"step": 2, "title": "M: process and risk-control level", **src["m"], "m_score": g["m_score"],
@@ -613,6 +643,34 @@ def _steps(source: dict[str, Any], g: dict[str, Any], walk: dict[str, Any], tabl
          "level_zh": tables.level_zh.get(g["risk_level"] or "", None), "label": g["label"],
          "rule": "the higher of the air and water levels"},
     ]
+
+
+#: What roles without restricted access read in place of Q and the inventory lines.
+RESTRICTED_Q = ("restricted: the inventory's quantities, Q for air and water and each line's q/Q (from which "
+                "a one-substance site's tonnage follows) are shown to analysts, stewards and admins; the Q "
+                "bands are public")
+
+_Q_NUMBER = re.compile(r"\bQ is \S+ \(≥ ([^)]+)\)")
+
+
+def public_reasons(reasons: Sequence[str]) -> list[str]:
+    """Why a source could not be graded, as roles without restricted access may read it.
+
+    A reason about an inventory line names the substance and its quantity: it becomes one sentence
+    saying that the inventory has a problem.  A reason that states a Q ("air Q is 3.2 (≥ 1) but the
+    source has no M score") keeps the threshold and loses the number.  Other reasons (the M score, the
+    sensitivity) hold nothing restricted and stay as they are.
+    """
+    out: list[str] = []
+    for reason in reasons:
+        if reason.startswith("substance"):
+            text = ("the substance inventory cannot be graded (the lines and their problems are shown to "
+                    "analysts, stewards and admins)")
+        else:
+            text = _Q_NUMBER.sub(lambda m: f"Q is ≥ {m.group(1)}", reason)
+        if text not in out:
+            out.append(text)
+    return out
 
 
 def _substance_lines(items: Any, tables: GradingTables) -> list[dict[str, Any]]:

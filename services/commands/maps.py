@@ -28,7 +28,7 @@ def map_cmd(
     flags: bool = typer.Option(False, "--flags", help="Add the border-zone hazard flags"),
     out_file: Path = typer.Option(..., "--out", help="The HTML file to write"),
     png: Optional[Path] = typer.Option(None, "--png", help="Also write a PNG picture of the map"),
-    restricted: bool = typer.Option(False, "--restricted", help="Include restricted fields (contacts) in popups"),
+    restricted: bool = typer.Option(False, "--restricted", help="Include restricted fields (contacts, Q) in popups"),
     basemap: Optional[str] = typer.Option(None, "--basemap", help="XYZ tile URL of a basemap (none: offline)"),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON document instead of a table."),
 ) -> None:

@@ -125,19 +125,75 @@ def test_every_rejection_reason_is_reported_and_nothing_else_is_lost(fresh_db, t
     assert stored[0]["record"]["key"] == "B"  # the raw row is kept with its reason
 
 
+def _twisted(x: float, y: float, d: float = 0.01) -> Polygon:
+    """A square whose northern edge crosses itself once, inwards: make_valid moves a 0.003 % sliver."""
+    return Polygon([(x, y), (x + d, y), (x + d, y + d), (x + 0.6 * d, y + d), (x + 0.49 * d, y + 0.97 * d),
+                    (x + 0.51 * d, y + 0.97 * d), (x + 0.4 * d, y + d), (x, y + d), (x, y)])
+
+
 def test_invalid_polygon_is_repaired_when_the_repair_keeps_its_type(fresh_db, tmp_path):
     x, y = PUKOU
-    bowtie = Polygon([(x, y), (x + 0.01, y + 0.01), (x + 0.01, y), (x, y + 0.01), (x, y)])
     line = shapely.LineString([(x, y), (x + 0.01, y)])
-    gdf = gpd.GeoDataFrame({"name": ["蝴蝶", "线"], "kind": ["wetland", "wetland"]},
-                           geometry=[bowtie, line], crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame({"name": ["扭结", "线"], "kind": ["wetland", "wetland"]},
+                           geometry=[_twisted(x, y), line], crs="EPSG:4326")
     path = tmp_path / "pa.gpkg"
     gdf.to_file(path, driver="GPKG")
     report = load_file(fresh_db, path, "protected_area")
     assert report.rows_inserted == 1 and report.repaired == 1
     assert "LineString" in report.rejects[0].reason
+    [repair] = report.repairs
+    assert (repair.row_no, repair.field) == (1, "geometry")
+    assert repair.what.startswith("self-intersection at (") and " fixed by make_valid: area " in repair.what
+    assert " km² -> " in repair.what and repair.what.endswith("%)")
+    assert report.to_dict()["repairs"] == [{"row_no": 1, "field": "geometry", "what": repair.what}]
     valid = rows(fresh_db, "SELECT ST_IsValid(geom) AS ok, ST_GeometryType(geom) AS t FROM riskatlas.protected_area")
     assert valid == [{"ok": True, "t": "ST_MultiPolygon"}]
+
+
+def test_repairs_that_would_guess_are_rejected_with_the_reason(fresh_db, tmp_path):
+    x, y = PUKOU
+    d = 0.01
+    bowtie = Polygon([(x, y), (x + d, y + d), (x + d, y), (x, y + d), (x, y)])
+    stray_hole = Polygon([(x, y), (x + d, y), (x + d, y + d), (x, y + d)],
+                         [[(x + 3 * d, y), (x + 4 * d, y), (x + 4 * d, y + d), (x + 3 * d, y + d)]])
+    gdf = gpd.GeoDataFrame({"name": ["蝴蝶", "孤洞", "好"], "kind": ["wetland"] * 3},
+                           geometry=[bowtie, stray_hole, shapely.box(x, y, x + d, y + d)], crs="EPSG:4326")
+    path = tmp_path / "pa.gpkg"
+    gdf.to_file(path, driver="GPKG")
+    report = load_file(fresh_db, path, "protected_area")
+    assert (report.rows_inserted, report.rows_rejected, report.repaired, report.repairs) == (1, 2, 0, [])
+    reasons = {r.row_no: r.reason for r in report.rejects}
+    assert reasons[1].endswith("make_valid would turn its 1 part into 2; fix the geometry at the source")
+    assert reasons[2].startswith(f"hole outside its shell at ({x + 3 * d:g}, {y:g}): a digitising error")
+    assert {r.field for r in report.rejects} == {"geometry"}
+    stored = rows(fresh_db, "SELECT row_no, reason, field FROM riskatlas.load_reject WHERE batch_id = %s "
+                            "ORDER BY row_no", report.batch_id)
+    assert [(r["row_no"], r["reason"], r["field"]) for r in stored] == [
+        (1, reasons[1], "geometry"), (2, reasons[2], "geometry")]
+    assert rows(fresh_db, "SELECT count(*) AS n FROM riskatlas.protected_area")[0]["n"] == 1
+
+
+def test_rings_left_open_are_closed_and_listed(fresh_db, tmp_path):
+    x, y = PUKOU
+    d = 0.01
+    square = [[x, y], [x + d, y], [x + d, y + d], [x, y + d]]
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "闭合", "kind": "wetland"},
+         "geometry": {"type": "Polygon", "coordinates": [square + [square[0]]]}},
+        {"type": "Feature", "properties": {"name": "未闭合", "kind": "wetland"},
+         "geometry": {"type": "Polygon", "coordinates": [[[x + 2 * d, y]] + [[a + 2 * d, b] for a, b in square[1:]]]}},
+    ]}
+    path = tmp_path / "open.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    report = load_file(fresh_db, path, "protected_area")
+    assert report.rows_inserted == 2 and report.rows_rejected == 0
+    assert report.repaired == 1
+    assert [(r.row_no, r.field, r.what) for r in report.repairs] == [(2, "geometry", "ring closed")]
+    csv = tmp_path / "open.csv"
+    csv.write_text(f'name,kind,wkt\n开口,wetland,"POLYGON(({x} {y + 2 * d},{x + d} {y + 2 * d},'
+                   f'{x + d} {y + 3 * d}))"\n', encoding="utf-8")
+    report = load_file(fresh_db, csv, "protected_area")
+    assert report.rows_inserted == 1 and [(r.row_no, r.what) for r in report.repairs] == [(1, "ring closed")]
 
 
 def test_failure_after_staging_leaves_no_trace(fresh_db, tmp_path):

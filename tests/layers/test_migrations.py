@@ -88,3 +88,44 @@ def test_constraints_refuse_bad_rows(empty_db):
             with pytest.raises(psycopg.Error):
                 with conn.transaction():
                     conn.execute(sql)
+
+
+def test_catalogue_domains_are_checked_by_the_database(empty_db):
+    with db.connect(empty_db) as conn:
+        migrate.upgrade(conn, empty_db)
+        for layer in LAYERS.values():
+            checks = [r["def"] for r in conn.execute(
+                "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = %s::regclass "
+                "AND contype = 'c'", (layer.table,)).fetchall()]
+            for f in layer.fields:
+                if not f.domain:
+                    continue
+                mine = [c for c in checks if f"({f.name} " in c or f"({f.name})" in c]
+                assert any(all(f"'{v}'" in c for v in f.domain) for c in mine), (
+                    f"{layer.name}.{f.name}: no CHECK holds the domain {f.domain}: {mine}")
+
+
+def test_q_band_is_backfilled_from_q_value_and_follows_it(empty_db):
+    """0006: the band of every stored Q, without row history; later writers of q_value get its band."""
+    import psycopg
+
+    with db.connect(empty_db) as conn:
+        migrate.upgrade(conn, empty_db, target=4)
+        conn.execute("""INSERT INTO riskatlas.risk_source (key, name, category, q_value, geom)
+            SELECT 'K' || i, 'n', 'other', q, ST_SetSRID(ST_MakePoint(118.7, 32.0), 4326)
+            FROM unnest(ARRAY[NULL, 0, 0.999, 1, 9.99, 10, 99.5, 100, 2500]::float8[]) WITH ORDINALITY AS t(q, i)""")
+        conn.commit()
+        migrate.upgrade(conn, empty_db)
+        got = conn.execute("SELECT q_value, q_band FROM riskatlas.risk_source ORDER BY key::text COLLATE \"C\"")
+        bands = {r["q_value"]: r["q_band"] for r in got.fetchall()}
+        assert bands == {None: None, 0: "Q0", 0.999: "Q0", 1: "Q1", 9.99: "Q1", 10: "Q2", 99.5: "Q2", 100: "Q3",
+                         2500: "Q3"}
+        assert conn.execute("SELECT count(*) AS n FROM riskatlas.row_history").fetchone()["n"] == 0
+        conn.execute("UPDATE riskatlas.risk_source SET q_value = 12.5 WHERE key = 'K2'")  # a writer without a band
+        conn.execute("""INSERT INTO riskatlas.risk_source (key, name, category, q_value, geom)
+                        VALUES ('N', 'n', 'other', 3.5, ST_SetSRID(ST_MakePoint(118.7, 32.0), 4326))""")
+        rows = conn.execute("SELECT key, q_band FROM riskatlas.risk_source WHERE key IN ('K2', 'N') ORDER BY key")
+        assert [(r["key"], r["q_band"]) for r in rows.fetchall()] == [("K2", "Q2"), ("N", "Q1")]
+        conn.commit()
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("UPDATE riskatlas.risk_source SET q_band = 'Q4' WHERE key = 'N'")

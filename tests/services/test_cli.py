@@ -46,6 +46,27 @@ def test_human_output_lists_rejects(fresh_db, tmp_path):
     assert "missing required field 'name'" in done.stdout
 
 
+def test_load_lists_every_repair_by_row(fresh_db, tmp_path):
+    x, y, d = 118.63, 32.06, 0.01
+    square = [[x, y], [x + d, y], [x + d, y + d], [x, y + d]]
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": f"湿地{i}", "kind": "wetland"},
+         "geometry": {"type": "Polygon", "coordinates": [[[a + 2 * i * d, b] for a, b in ring]]}}
+        for i, ring in enumerate([square + [square[0]], square])]}
+    path = tmp_path / "open.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    done = run(fresh_db, "load", str(path), "--layer", "protected_area", "--dry-run", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["repaired"] == 1
+    assert report["repairs"] == [{"row_no": 2, "field": "geometry", "what": "ring closed"}]
+    done = run(fresh_db, "load", str(path), "--layer", "protected_area")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "repaired rows (1 repair)" in done.stdout
+    line = next(ln for ln in done.stdout.splitlines() if "ring closed" in ln)
+    assert "2" in line.split("ring closed")[0] and "geometry" in line
+
+
 def test_db_status_and_layers(fresh_db):
     done = run(fresh_db, "db", "status", "--json")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -5,6 +5,7 @@ one-point river walk on the demo region; the explanation endpoint; scopes, histo
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -128,7 +129,7 @@ def _overlay(lon: float, lat: float, radius_m: float) -> float:
 
 def _grades(s: DatabaseSettings) -> dict[str, dict[str, Any]]:
     with db.connect(s) as conn:
-        rows = conn.execute("""SELECT s.key, s.q_value, s.air_level, s.water_level, s.risk_level, s.grade_label,
+        rows = conn.execute("""SELECT s.key, s.q_value, s.q_band, s.air_level, s.water_level, s.risk_level, s.grade_label,
                                       g.status, g.reasons, g.q_air, g.q_water, g.pop_far, g.pop_near, g.e_air,
                                       g.e_water, g.water, g.substances, g.air_cell, g.water_cell, g.label
                                FROM riskatlas.risk_source s LEFT JOIN riskatlas.risk_grade g ON g.source_key = s.key
@@ -145,6 +146,7 @@ def test_grades_match_the_hand_computation(world: DatabaseSettings) -> None:
         assert (g["risk_level"], g["grade_label"], g["status"], g["label"]) == (level, label, "graded", label), key
         assert g["q_air"] == pytest.approx(q_air) and g["q_water"] == pytest.approx(q_water)
         assert g["q_value"] == pytest.approx(max(q_air, q_water))
+        assert g["q_band"] == max(re.findall(r"\((Q\d)", label)), key  # the band of the larger Q
     assert [r["key"] for r in got["A"]["water"]["receptors"]] == ["PZ-1"]
     to_zone = GEOD.inv(A[0], 32.02, 118.64, 32.02)[2] - 500.0  # where the river first comes within 500 m
     assert got["A"]["water"]["receptors"][0]["at_m"] == pytest.approx(to_zone, abs=5.0)
@@ -272,10 +274,18 @@ def test_explanation_endpoint(world: DatabaseSettings, tmp_path: Path) -> None:
         assert steps[4]["facts"]["receptors"][0]["key"] == "PZ-1"
         assert next(e["code"] for e in steps[4]["walk"]["entered"] if e["level"] == "city") == "320100"
         assert steps[5]["water"]["cell"] == "E1/Q1/M3" and steps[6]["level_zh"] == "重大"
+        assert steps[1]["q_air"] == pytest.approx(6.0) and steps[1]["q_air_band"] == "Q1"
         public = client.get("/analysis/grade/A").json()
         assert isinstance(public["steps"][0]["substances"], str) and "quantity_t" not in json.dumps(public)
-        bad = client.get("/analysis/grade/E").json()
+        assert "q_air" not in public["steps"][0] and public["steps"][0]["q_air_band"] == "Q1"
+        # why E cannot be graded names its substance (a restricted field): analysts read it, the public
+        # reads that the inventory has a problem
+        bad = client.get("/analysis/grade/E", headers={"X-API-Key": "analyst-key"}).json()
         assert bad["status"] == "rejected" and "1234-56-7" in bad["reasons"][0]
+        bad = client.get("/analysis/grade/E").json()
+        assert bad["status"] == "rejected" and "1234-56-7" not in json.dumps(bad)
+        assert bad["reasons"] == ["the substance inventory cannot be graded (the lines and their problems are "
+                                  "shown to analysts, stewards and admins)"]
         missing = client.get("/analysis/grade/NOPE")
         assert missing.status_code == 404 and missing.json()["code"] == "NotFound"
 

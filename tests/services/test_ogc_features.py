@@ -270,7 +270,12 @@ def test_single_item_by_key_and_admin_area_by_code(client: TestClient, demo_db: 
 
 
 def test_properties_and_sortby(client: TestClient, demo_db: DatabaseSettings) -> None:
-    doc = client.get("/collections/risk_source/items?properties=name,q_value&sortby=-q_value&limit=20").json()
+    # Q is restricted (for a one-substance site it gives the tonnage): the public may neither ask for it
+    # nor sort by it; an analyst may do both
+    for query in ("properties=name,q_value", "sortby=-q_value"):
+        assert client.get(f"/collections/risk_source/items?{query}").status_code == 400, query
+    doc = client.get("/collections/risk_source/items?properties=name,q_value&sortby=-q_value&limit=20",
+                     headers=ANALYST).json()
     assert all(set(f["properties"]) == {"name", "q_value"} for f in doc["features"])
     values = [f["properties"]["q_value"] for f in doc["features"]]
     top = [

@@ -24,6 +24,7 @@ from services.settings import APISettings
 
 ANALYST = {"X-API-Key": "analyst-key"}
 PUBLIC_VIEW = view(RISK_SOURCE, Identity())
+ANALYST_VIEW = view(RISK_SOURCE, Identity(user="ana", role="analyst"))
 ORIGIN = (118.78, 32.04)  # central Nanjing
 NEAR_SITE_SQL = (
     "SELECT ST_X(geom) + 0.004 AS x, ST_Y(geom) - 0.003 AS y FROM riskatlas.risk_source ORDER BY key LIMIT 1"
@@ -72,7 +73,7 @@ def _remember(demo_db: DatabaseSettings) -> None:
 
 def test_literals_are_bound_and_names_quoted_from_the_catalogue() -> None:
     clause = to_sql(
-        parse("name = 'x''; DROP TABLE t; --' AND q_value > 3", "cql2-text", 20), PUBLIC_VIEW, CRS84
+        parse("name = 'x''; DROP TABLE t; --' AND q_value > 3", "cql2-text", 20), ANALYST_VIEW, CRS84
     )
     text = _sql_text(clause)
     assert '"name" = %s::text' in text and '"q_value" > %s::double precision' in text
@@ -385,10 +386,11 @@ def test_queryables_are_json_schema_from_the_catalogue(client: TestClient) -> No
     props = doc["properties"]
     assert props["geometry"]["format"] == "geometry-point"
     assert props["category"]["enum"][0] == "chemical" and props["m_score"]["type"] == "integer"
-    assert props["q_value"]["type"] == "number" and props["synthetic"]["type"] == "boolean"
-    assert "contact" not in props and "substances" not in props
+    assert props["q_band"]["enum"] == ["Q0", "Q1", "Q2", "Q3"] and props["synthetic"]["type"] == "boolean"
+    assert "contact" not in props and "substances" not in props and "q_value" not in props
     analyst = client.get("/collections/risk_source/queryables", headers=ANALYST).json()["properties"]
     assert "contact" in analyst and "substances" not in analyst  # JSON is not queryable
+    assert analyst["q_value"]["type"] == "number"
     assert (
         client.get("/collections/admin_area/queryables").json()["properties"]["geometry"]["format"]
         == "geometry-multipolygon"
@@ -420,10 +422,13 @@ def test_queryables_are_json_schema_from_the_catalogue(client: TestClient) -> No
         ("geometry = 'x'", "geometry"),
         ("name IN ()", "not valid"),
         ("(" * 200 + "name = 'a'" + ")" * 200, "nested"),
+        ("q_value > 3", "q_value"),  # restricted: unknown to the public
     ],
 )
 def test_bad_filters_are_400_saying_what(client: TestClient, text: str, needle: str) -> None:
-    r = client.get("/collections/risk_source/items", params={"filter": text})
+    # the type errors about Q are an analyst's (the public may not name Q at all: the last case)
+    headers = ANALYST if "q_value" in text and text != "q_value > 3" else {}
+    r = client.get("/collections/risk_source/items", params={"filter": text}, headers=headers)
     assert r.status_code == 400, (text, r.text)
     assert r.json()["code"] == "InvalidParameterValue"
     assert needle in r.json()["description"], (text, r.json()["description"])
