@@ -539,7 +539,12 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
     if not may_see_restricted:
         # The database shows this caller no substance line (they hold quantities), so Q cannot be
         # recomputed here: what depends on Q comes from the stored grade; M and E are still live.
+        live_m = current.get("m_band")
         current.update(_stored_q_part(stored))
+        if live_m is not None or stored is None:
+            current["m_band"] = live_m
+        elif stored is not None:
+            current["m_band"] = stored.get("m_band")  # the compute stops before M when it has no line
         compared = ("status", "m_band", "e_air", "e_water")
     steps = _steps(source, current, walk, tables, may_see_restricted)
     return {
