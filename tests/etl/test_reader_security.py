@@ -192,6 +192,12 @@ HOSTILE: dict[str, Builder] = {
         crs={"type": "link", "properties": {"href": f"{u}/crs.prj", "type": "proj4"}}))),
     "geojson-crs-url": _text("crsname.geojson", lambda c, u: json.dumps(feature_collection(
         crs={"type": "name", "properties": {"name": f"{u}/crs.gml"}}))),
+    "geojson-geometry-crs-link": _text("geomcrs.geojson", lambda c, u: json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "a"}, "geometry": {"type": "Point", "coordinates": list(PUKOU),
+                                                                     "crs": {"type": "link", "properties": {
+                                                                         "href": f"{u}/geom.prj", "type": "proj4"}}}}]})),
+    "geojson-escaped-crs-key": _text("esc.geojson", lambda c, u: json.dumps({"type": "Point", "coordinates": list(PUKOU),
+        "CRS": {"type": "link", "properties": {"href": f"{u}/esc.prj", "type": "proj4"}}}).replace('"CRS"', '"\\u0043rs"')),
     "esri-json": _text("esri.json", lambda c, u: json.dumps({
         "geometryType": "esriGeometryPoint", "spatialReference": {"wkid": 4326},
         "fields": [{"name": "name", "type": "esriFieldTypeString"}],
@@ -199,8 +205,9 @@ HOSTILE: dict[str, Builder] = {
     "topojson": _text("topo.json", lambda c, u: json.dumps({
         "type": "Topology", "objects": {"a": {"type": "GeometryCollection", "geometries": [
             {"type": "Point", "coordinates": list(PUKOU), "properties": {"name": "a"}}]}}, "arcs": []})),
-    "geojson-raw-nul": _text("nul.geojson", lambda c, u: json.dumps(feature_collection()).replace("浦口", "a\x00b")),
-    "geojson-escaped-nul": _text("nul2.geojson", lambda c, u: json.dumps(feature_collection()).replace(
+    "geojson-raw-nul": _text("nul.geojson", lambda c, u: json.dumps(feature_collection(), ensure_ascii=False).replace(
+        "浦口", "a\x00b")),
+    "geojson-escaped-nul": _text("nul2.geojson", lambda c, u: json.dumps(feature_collection(), ensure_ascii=False).replace(
         "浦口", "a\\u0000b")),
     "gpkg-that-is-csv": _text("table.gpkg", lambda c, u: f"name,category,lon,lat\na,chemical,{PUKOU[0]},{PUKOU[1]}\n"),
     "geojson-that-is-gpkg": _lying_geojson,
@@ -318,7 +325,8 @@ def test_valid_files_read_the_same_in_and_out_of_the_sandbox(kind, tmp_path):
     assert (inside.crs, inside.encoding) == (outside.crs, outside.encoding)
     pd.testing.assert_frame_equal(inside.frame, outside.frame)
     assert all(shapely.equals(a, b) for a, b in zip(inside.geometry, outside.geometry))
-    assert "甲" in set(inside.frame["name"].astype(str))
+    name = "Name" if kind in ("kml", "kmz") else "name"  # KML keeps the name in <name>
+    assert set(inside.frame[name].astype(str)) == {"甲", "乙"}
 
 
 # ---- the sandbox itself ----
