@@ -41,7 +41,7 @@ CRS_NAME = re.compile(r"(?i)^(urn:ogc:def:crs:[a-z]+:[0-9.]*:[a-z0-9]+|epsg:[0-9
 TYPE_FIRST = re.compile(rb'\s*\{\s*"type"\s*:\s*"(\w+)"')
 # a "crs" key as GDAL matches it: any case, letters possibly written as \u escapes
 CRS_KEY = re.compile(rb'(?i)(?<!\\)"(?:c|\\u0063|\\u0043)(?:r|\\u0072|\\u0052)(?:s|\\u0073|\\u0053)"\s*:\s*')
-KML_LINKS = {"NetworkLink", "Link", "Url"}
+KML_LINKS = {"NetworkLink", "NetworkLinkControl", "Link", "Url"}
 CHUNK = 1 << 20
 
 

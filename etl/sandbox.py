@@ -96,15 +96,15 @@ def scratch_folder(settings: ReadSettings) -> Iterator[Path]:
 
 def _outcome(done: subprocess.CompletedProcess[bytes], name: str, scratch: Path, settings: ReadSettings) -> Parsed:
     code = done.returncode
-    if code == 0:
-        table = pa.ipc.open_stream(done.stdout).read_all()
-        meta = json.loads((table.schema.metadata or {}).get(META_KEY, b"{}"))
-        table = table.replace_schema_metadata({k: v for k, v in (table.schema.metadata or {}).items()
-                                               if k != META_KEY})
-        return Parsed(table, meta["kind"], meta.get("geometry"), meta.get("crs"), meta.get("encoding"))
+    try:
+        if code == 0:
+            return _rebuild(done.stdout)
+        if code == EXIT_INPUT:
+            message = str(json.loads(done.stdout)["error"])
+    except (ValueError, KeyError, TypeError, pa.ArrowException):
+        code = -1  # the child's reply is not what it should be: treat as a failed parse
     if code == EXIT_INPUT:
-        message = json.loads(done.stdout)["error"]
-        raise InputError(message.replace(str(scratch), "").replace(str(scratch.resolve()), ""))
+        raise InputError(message.replace(str(scratch.resolve()), "").replace(str(scratch), ""))
     if code == EXIT_MEMORY:
         raise InputError(f"file {name}: parsing exceeded the memory budget of {settings.parse_memory_bytes / MiB:g} MiB")
     if code in (-signal.SIGXCPU, -signal.SIGKILL):
@@ -114,6 +114,14 @@ def _outcome(done: subprocess.CompletedProcess[bytes], name: str, scratch: Path,
     tail = done.stderr[-2000:].decode("utf-8", "replace").replace(str(scratch), "<scratch>")
     log.warning("parse child for %s stopped with status %s: %s", name, code, tail)
     raise InputError(f"file {name}: could not be parsed (the parser stopped unexpectedly)")
+
+
+def _rebuild(stream: bytes) -> Parsed:
+    table = pa.ipc.open_stream(stream).read_all()
+    metadata = dict(table.schema.metadata or {})
+    meta = json.loads(metadata.pop(META_KEY))
+    table = table.replace_schema_metadata(metadata)
+    return Parsed(table, meta["kind"], meta.get("geometry"), meta.get("crs"), meta.get("encoding"))
 
 
 def _copy_in(path: Path, inbox: Path) -> Path:
