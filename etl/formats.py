@@ -94,10 +94,9 @@ def _mismatch(path: Path, kind: str, label: str) -> InputError:
     return refuse(label, f"is not {NAMES[kind]}: its content looks like {looks_like(_head(path))}")
 
 
-def scan_text(path: Path, label: str, *, extra: tuple[bytes, ...] = ()) -> None:
-    """Refuse text holding NUL bytes, VRT markup or any of ``extra`` (checked case-insensitively)."""
-    markers = (VRT_MARKER, *extra)
-    keep = max(len(m) for m in markers) - 1
+def scan_text(path: Path, label: str, *, escaped_nul: bool = False) -> None:
+    """Refuse text holding NUL bytes or VRT markup (and, for JSON, the escape ``\\u0000``)."""
+    keep = len(VRT_MARKER) - 1
     tail = b""
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
@@ -106,9 +105,8 @@ def scan_text(path: Path, label: str, *, extra: tuple[bytes, ...] = ()) -> None:
             window = (tail + chunk).lower()
             if VRT_MARKER in window:
                 raise refuse(label, "holds GDAL VRT markup; virtual datasets are not accepted")
-            for marker in extra:
-                if marker in window:
-                    raise refuse(label, "holds an escaped NUL character, which text data may not contain")
+            if escaped_nul and b"\\u0000" in window:
+                raise refuse(label, "holds an escaped NUL character, which text data may not contain")
             tail = window[-keep:]
 
 
@@ -139,7 +137,7 @@ def check_geojson(path: Path, label: str, limits: ParseLimits) -> None:
     head = _head(path, CHUNK).removeprefix(BOM)
     if head.lstrip()[:1] != b"{":
         raise _mismatch(path, "geojson", label)
-    scan_text(path, label, extra=(b"\\u0000",))
+    scan_text(path, label, escaped_nul=True)
     first = TYPE_FIRST.match(head)
     if first:
         kind = first.group(1).decode("ascii")
