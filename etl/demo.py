@@ -56,7 +56,8 @@ def load_demo(settings: DatabaseSettings, folder: Path | None = None, *, seed: i
         if entry["layer"] == "population":
             out = register_raster(settings, path, "population", source=f"riskatlas synthetic demo (seed {seed})")
         else:
-            out = load_file(settings, path, entry["layer"], mapping=entry.get("mapping"), progress=progress)
+            out = load_file(settings, path, entry["layer"], mapping=entry.get("mapping"), progress=progress,
+                            sandbox=False)  # files this module has just written
         report.loads.append({"file": path.name, "layer": entry["layer"], **_summary(out.to_dict())})
     with db.transaction(settings) as conn:
         conn.execute(

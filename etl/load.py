@@ -79,14 +79,18 @@ def _with_context(settings: DatabaseSettings, actor: Actor) -> Actor:
 def load_file(settings: DatabaseSettings, path: str | Path, layer_name: str, *,
               mapping: str | Path | Mapping | None = None, crs: str | None = None,
               source_layer: str | None = None, dry_run: bool = False, actor: Actor = Actor(),
-              progress: Progress | None = None) -> LoadReport:
-    """Read, validate and load one file into a layer; return what happened to every row."""
+              progress: Progress | None = None, sandbox: bool = True) -> LoadReport:
+    """Read, validate and load one file into a layer; return what happened to every row.
+
+    ``sandbox`` parses the file in a separate unprivileged process (``etl.sandbox``); only a caller
+    that wrote the file itself should turn it off.
+    """
     path = Path(path)
     layer = get_layer(layer_name)
     step = progress or (lambda *_: None)
     m = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     step("read", 0, 1)
-    raw = read(path, source_layer=source_layer, x=m.x, y=m.y, wkt=m.wkt, encoding=m.encoding)
+    raw = read(path, source_layer=source_layer, x=m.x, y=m.y, wkt=m.wkt, encoding=m.encoding, sandbox=sandbox)
     step("read", 1, 1)
     as_owner = actor.as_owner
     actor = _with_context(settings, actor)
@@ -169,7 +173,7 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
         conn.rollback()
         message = exc.diag.message_primary or str(exc).splitlines()[0]
         _record_failure(conn, layer, path, sha, p.rows_in, actor, message)
-        raise LoadFailed(f"{path}: load into {layer.name} failed and was rolled back: {message}") from None
+        raise LoadFailed(f"file {path.name}: load into {layer.name} failed and was rolled back: {message}") from None
     conn.execute(f"ANALYZE {layer.table}")
     conn.commit()
     return report

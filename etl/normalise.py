@@ -116,7 +116,7 @@ def prepare(raw: RawTable, layer: Layer, mapping: Mapping, *, crs: str | None = 
     claimed = None
     if mapping.claimed_city:
         if mapping.claimed_city not in src:
-            raise InputError(f"{raw.path}: claimed_city column {mapping.claimed_city!r} not found; "
+            raise InputError(f"file {raw.path.name}: claimed_city column {mapping.claimed_city!r} not found; "
                              f"columns are {list(src.columns)}")
         claimed = src[mapping.claimed_city].astype("string")[keep]
     return Prepared(layer=layer, frame=frame[keep], geometry=geometry[keep], rows_in=n, crs=spec.name,
@@ -304,7 +304,7 @@ def _source_crs(crs: str | None, mapping: Mapping, raw: RawTable) -> CrsSpec:
     try:
         return parse_crs(given)
     except UnknownCRS as exc:
-        raise InputError(f"{raw.path}: {exc}") from None
+        raise InputError(f"file {raw.path.name}: {exc}") from None
 
 
 def _geometry(geoms: np.ndarray, spec: CrsSpec, layer: Layer, envelope: tuple[float, float, float, float],

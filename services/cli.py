@@ -150,7 +150,7 @@ def load(
             actor = Actor(user="cli", role="steward", city=as_city) if as_city else Actor(user="cli")
             with _progress(not as_json) as step:
                 report = load_file(s, file, layer, mapping=mapping, crs=crs, source_layer=source_layer,
-                                   dry_run=dry_run, actor=actor, progress=step)
+                                   dry_run=dry_run, actor=actor, progress=step, sandbox=True)
     except (InputError, UnknownLayer) as exc:
         _fail(str(exc).strip('"'), as_json)
     except LoadFailed as exc:

@@ -49,7 +49,7 @@ def fresh_db(cluster_settings: DatabaseSettings, region_boundaries_file: Path) -
     s = _new_database(cluster_settings, "fresh")
     with db.connect(s) as conn:
         migrate.upgrade(conn, s)
-    load_file(s, region_boundaries_file, "admin_area")
+    load_file(s, region_boundaries_file, "admin_area", sandbox=False)  # a file this session wrote
     yield s
     cluster.drop_database(cluster_settings, s.db_name)
 

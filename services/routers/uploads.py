@@ -60,7 +60,7 @@ async def upload(
                 fh.write(chunk)
         try:
             report = await run_in_threadpool(load_file, db_settings, target, layer, mapping=mapping, crs=crs,
-                                             dry_run=dry_run, actor=actor)
+                                             dry_run=dry_run, actor=actor, sandbox=True)
         except (InputError, UnknownLayer) as exc:
             raise InvalidParameter(str(exc).strip('"')) from None
         except LoadFailed as exc:

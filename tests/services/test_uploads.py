@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import uuid
+import zipfile
 
 import pytest
 from fastapi.testclient import TestClient
@@ -81,3 +84,36 @@ def test_layers_then_health_on_the_same_pooled_connection(fresh_db):
         assert c.get("/layers").status_code == 200
         r = c.get("/health")
         assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def _vrt(source: str) -> str:
+    return (f'<OGRVRTDataSource><OGRVRTLayer name="leak"><SrcDataSource>{source}</SrcDataSource>'
+            "<SrcLayer>canary</SrcLayer></OGRVRTLayer></OGRVRTDataSource>\n")
+
+
+def _zipped(members: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+def test_hostile_uploads_are_400s_that_name_the_file_and_leak_nothing(client, tmp_path):
+    token = f"CANARY-{uuid.uuid4().hex}"
+    canary = tmp_path / "canary.csv"
+    canary.write_text(f"name,secret\nx,{token}\n", encoding="utf-8")
+    payload = _vrt(str(canary))
+    uploads = {"x.json": payload.encode(), "x.geojson": _vrt(f"CSV:{canary}").encode(), "x.kml": payload.encode(),
+               "x.gpkg": payload.encode(), "x.csv": payload.encode(),
+               "x.zip": _zipped({"leak.geojson": payload}), "x.kmz": _zipped({"doc.kml": payload})}
+    for name, content in uploads.items():
+        for key in ("admin-key", "nj-key"):
+            r = client.post("/uploads", headers={"X-API-Key": key},
+                            files={"file": (name, content, "application/octet-stream")},
+                            data={"layer": "risk_source", "dry_run": "true"})
+            assert r.status_code == 400, (name, r.status_code, r.text)
+            description = r.json()["description"]
+            assert description.startswith(f"file {name}:"), description
+            assert token not in r.text and "riskatlas-upload-" not in r.text and "/tmp" not in r.text, r.text
+            assert "OGRVRTDataSource" not in r.text
