@@ -108,7 +108,7 @@ def test_hostile_uploads_are_400s_that_name_the_file_and_leak_nothing(client, tm
                "x.gpkg": payload.encode(), "x.csv": payload.encode(),
                "x.zip": _zipped({"leak.geojson": payload}), "x.kmz": _zipped({"doc.kml": payload})}
     for name, content in uploads.items():
-        for key in ("admin-key", "nj-key"):
+        for key in ("admin-key", "nanjing-key"):
             r = client.post("/uploads", headers={"X-API-Key": key},
                             files={"file": (name, content, "application/octet-stream")},
                             data={"layer": "risk_source", "dry_run": "true"})
