@@ -107,7 +107,7 @@ def _read_ogr(path: Path, source: str, driver: str, source_layer: str | None) ->
         raise InputError(f"{path}: layer {source_layer!r} cannot be read: {exc}") from None
     geom_col = meta.get("geometry_name") or "wkb_geometry"
     if geom_col in table.column_names:
-        geometry = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False))
+        geometry = _from_wkb(path, table.column(geom_col).to_numpy(zero_copy_only=False))
         table = table.drop([geom_col])
     else:
         geometry = np.full(table.num_rows, None, dtype=object)
@@ -117,6 +117,22 @@ def _read_ogr(path: Path, source: str, driver: str, source_layer: str | None) ->
     if driver == "KML":
         crs = crs or "EPSG:4326"
     return RawTable(path, frame, np.asarray(geometry, dtype=object), crs)
+
+
+def _from_wkb(path: Path, wkb: np.ndarray) -> np.ndarray:
+    """Geometries of the WKB GDAL produced; a malformed one (e.g. a polygon ring that is not closed,
+    which GDAL passes through from GeoJSON) is an InputError naming the feature, not a GEOS exception."""
+    try:
+        return shapely.from_wkb(wkb)
+    except shapely.errors.GEOSException:
+        pass
+    for i, value in enumerate(wkb):
+        try:
+            shapely.from_wkb(value)
+        except shapely.errors.GEOSException as exc:
+            reason = str(exc).split(": ", 1)[-1]
+            raise InputError(f"{path}: feature {i + 1}: geometry is not valid: {reason}") from None
+    return shapely.from_wkb(wkb)  # pragma: no cover - the loop above found no culprit: raise as is
 
 
 def read_csv(path: Path, *, x: str | None = None, y: str | None = None, wkt: str | None = None,
