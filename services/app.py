@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from layers import db
 from layers.settings import DatabaseSettings
-from services import errors
+from services import docs, errors
 from services.identity import load_keys
 from services import ogc
 from services.routers import (analysis_emergency, analysis_grading, analysis_hazards, analysis_overlay, health,
@@ -36,7 +36,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
             await pool.close()
 
     app = FastAPI(title=api_settings.title, description=api_settings.description, version="0.1.0",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.db_settings = db_settings
     app.state.api_settings = api_settings
     app.state.api_keys = load_keys(api_settings.api_keys_file)
@@ -44,6 +44,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router):
         app.include_router(router)
+    docs.install(app)
     return app
 
 
