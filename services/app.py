@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from layers import db
 from layers.settings import DatabaseSettings
-from services import docs, errors
+from services import docs, errors, limits
 from services.identity import load_keys
 from services import ogc
 from services.routers import (analysis_emergency, analysis_grading, analysis_hazards, analysis_overlay, health,
@@ -26,7 +26,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(db.url(db_settings, "app"), min_size=api_settings.pool_min,
-                                   max_size=api_settings.pool_max, open=False,
+                                   max_size=api_settings.pool_max, open=False, timeout=api_settings.pool_timeout_s,
                                    kwargs={"options": f"-c statement_timeout={db_settings.statement_timeout_ms}"})
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
@@ -45,6 +45,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router):
         app.include_router(router)
     docs.install(app)
+    limits.install(app, api_settings)
     return app
 
 
