@@ -11,6 +11,8 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from services.errors import InvalidParameter
+from services.identity import Identity
+from services.limits import apply_budget
 from services.ogc.sql import Clause
 
 log = logging.getLogger("riskatlas")
@@ -34,17 +36,21 @@ async def run_query(conn: psycopg.AsyncConnection, clause: Clause) -> list[tuple
 
 
 @asynccontextmanager
-async def read_connection(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A pooled connection for reads, in autocommit while it is lent.
+async def read_connection(pool: AsyncConnectionPool, identity: Identity | None = None
+                          ) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled connection for reads, in autocommit while it is lent, with ``identity``'s time budget.
 
     Each statement then runs on its own, without the BEGIN before it and the ROLLBACK the pool sends
-    when a connection comes back inside a transaction: two round trips fewer per request. The
-    connection goes back to the pool as it came (autocommit off), so other routers see no change.
+    when a connection comes back inside a transaction: two round trips fewer per request. The budget is
+    therefore a session setting, reset before the connection goes back. The connection goes back to the
+    pool as it came (autocommit off, its own statement time), so other routers see no change.
     """
     async with pool.connection() as conn:
         await conn.set_autocommit(True)
         try:
+            await apply_budget(conn, identity)
             yield conn
         finally:
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                await conn.execute("RESET statement_timeout")
                 await conn.set_autocommit(False)

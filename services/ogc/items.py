@@ -21,10 +21,10 @@ from services.ogc.params import output_format, properties, sortby
 from services.ogc.render import html_response, timestamp
 from services.ogc.sql import FeatureQuery, by_id
 from services.ogc.views import CollectionView
+from services.validation import MAX_OFFSET
 
 router = APIRouter(tags=["Features"])
 
-MAX_OFFSET = 1_000_000_000
 MAX_FEATURE_ID_CHARS = 256
 
 _CRS_DOC = f"Output CRS, one of {SUPPORTED_URIS} (EPSG:4326 and EPSG:4490 are latitude, longitude)"
@@ -91,7 +91,7 @@ async def items(
         settings.max_filter_depth,
     )
     q = FeatureQuery(v, properties(properties_, v), tuple(where), sortby(sortby_, v), page_size, offset)
-    async with read_connection(pool) as conn:
+    async with read_connection(pool, identity) as conn:
         counts = count_cache(request)
         page = await (
             count_page(conn, q, counts) if result_type == "hits" else fetch_page(conn, q, out_crs, counts)
@@ -138,7 +138,7 @@ async def item(
     if len(featureId) > MAX_FEATURE_ID_CHARS:
         raise missing
     q = FeatureQuery(v, v.fields, (by_id(v, featureId),), (), 1, 0)
-    async with read_connection(pool) as conn:
+    async with read_connection(pool, identity) as conn:
         found = await fetch_features(conn, q, out_crs)
     if not found:
         raise missing

@@ -278,7 +278,7 @@ async def dataset_tile(
 async def _tile_response(
     request: Request, pool: Any, clause: Any, identity: Identity, max_age: int
 ) -> Response:
-    async with read_connection(pool) as conn:
+    async with read_connection(pool, identity) as conn:
         rows = await run_query(conn, clause)
     data = bytes(rows[0][0] or b"")
     etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'

@@ -71,7 +71,7 @@ async def nearby(
         _choices(category, RISK_CATEGORIES, "category"),
         _choices(level, RISK_LEVELS, "level"),
     )
-    async with read_connection(pool) as conn:
+    async with read_connection(pool, identity) as conn:
         sites = await find_nearby(conn, q, with_restricted=identity.sees_restricted)
     xs, ys = _positions(sites, spec)
     headers = {"Content-Crs": content_crs(spec)}

@@ -23,6 +23,7 @@ from maps.styles import style_document
 from services.deps import APISettingsDep, DBSettingsDep, IdentityDep, PoolDep
 from layers.catalogue import RISK_SOURCE
 from services.errors import InvalidParameter, NotFound
+from services.limits import apply_budget
 from services.ogc.execute import run_query
 from services.ogc.filters import conditions
 from services.ogc.mvt import MAX_ZOOM, tile_sql
@@ -64,6 +65,7 @@ async def styles() -> Response:
 @router.get("/map/style.json", summary="MapLibre style of the web map over this service's vector tiles")
 async def maplibre_style(request: Request, pool: PoolDep, settings: APISettingsDep) -> Response:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await apply_budget(conn, None)
         values = [r["value"] for r in await (await cur.execute(pages.CREDITS_SQL)).fetchall()]
     base = str(request.base_url).rstrip("/")
     return json_response(map_style(base, settings.basemap_url, pages.credits(values)))
@@ -72,6 +74,7 @@ async def maplibre_style(request: Request, pool: PoolDep, settings: APISettingsD
 @router.get("/map/labels.json", summary="Label points and extents of the cities and counties")
 async def labels(pool: PoolDep) -> Response:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await apply_budget(conn, None)
         rows: list[dict[str, Any]] = await (await cur.execute(pages.LABELS_SQL)).fetchall()
     return json_response(pages.labels_document(rows))
 
@@ -106,11 +109,12 @@ async def risk_tiles(
     filter: str | None = Query(None, description="CQL2 text filter on the risk sources' queryables"),  # noqa: A002
 ) -> Response:
     if x >= 2**z or y >= 2**z:
-        raise InvalidParameter(f"tile {z}/{y}/{x} does not exist: rows and columns are within 0..{2**z - 1}")
+        raise InvalidParameter(f"tile {z}/{y}/{x} does not exist: y (row) and x (column) are within 0..{2**z - 1}")
     full = view(RISK_SOURCE, identity)
     lean = CollectionView(RISK_SOURCE, tuple(f for f in full.fields if f.name in MAP_TILE_FIELDS))
     where = conditions(full, None, None, filter, None, None, (), settings.max_filter_depth) if filter else []
     async with pool.connection() as conn:
+        await apply_budget(conn, identity)
         rows = await run_query(conn, tile_sql([lean], z, x, y, settings.tile_max_features, where))
     data = bytes(rows[0][0] or b"")
     headers = {"Cache-Control": f"{'public' if identity.role == 'public' else 'private'}, "
