@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from layers import db
 from layers.settings import DatabaseSettings
-from services import accounts, errors, ogc
+from services import accounts, docs, errors, limits, ogc
 from services.identity import Authenticator
 from services.routers import (analysis_emergency, analysis_grading, analysis_hazards, analysis_overlay, health,
                               nearby, uploads, web)
@@ -67,7 +67,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
             await asyncio.to_thread(heavy_sync.close)
 
     app = FastAPI(title=api_settings.title, description=api_settings.description, version="0.1.0",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.db_settings = db_settings
     app.state.api_settings = api_settings
     app.state.auth = Authenticator(api_settings.key_cache_seconds)
@@ -75,6 +75,8 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router):
         app.include_router(router)
+    docs.install(app)
+    limits.install(app, api_settings)
     return app
 
 

@@ -6,9 +6,10 @@ Code below the routers raises these, never ``HTTPException``; clients never see 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import psycopg
-from psycopg_pool import PoolTimeout
+import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,9 +24,10 @@ class RiskAtlasError(Exception):
     status = 400
     code = "InvalidParameterValue"
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(description)
         self.description = description
+        self.headers = dict(headers or {})
 
 
 class InvalidParameter(RiskAtlasError):
@@ -63,8 +65,22 @@ class Unavailable(RiskAtlasError):
     code = "ServiceUnavailable"
 
 
-def _body(status: int, code: str, description: str) -> JSONResponse:
-    return JSONResponse({"code": code, "description": description}, status_code=status)
+class TooManyRequests(RiskAtlasError):
+    status = 429
+    code = "TooManyRequests"
+
+
+#: Seconds a client is asked to wait when every pooled connection is taken.
+BUSY_RETRY_AFTER_S = 1
+
+
+def response(exc: RiskAtlasError) -> JSONResponse:
+    """The OGC exception body of ``exc`` with its status and headers; also an ASGI app for middleware."""
+    return _body(exc.status, exc.code, exc.description, exc.headers)
+
+
+def _body(status: int, code: str, description: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "description": description}, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -72,7 +88,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RiskAtlasError)
     async def _domain(_: Request, exc: RiskAtlasError) -> JSONResponse:
-        return _body(exc.status, exc.code, exc.description)
+        return response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -102,12 +118,31 @@ def install(app: FastAPI) -> None:
         return _body(503, "ServiceUnavailable", "the query took longer than the statement time limit; "
                                                 "narrow it with bbox, filter or limit")
 
-    @app.exception_handler(PoolTimeout)
-    async def _busy(_: Request, exc: PoolTimeout) -> JSONResponse:
-        # every connection of the pool is lent: the service is busy, not down
-        response = _body(503, "ServiceUnavailable", "the service is busy; try again in a few seconds")
-        response.headers["Retry-After"] = "2"
-        return response
+    @app.exception_handler(psycopg_pool.PoolTimeout)
+    async def _busy(_: Request, exc: psycopg_pool.PoolTimeout) -> JSONResponse:
+        # Every connection is lent out: the database is up, the service is saturated. Say so, and when to
+        # come back, instead of the "not reachable" of a real outage (PoolTimeout is an OperationalError).
+        log.warning("connection pool exhausted: %s", exc)
+        return _body(503, "ServiceUnavailable", "the service is busy; try again shortly",
+                     {"Retry-After": str(BUSY_RETRY_AFTER_S)})
+
+    @app.exception_handler(psycopg.DataError)
+    async def _data(_: Request, exc: psycopg.DataError) -> JSONResponse:
+        # The last line behind the checks at the edge (services.validation): a value the database cannot
+        # take (a NUL byte, a number out of range, text it cannot encode) is the request's fault. Subclasses
+        # such as NumericValueOutOfRange and UntranslatableCharacter land here too. The database's own
+        # message is logged, never returned.
+        log.warning("value refused by the database: %s", _first_line(exc))
+        return _body(400, "InvalidParameterValue", "a value in the request cannot be used: it holds a NUL "
+                                                   "byte or text that is not valid, or a number out of range")
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # psycopg encodes parameters to UTF-8 itself; a lone surrogate (JSON "\ud800") fails there with
+        # this error rather than a DataError.
+        log.warning("text that cannot be encoded reached the database layer: %s", exc.reason)
+        return _body(400, "InvalidParameterValue", "a value in the request is not valid Unicode text "
+                                                   "(lone surrogates are not allowed)")
 
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
@@ -118,3 +153,7 @@ def install(app: FastAPI) -> None:
     async def _any(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return _body(500, "ServerError", "internal error; it has been logged")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

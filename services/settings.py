@@ -30,6 +30,23 @@ class APISettings(BaseSettings):
     max_bbox_degrees: float = Field(default=20.0, gt=0)
     max_filter_depth: int = Field(default=20, ge=1)
     max_upload_bytes: int = Field(default=200 * 1024**2, ge=1024)
+    # Request bodies other than uploads are JSON requests of a few KiB; this bounds what is read and parsed.
+    max_body_bytes: int = Field(default=1024**2, ge=1024)
+    # Statement time per request: anonymous callers get a few seconds, callers with a key more.
+    statement_timeout_public_ms: int = Field(default=5_000, ge=100)
+    statement_timeout_identified_ms: int = Field(default=30_000, ge=100)
+    # How long a request waits for a pooled connection before it is told the service is busy (503).
+    pool_timeout_s: float = Field(default=10.0, gt=0)
+    # Token buckets: requests per second sustained and the burst allowed, per client address (anonymous
+    # requests, and failed authentications) and per API key. The web map asks for dozens of tiles at each
+    # pan or filter change, hence the large bursts. A failed authentication costs
+    # ``rate_auth_failure_cost`` tokens of the address, so guessing keys is throttled after a few tries.
+    rate_per_address: float = Field(default=50.0, gt=0)
+    rate_burst_per_address: float = Field(default=1500.0, ge=1)
+    rate_per_key: float = Field(default=100.0, gt=0)
+    rate_burst_per_key: float = Field(default=3000.0, ge=1)
+    rate_auth_failure_cost: float = Field(default=100.0, ge=1)
+    rate_exempt_paths: tuple[str, ...] = ("/health",)
 
     @model_validator(mode="after")
     def _limits(self) -> "APISettings":
@@ -37,4 +54,7 @@ class APISettings(BaseSettings):
             raise ValueError(f"default_limit {self.default_limit} exceeds max_limit {self.max_limit}")
         if self.pool_min > self.pool_max:
             raise ValueError(f"pool_min {self.pool_min} exceeds pool_max {self.pool_max}")
+        if self.statement_timeout_public_ms > self.statement_timeout_identified_ms:
+            raise ValueError(f"statement_timeout_public_ms {self.statement_timeout_public_ms} exceeds "
+                             f"statement_timeout_identified_ms {self.statement_timeout_identified_ms}")
         return self

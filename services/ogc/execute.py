@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.errors import InvalidParameter
 from services.identity import ANONYMOUS, Identity, present
+from services.limits import apply_budget
 from services.ogc.sql import Clause
 
 log = logging.getLogger("riskatlas")
@@ -44,16 +45,20 @@ async def read_connection(pool: AsyncConnectionPool, identity: Identity = ANONYM
     inside a transaction (two round trips fewer per request). An identified caller's reads run in
     one transaction that first presents the caller's signed context, so the database shows the
     restricted columns the caller may see (a context set in autocommit would last one statement).
-    The connection goes back to the pool as it came (autocommit off), so other routers see no change.
+    Every statement runs within the caller's time budget (services.limits). The connection goes back
+    to the pool as it came (autocommit off, its own statement time), so other routers see no change.
     """
     async with pool.connection() as conn:
         if identity.context is not None:
             await present(conn, identity)
+            await apply_budget(conn, identity)  # in this transaction: local, ends with it
             yield conn
             return
         await conn.set_autocommit(True)
         try:
+            await apply_budget(conn, identity)
             yield conn
         finally:
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                await conn.execute("RESET statement_timeout")
                 await conn.set_autocommit(False)

@@ -21,10 +21,10 @@ from services.ogc.params import output_format, properties, sortby
 from services.ogc.render import html_response, timestamp
 from services.ogc.sql import FeatureQuery, by_id
 from services.ogc.views import CollectionView
+from services.validation import MAX_OFFSET
 
 router = APIRouter(tags=["Features"])
 
-MAX_OFFSET = 1_000_000_000
 MAX_FEATURE_ID_CHARS = 256
 
 _CRS_DOC = f"Output CRS, one of {SUPPORTED_URIS} (EPSG:4326 and EPSG:4490 are latitude, longitude)"

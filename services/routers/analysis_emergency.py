@@ -15,12 +15,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from psycopg_pool import ConnectionPool
 
 from services.deps import IdentityDep
+from services.identity import Identity
 from services.emergency import notify
 from services.emergency.plume import plume_zones
 from services.emergency.population import registered_raster
 from services.emergency.requests import (BulletinFormat, BulletinRequest, PlumeBulletinQuery, PlumeRequest,
                                          SpillBulletinQuery, SpillRequest)
 from services.emergency.spill import trace_spill
+from services.limits import apply_budget_sync
 
 GEOJSON = "application/geo+json"
 
@@ -36,56 +38,59 @@ def _pool(request: Request) -> ConnectionPool:
 PoolDep = Annotated[ConnectionPool, Depends(_pool)]
 
 
-def run_spill(pool: ConnectionPool, req: SpillRequest) -> dict[str, Any]:
-    """The spill trace for one request."""
+def run_spill(pool: ConnectionPool, req: SpillRequest, identity: Identity) -> dict[str, Any]:
+    """The spill trace for one request, within ``identity``'s statement time."""
     with pool.connection() as conn:
+        apply_budget_sync(conn, identity)
         return trace_spill(conn, req)
 
 
-def run_plume(pool: ConnectionPool, req: PlumeRequest) -> dict[str, Any]:
-    """The threat zones for one request, with the registered population raster."""
+def run_plume(pool: ConnectionPool, req: PlumeRequest, identity: Identity) -> dict[str, Any]:
+    """The threat zones for one request, with the registered population raster, within ``identity``'s
+    statement time."""
     with pool.connection() as conn:
+        apply_budget_sync(conn, identity)
         return plume_zones(conn, req, registered_raster(conn))
 
 
 @router.post("/spill", summary="River spill: downstream reach, arrival times, peaks, jurisdictions",
              response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
-def spill(req: SpillRequest, pool: PoolDep, _: IdentityDep) -> JSONResponse:
+def spill(req: SpillRequest, pool: PoolDep, identity: IdentityDep) -> JSONResponse:
     """Snap the point to the nearest reach, follow the cloud downstream to the horizon, and say when it
     arrives (leading edge, peak, tail) and how strong it is at each reach end, intake, protection zone,
     cross-border section and water station; the jurisdictions crossed in order; whom to notify."""
-    return JSONResponse(run_spill(pool, req), media_type=GEOJSON)
+    return JSONResponse(run_spill(pool, req, identity), media_type=GEOJSON)
 
 
 @router.post("/plume", summary="Air threat zones of a continuous release, with what lies inside",
              response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
-def plume(req: PlumeRequest, pool: PoolDep, _: IdentityDep) -> JSONResponse:
+def plume(req: PlumeRequest, pool: PoolDep, identity: IdentityDep) -> JSONResponse:
     """Gaussian-plume threat zones for toxic end-points 1 and 2 (HJ 169), and inside them the population,
     risk sources, drinking-water sources, air stations, protected areas and jurisdictions."""
-    return JSONResponse(run_plume(pool, req), media_type=GEOJSON)
+    return JSONResponse(run_plume(pool, req, identity), media_type=GEOJSON)
 
 
 @router.post("/bulletin", summary="Warning bulletin of an incident (spill, plume or both)",
              responses={200: {"content": {"text/plain": {}, "text/csv": {}, "application/json": {}}}})
-def bulletin(req: BulletinRequest, pool: PoolDep, _: IdentityDep,
+def bulletin(req: BulletinRequest, pool: PoolDep, identity: IdentityDep,
              f: Annotated[BulletinFormat, Query(description="text, csv or json")] = "text") -> Response:
     """Whom to tell, in order of first arrival, with the intakes and cross-border sections and the zones;
     Chinese and English labels."""
-    spill_result = run_spill(pool, req.spill) if req.spill else None
-    plume_result = run_plume(pool, req.plume) if req.plume else None
+    spill_result = run_spill(pool, req.spill, identity) if req.spill else None
+    plume_result = run_plume(pool, req.plume, identity) if req.plume else None
     return _bulletin(spill_result, plume_result, f)
 
 
 @router.get("/spill/bulletin", summary="Warning bulletin of a spill, from query parameters")
-def spill_bulletin(q: Annotated[SpillBulletinQuery, Query()], pool: PoolDep, _: IdentityDep) -> Response:
+def spill_bulletin(q: Annotated[SpillBulletinQuery, Query()], pool: PoolDep, identity: IdentityDep) -> Response:
     """The bulletin of ``POST /analysis/spill`` as a link: the same parameters in the query, plus ``f``."""
-    return _bulletin(run_spill(pool, q.request()), None, q.f)
+    return _bulletin(run_spill(pool, q.request(), identity), None, q.f)
 
 
 @router.get("/plume/bulletin", summary="Warning bulletin of a release to air, from query parameters")
-def plume_bulletin(q: Annotated[PlumeBulletinQuery, Query()], pool: PoolDep, _: IdentityDep) -> Response:
+def plume_bulletin(q: Annotated[PlumeBulletinQuery, Query()], pool: PoolDep, identity: IdentityDep) -> Response:
     """The bulletin of ``POST /analysis/plume`` as a link: the same parameters in the query, plus ``f``."""
-    return _bulletin(None, run_plume(pool, q.request()), q.f)
+    return _bulletin(None, run_plume(pool, q.request(), identity), q.f)
 
 
 def _bulletin(spill_result: dict[str, Any] | None, plume_result: dict[str, Any] | None, f: str) -> Response:

@@ -19,19 +19,23 @@ from starlette.concurrency import run_in_threadpool
 
 from services import coverage, grading, ledger
 from services.deps import APISettingsDep, DBSettingsDep, IdentityDep
-from services.identity import ANONYMOUS, Identity, present_sync
+from services.identity import Identity, present_sync
 from services.errors import InvalidParameter, Unavailable
+from services.limits import apply_budget_sync
 from services.ogc.render import json_response
+from services.validation import INT64_MAX, MAX_OFFSET
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 GEOJSON = "application/geo+json"
 T = TypeVar("T")
 
 
-def _run(pool: ConnectionPool, work: Callable[[psycopg.Connection], T], identity: Identity = ANONYMOUS) -> T:
-    """``work`` on a connection of the heavy-analysis pool, as ``identity``; rolled back after."""
+def _run(pool: ConnectionPool, identity: Identity, work: Callable[[psycopg.Connection], T]) -> T:
+    """``work`` on a connection of the heavy-analysis pool, as ``identity`` and within its statement time;
+    rolled back after."""
     with pool.connection() as conn, conn.transaction(force_rollback=True):
         present_sync(conn, identity)
+        apply_budget_sync(conn, identity)
         return work(conn)
 
 
@@ -56,8 +60,8 @@ async def grade(
     The substance lines (quantities) are restricted: analysts, stewards and admins see them.
     """
     try:
-        doc = await run_in_threadpool(_run, pool, lambda conn: grading.explain(
-            settings, key, may_see_restricted=identity.sees_restricted, conn=conn), identity)
+        doc = await run_in_threadpool(_run, pool, identity, lambda conn: grading.explain(
+            settings, key, may_see_restricted=identity.sees_restricted, conn=conn))
     except grading.GradingError as exc:
         raise Unavailable(str(exc)) from None
     return json_response(doc, headers={"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/4326>"})
@@ -68,17 +72,18 @@ async def grade(
 async def coverage_gaps(
     pool: HeavyDep,
     api: APISettingsDep,
+    identity: IdentityDep,
     medium: Annotated[Literal["air", "water"], Query(description="air: no air station within `distance_m`; "
                                                                  "water: no water station on the river within "
                                                                  "`distance_m` downstream")],
     distance_m: Annotated[float | None, Query(gt=0, le=200_000, description="Metres (default 5000 for air, "
                                                                             "10000 downstream for water)")] = None,
-    limit: Annotated[int | None, Query(ge=1, description="Page size")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Page size (capped at the maximum)")] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     """Each gap: the source (point) and, for air, its nearest air station; for water, its river."""
     size = min(limit or api.default_limit, api.max_limit)
-    doc = await run_in_threadpool(_run, pool, lambda conn: coverage.source_gaps(
+    doc = await run_in_threadpool(_run, pool, identity, lambda conn: coverage.source_gaps(
         conn, medium, distance_m, limit=size, offset=offset))
     return json_response(doc, GEOJSON, {"Content-Crs": f"<{coverage.CRS84}>"})
 
@@ -87,6 +92,7 @@ async def coverage_gaps(
             response_description="GeoJSON FeatureCollection (CRS84) of crossing points")
 async def crossings(
     pool: HeavyDep,
+    identity: IdentityDep,
     level: Annotated[Literal["city", "province"], Query(description="Which borders")] = "city",
     within_m: Annotated[float, Query(ge=0, le=50_000, description="A section station this near covers a "
                                                                   "crossing")] = coverage.SECTION_WITHIN_M,
@@ -95,7 +101,7 @@ async def crossings(
     gaps_only: Annotated[bool, Query(description="false: every crossing, with `covered`")] = True,
 ) -> Response:
     """Crossings derived from the reaches and the boundaries; each with its nearest section station."""
-    doc = await run_in_threadpool(_run, pool, lambda conn: coverage.crossing_gaps(
+    doc = await run_in_threadpool(_run, pool, identity, lambda conn: coverage.crossing_gaps(
         conn, level, within_m=within_m, min_stay_m=min_stay_m, gaps_only=gaps_only))
     return json_response(doc, GEOJSON, {"Content-Crs": f"<{coverage.CRS84}>"})
 
@@ -104,6 +110,7 @@ async def crossings(
             response_description="JSON (pairs, records, units, rule) or CSV")
 async def ledger_view(
     pool: HeavyDep,
+    identity: IdentityDep,
     month: Annotated[str | None, Query(description="YYYY-MM; every month when absent")] = None,
     pair: Annotated[str | None, Query(description="UPSTREAM-DOWNSTREAM city codes, e.g. 341100-320100")] = None,
     f: Annotated[str, Query(description="json or csv")] = "json",
@@ -113,8 +120,8 @@ async def ledger_view(
     """What each upstream city owes (positive) or is owed (negative) at its sections."""
     if f not in ("json", "csv"):
         raise InvalidParameter(f"`f` was {f[:20]!r} but is expected to be 'json' or 'csv'")
-    result: Any = await run_in_threadpool(_run, pool, lambda conn: ledger.build_ledger(conn, month=month,
-                                                                                         pair=pair))
+    result: Any = await run_in_threadpool(_run, pool, identity, lambda conn: ledger.build_ledger(
+        conn, month=month, pair=pair))
     if f == "csv":
         name = f"ledger-{month or 'all'}{'-detail' if detail else ''}.csv"
         return Response(ledger.ledger_csv(result, detail=detail), media_type="text/csv; charset=utf-8",

@@ -18,6 +18,8 @@ from services.deps import HeavyPoolDep, APISettingsDep, IdentityDep, PoolDep
 from services.errors import InvalidParameter
 from services.hazards import matrix, query
 from services.hazards.query import FlagQuery
+from services.limits import apply_budget
+from services.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 
@@ -49,10 +51,9 @@ async def border_hazards(
     f: Annotated[str, Query(description="geojson, csv or gpkg")] = "geojson",
     limit: Annotated[int | None, Query(description="Page size (default: the service default for GeoJSON, the "
                                                    "maximum for CSV and GeoPackage)")] = None,
-    offset: Annotated[int, Query()] = 0,
+    offset: Annotated[int, Query(le=MAX_OFFSET)] = 0,
 ) -> Response:
     """Each flag: the risk source (point), kind, other jurisdiction, distance (m), reason and severity."""
-    del identity  # the flags hold no restricted field; the seam is here for when they do
     if f not in query.FORMATS:
         raise InvalidParameter(f"`f` was {f!r} but is expected to be one of {list(query.FORMATS)}")
     default = api.default_limit if f == "geojson" else api.max_limit
@@ -60,6 +61,7 @@ async def border_hazards(
                   level=level, cross_border=cross_border, limit=default if limit is None else limit, offset=offset)
     query.check(q, api.max_limit)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await apply_budget(conn, identity)  # the flags hold no restricted field: identity sets the budget only
         code = None
         if city is not None:
             found = await (await cur.execute(query.JURISDICTION_SQL, {"j": city})).fetchall()
@@ -90,6 +92,7 @@ async def border_matrix(
     """Counts by (from, to) pair, kind and severity, with a dense matrix of the totals."""
     matrix.check_level(level)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await apply_budget(conn, None)
         cells = await (await cur.execute(matrix.cells_sql(level))).fetchall()
         juris = await (await cur.execute(matrix.jurisdictions_sql(), {"level": level})).fetchall()
     doc: dict[str, Any] = matrix.assemble(level, juris, cells)

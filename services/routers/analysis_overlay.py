@@ -14,7 +14,9 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from services import overlay
-from services.deps import HeavyPoolDep, connection, APISettingsDep, IdentityDep, PoolDep
+from services.deps import APISettingsDep, HeavyPoolDep, IdentityDep, connection
+from services.limits import apply_budget
+from services.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 
@@ -39,7 +41,7 @@ class OverlayBody(BaseModel):
     measures: list[str] = Field(default_factory=list, description="area (m2), length (m), distance (m)")
     geometry: str = Field(default="left", description="left, right, intersection or none")
     limit: int | None = Field(default=None, description="Page size; without it a result over the cap is a 400")
-    offset: int = 0
+    offset: int = Field(default=0, le=MAX_OFFSET)
 
 
 @router.post("/overlay", summary="Overlay two layers", response_description="GeoJSON FeatureCollection (CRS84)")
@@ -51,6 +53,7 @@ async def run_overlay(body: OverlayBody, pool: HeavyPoolDep, api: APISettingsDep
     q = overlay.build(req, cap=api.max_limit, may_see_restricted=identity.sees_restricted,
                       max_filter_depth=api.max_filter_depth)
     async with connection(pool, identity) as conn, conn.cursor(row_factory=dict_row) as cur:
+        await apply_budget(conn, identity)
         rows = await (await cur.execute(q.text, q.params)).fetchall()
     result = overlay.finish(q, [r["feature"] for r in rows])
     return Response(result.collection_text(), media_type="application/geo+json",

@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 from layers.catalogue import LAYERS, SCHEMA
 from services.deps import PoolDep
 from services.inventory import COUNTS_SQL
+from services.limits import apply_budget
 
 router = APIRouter(tags=["service"])
 
@@ -17,6 +18,7 @@ router = APIRouter(tags=["service"])
 @router.get("/health", summary="Service and database health")
 async def health(pool: PoolDep) -> dict[str, Any]:
     async with pool.connection() as conn:
+        await apply_budget(conn, None)
         cur = await conn.execute("SELECT postgis_lib_version() AS postgis, "
                                  f"(SELECT max(version) FROM {SCHEMA}.schema_migration) AS schema_version")
         row = await cur.fetchone()
@@ -26,6 +28,7 @@ async def health(pool: PoolDep) -> dict[str, Any]:
 @router.get("/layers", summary="Layers with their row counts")
 async def layers(pool: PoolDep) -> dict[str, Any]:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await apply_budget(conn, None)
         counts = {r["name"]: r["n"] for r in await (await cur.execute(COUNTS_SQL)).fetchall()}
         info = await (await cur.execute(f"SELECT name, value FROM {SCHEMA}.dataset_info")).fetchall()
     return {

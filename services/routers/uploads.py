@@ -17,6 +17,7 @@ from layers.catalogue import LAYERS, UnknownLayer
 from services.after_load import after_load
 from services.deps import APISettingsDep, DBSettingsDep, IdentityDep
 from services.errors import Conflict, InvalidParameter, PayloadTooLarge
+from services.validation import check_text
 
 router = APIRouter(tags=["uploads"])
 
@@ -35,6 +36,9 @@ async def upload(
     dry_run: Annotated[bool, Form()] = False,
 ) -> Any:
     identity.require_writer()
+    for field, value in (("layer", layer), ("mapping", mapping), ("crs", crs), ("file", file.filename)):
+        if value is not None:  # multipart fields pass the edge checks of services.validation unread
+            check_text(field, value)
     if layer not in LAYERS or not LAYERS[layer].inventory:
         allowed = sorted(n for n, l in LAYERS.items() if l.inventory)
         raise InvalidParameter(f"layer was {layer!r} but is expected to be one of {allowed}")
@@ -62,9 +66,9 @@ async def upload(
             report = await run_in_threadpool(load_file, db_settings, target, layer, mapping=mapping, crs=crs,
                                              dry_run=dry_run, actor=actor, sandbox=True)
         except (InputError, UnknownLayer) as exc:
-            raise InvalidParameter(str(exc).strip('"')) from None
+            raise InvalidParameter(_without(folder, str(exc).strip('"'))) from None
         except LoadFailed as exc:
-            raise Conflict(str(exc).replace(str(folder) + "/", "")) from None
+            raise Conflict(_without(folder, str(exc))) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     body = report.to_dict()
@@ -72,3 +76,8 @@ async def upload(
     if not dry_run and report.batch_id is not None and report.rows_inserted + report.rows_updated:
         body["derived"] = (await run_in_threadpool(after_load, db_settings, layer, report.batch_id)).to_dict()
     return JSONResponse(body, status_code=422 if report.exit_code == 2 else 200)
+
+
+def _without(folder: Path, message: str) -> str:
+    """``message`` without the server's temporary folder (errors never show server paths)."""
+    return message.replace(str(folder) + "/", "").replace(str(folder), "")

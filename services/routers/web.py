@@ -64,6 +64,7 @@ async def styles() -> Response:
 @router.get("/map/style.json", summary="MapLibre style of the web map over this service's vector tiles")
 async def maplibre_style(request: Request, pool: PoolDep, settings: APISettingsDep) -> Response:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await apply_budget(conn, None)
         values = [r["value"] for r in await (await cur.execute(pages.CREDITS_SQL)).fetchall()]
     base = str(request.base_url).rstrip("/")
     return json_response(map_style(base, settings.basemap_url, pages.credits(values)))
@@ -72,6 +73,7 @@ async def maplibre_style(request: Request, pool: PoolDep, settings: APISettingsD
 @router.get("/map/labels.json", summary="Label points and extents of the cities and counties")
 async def labels(pool: PoolDep) -> Response:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await apply_budget(conn, None)
         rows: list[dict[str, Any]] = await (await cur.execute(pages.LABELS_SQL)).fetchall()
     return json_response(pages.labels_document(rows))
 
@@ -106,7 +108,7 @@ async def risk_tiles(
     filter: str | None = Query(None, description="CQL2 text filter on the risk sources' queryables"),  # noqa: A002
 ) -> Response:
     if x >= 2**z or y >= 2**z:
-        raise InvalidParameter(f"tile {z}/{y}/{x} does not exist: rows and columns are within 0..{2**z - 1}")
+        raise InvalidParameter(f"tile {z}/{y}/{x} does not exist: y (row) and x (column) are within 0..{2**z - 1}")
     full = view(RISK_SOURCE, identity)
     lean = CollectionView(RISK_SOURCE, tuple(f for f in full.fields if f.name in MAP_TILE_FIELDS),
                           via_visible=any(f.restricted for f in full.fields))
