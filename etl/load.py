@@ -8,7 +8,6 @@ derived by point-in-polygon against ``admin_area``, never taken from the file.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager

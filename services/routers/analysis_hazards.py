@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from psycopg.rows import dict_row
 from starlette.concurrency import run_in_threadpool
 
-from services.deps import HeavyPoolDep, APISettingsDep, IdentityDep, PoolDep
+from services.deps import HeavyPoolDep, APISettingsDep, IdentityDep
 from services.errors import InvalidParameter
 from services.hazards import matrix, query
 from services.hazards.query import FlagQuery

@@ -23,6 +23,7 @@ from maps.styles import style_document
 from services.deps import APISettingsDep, DBSettingsDep, IdentityDep, PoolDep
 from layers.catalogue import RISK_SOURCE
 from services.errors import InvalidParameter, NotFound
+from services.limits import apply_budget
 from services.ogc.execute import read_connection, run_query
 from services.ogc.filters import conditions
 from services.ogc.mvt import MAX_ZOOM, tile_sql

@@ -16,7 +16,7 @@ import rasterio
 import shapely
 from pyproj import Transformer
 from rasterio.features import geometry_mask
-from shapely.geometry import LineString, Point, shape
+from shapely.geometry import Point, shape
 
 from etl.sources.boundaries import CREDIT, region_boundaries
 from etl.sources.demo_region import CSV_HEADER, DEFAULT_SEED, write_demo_files

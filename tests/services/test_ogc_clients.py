@@ -6,6 +6,7 @@ environment (RISKATLAS_*) to serve the demo database.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -51,29 +52,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(demo_db: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def _start(demo_db: DatabaseSettings, folder: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
+    log = folder / "uvicorn.log"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         RISKATLAS_DB_NAME=demo_db.db_name,
         RISKATLAS_STATE_DIR=str(Path(demo_db.state_dir).resolve()),
         RISKATLAS_PG_PORT=str(demo_db.pg_port),
+        **(extra_env or {}),
     )
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "services.app:app_from_env",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [sys.executable, "-m", "uvicorn", "services.app:app_from_env", "--factory", "--host", "127.0.0.1",
+             "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -98,6 +90,25 @@ def server(demo_db: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory) 
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(demo_db: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _start(demo_db, tmp_path_factory.mktemp("server"))
+
+
+STEWARD_KEY = "ra_schemathesis-steward-key-320100"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(demo_db: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The same server with a steward account imported from a key file (and generous rate limits)."""
+    folder = tmp_path_factory.mktemp("keyed")
+    keys = folder / "keys.json"
+    keys.write_text(json.dumps({STEWARD_KEY: {"user": "schema-steward", "role": "steward", "city": "320100"}}),
+                    encoding="utf-8")
+    yield from _start(demo_db, folder, {"RISKATLAS_API_API_KEYS_FILE": str(keys),
+                                        "RISKATLAS_API_RATE_PER_KEY": "1000", "RISKATLAS_API_RATE_PER_ADDRESS": "1000"})
 
 
 def _count(settings: DatabaseSettings, table: str, where: str = "TRUE", params: tuple = ()) -> int:
@@ -225,3 +236,26 @@ def test_schemathesis_finds_no_server_error(server: Server, tmp_path: Path) -> N
     assert len(sent) >= 1000
     errors = [line for line in sent if re.search(r'HTTP/1\.1" 5\d\d', line)]
     assert not errors, errors[:10]
+
+
+def test_schemathesis_with_a_steward_key_over_every_route_but_uploads(keyed_server: Server, demo_db: DatabaseSettings,
+                                                                       tmp_path: Path) -> None:
+    """Every documented route (``/health`` included) with a steward's key: no 5xx, and nothing written
+    (uploads, the one route that writes, have their own hostile corpus in test_uploads)."""
+    tables = [name for name in LAYERS] + ["load_batch", "row_history"]
+    before = {t: _count(demo_db, t) for t in tables}
+    sent_before = len(keyed_server.requests())
+    done = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", f"{keyed_server.url}/openapi.json",
+         "--checks", "not_a_server_error", "--exclude-path-regex", "^/uploads", "-H", f"X-API-Key: {STEWARD_KEY}",
+         "-n", "12", "--seed", "20261201", "--no-shrink", "--generation-database", "none",
+         "--phases", "coverage,fuzzing", "--workers", "1", "--request-timeout", "60", "--no-color"],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    report = done.stdout[done.stdout.find("===="):][:8000] if "====" in done.stdout else done.stdout[-8000:]
+    assert done.returncode == 0, report + done.stderr[-2000:]
+    sent = keyed_server.requests()[sent_before:]
+    assert any('"GET /health' in line for line in sent), "the run did not reach /health"
+    assert len(sent) >= 300, len(sent)
+    errors = [line for line in sent if re.search(r'HTTP/1\.1" 5\d\d', line)]
+    assert not errors, errors[:10]
+    assert {t: _count(demo_db, t) for t in tables} == before
