@@ -7,7 +7,7 @@ The function analysts call in notebooks is :func:`overlay`; ``POST /analysis/ove
   ``within-distance`` (geodesic metres, ``ST_DWithin`` on ``geom::geography``, which every layer
   indexes);
 * filters on each side: CQL2 text (a string), CQL2 JSON (an object with ``op`` and ``args``), or simple
-  equality ``{field: value}`` / ``{field: [values]}``; CQL2 goes through :mod:`services.ogc.cql`
+  equality ``{field: value}`` / ``{field: [values]}``; CQL2 goes through :mod:`services.query.cql`
   (pygeofilter), so property names are checked against the layer's queryables for the caller's role
   (a restricted field is unknown to a role that may not see it);
 * output: ``pairs`` (one feature per matching pair, the attributes of both as ``left_*`` and
@@ -35,7 +35,7 @@ from psycopg import sql
 from gis.crs import CRS84 as CRS84_SPEC
 from layers.catalogue import SCHEMA, Field, Layer, UnknownLayer, get_layer
 from services.errors import InvalidParameter
-from services.ogc.sql import Clause, join
+from services.query.clauses import Clause, join
 
 PREDICATES = ("intersects", "within", "contains", "within-distance")
 OUTPUTS = ("pairs", "left-with-count")
@@ -286,8 +286,8 @@ def _filter(spec: Filter, layer: Layer, fields: tuple[Field, ...], name: str, ma
 def _cql(spec: str | Mapping[str, Any], layer: Layer, fields: tuple[Field, ...], name: str,
          max_depth: int) -> Clause:
     """CQL2 text or JSON through the OGC module, against this layer's queryables for the role."""
-    from services.ogc import cql
-    from services.ogc.views import CollectionView
+    from services.query import cql
+    from services.query.views import CollectionView
 
     text, lang = (spec, "cql2-text") if isinstance(spec, str) else (json.dumps(spec), "cql2-json")
     try:

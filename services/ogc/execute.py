@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.errors import InvalidParameter
 from services.identity import ANONYMOUS, Identity, present
-from services.ogc.sql import Clause
+from services.query.clauses import Clause
 
 log = logging.getLogger("riskatlas")
 

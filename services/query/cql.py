@@ -1,6 +1,6 @@
 """CQL2 (text and JSON) to SQL with bound parameters (OGC API Features Part 3).
 
-pygeofilter parses; this module walks its AST itself and emits a :class:`~services.ogc.sql.Clause`:
+pygeofilter parses; this module walks its AST itself and emits a :class:`~services.query.clauses.Clause`:
 column names come only from the collection's queryables, every literal is a bound ``%s`` value cast
 to the property's type, spatial literals are moved from ``filter-crs`` to WGS84 in Python before they
 are bound. Anything else (an unknown property, a type mismatch, a malformed or too deep filter, an
@@ -32,10 +32,10 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.crs import CrsSpec
 from services.errors import InvalidParameter
-from services.ogc.cql_text import parse as parse_cql2_text
-from services.ogc.crs import bbox_to_wgs84, geometry_to_wgs84, negotiate
-from services.ogc.sql import GEOM, SQL_TYPES, Clause, join, param, wgs84_geometry
-from services.ogc.views import CollectionView, Property
+from services.query.cql_text import parse as parse_cql2_text
+from services.query.crs import bbox_to_wgs84, geometry_to_wgs84, negotiate
+from services.query.clauses import GEOM, SQL_TYPES, Clause, join, param, wgs84_geometry
+from services.query.views import CollectionView, Property
 
 __all__ = [
     "FILTER_LANGS",

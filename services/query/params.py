@@ -14,7 +14,7 @@ from fastapi import Request
 
 from layers.catalogue import Field
 from services.errors import InvalidParameter
-from services.ogc.views import CollectionView
+from services.query.views import CollectionView
 
 Format = Literal["json", "html"]
 

@@ -1,8 +1,8 @@
-"""SQL for the OGC endpoints, built clause by clause.
+"""SQL built clause by clause, for the OGC endpoints and the analyses.
 
 A :class:`Clause` is a piece of SQL with its own bound values, in placeholder order; clauses compose
 without ever putting a client's value in the SQL text. Identifiers come from the catalogue (through
-:class:`services.ogc.views.CollectionView`); values travel as ``%s`` parameters.
+:class:`services.query.views.CollectionView`); values travel as ``%s`` parameters.
 
 PostGIS builds the bytes (DESIGN 10): each feature comes out of the database as GeoJSON text, built by
 string concatenation so that the geometry's JSON is never parsed again.
@@ -17,7 +17,7 @@ from typing import Any
 from psycopg import sql
 
 from layers.catalogue import Field
-from services.ogc.views import GEOMETRY_COLUMN, CollectionView
+from services.query.views import GEOMETRY_COLUMN, CollectionView
 
 GEOM = sql.Identifier(GEOMETRY_COLUMN)
 TRUE = sql.SQL("TRUE")
