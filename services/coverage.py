@@ -4,7 +4,7 @@ Two questions, both answered set-based in PostGIS and returned as GeoJSON (EPSG:
 
 * risk sources with no station of the right medium nearby: for air, no air station within
   ``distance_m`` (geodesic); for water, no water station on the river within ``distance_m``
-  downstream of the reach the source drains to (``services.river_network``).  Sources with no reach
+  downstream of the reach the source drains to (``services.river``).  Sources with no reach
   within the snapping distance cannot be judged for water and are counted apart.
 * river crossings of city or province borders with no cross-border section station within
   ``within_m``.  The crossings are derived, never typed in: the network is sampled every
@@ -25,7 +25,7 @@ from typing import Any, Literal
 import psycopg
 
 from layers.catalogue import SCHEMA
-from services import river_network as rn
+from services import river as rn
 from services.errors import InvalidParameter
 
 AIR_DISTANCE_M = 5_000.0

@@ -8,7 +8,7 @@ graded, or given keys) in four passes, each over the whole set at once:
 2. the population within 5 km and 500 m from the population raster: one array, exact cell-fraction
    sums over the geodesic circles of every source (``gis.grading.disk_sums``);
 3. the water receptors within 10 km downstream and the provinces within the 24-hour reach, from one
-   snap, one downstream closure and one join each (``services.river_network``);
+   snap, one downstream closure and one join each (``services.river``);
 4. the level matrix and the label (``gis.grading.grade_many``: ``grade`` once per distinct
    combination of bands and classes).
 
@@ -64,7 +64,7 @@ from layers import db
 from layers.catalogue import SCHEMA
 from layers.settings import DatabaseSettings
 from layers.substances import DATA, substances
-from services import river_network as rn
+from services import river as rn
 from services.errors import InvalidParameter, NotFound
 
 TABLES_FILE = DATA / "hj941_grading.yaml"

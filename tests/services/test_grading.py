@@ -26,7 +26,7 @@ from etl.raster import register_raster
 from layers import db
 from layers.settings import DatabaseSettings
 from services import grading
-from services import river_network as rn
+from services import river as rn
 from services.app import create_app
 from services.settings import APISettings
 

@@ -40,7 +40,7 @@ from services.app import create_app
 from services.hazards import refresh_after_load, refresh_batch, refresh_full
 from services.hazards.borders import ensure_borders, neighbours
 from services.hazards.rules import KINDS, HazardRules, RulesError, load_rules, rules_from_dict
-from services.river_network import downstream, jurisdictions_along, snap
+from services.river import downstream, jurisdictions_along, snap
 from services.settings import APISettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from shapely.geometry import LineString, Point
 
 from etl.load import load_file
 from layers import db
-from services.river_network import NoRiverNearby, downstream, features_along, jurisdictions_along, snap
+from services.river import NoRiverNearby, downstream, features_along, jurisdictions_along, snap
 
 GEOD = Geod(ellps="WGS84")
 LAT = 32.02  # runs east from Pukou (Nanjing) across the Yangtze plain towards Zhenjiang
