@@ -33,40 +33,6 @@ _PARTS_CTE = """s AS (
 
 
 @dataclass(frozen=True)
-class Crossing:
-    """Where a downstream walk enters a jurisdiction: its code and name, distance and time."""
-
-    code: str
-    name: str
-    level: str
-    entry_m: float
-    entry_s: float
-
-
-def jurisdictions_along(conn: psycopg.Connection, steps: list[Step], level: str = "city") -> list[Crossing]:
-    """The jurisdictions (``city``, ``county`` or ``province``) the walk passes, in order of entry."""
-    if level not in ("city", "county", "province"):
-        raise ValueError(f"level was {level!r} but is expected to be one of ['city', 'county', 'province']")
-    if not steps:
-        return []
-    rows = conn.execute(
-        f"""WITH {_PARTS_CTE}, hits AS (
-              SELECT a.code, a.name, p.start_m, p.end_m, p.t_start_s, p.t_end_s,
-                     (ST_Dump(ST_CollectionExtract(ST_Intersection(p.geom, a.geom), 2))).geom AS piece, p.geom
-              FROM parts p JOIN {SCHEMA}.admin_area a ON a.level = %(level)s AND ST_Intersects(a.geom, p.geom)
-            ), located AS (
-              SELECT code, name,
-                     start_m + ST_LineLocatePoint(geom, ST_StartPoint(piece)) * (end_m - start_m) AS at_m,
-                     t_start_s + ST_LineLocatePoint(geom, ST_StartPoint(piece)) * (t_end_s - t_start_s) AS at_s
-              FROM hits
-            )
-            SELECT code, name, min(at_m) AS entry_m, min(at_s) AS entry_s FROM located
-            GROUP BY code, name ORDER BY entry_s, code""",
-        {"steps": _steps_json(steps), "level": level}).fetchall()
-    return [Crossing(r["code"], r["name"], level, float(r["entry_m"]), float(r["entry_s"])) for r in rows]
-
-
-@dataclass(frozen=True)
 class Met:
     """A feature the walk passes within a distance: where along the path and when."""
 
@@ -78,42 +44,6 @@ class Met:
     at_s: float
     reach_id: int
     properties: dict[str, Any]
-
-
-def features_along(conn: psycopg.Connection, steps: list[Step], table: str, within_m: float,
-                   columns: tuple[str, ...] = ("name",)) -> list[Met]:
-    """Features of a catalogue layer within ``within_m`` of the walked path, in order of arrival.
-
-    ``table`` and ``columns`` must come from the layer catalogue (they are interpolated).  Points are
-    located by their closest point on the path; polygons by the first point where the path meets
-    them (or comes closest).
-    """
-    if not steps:
-        return []
-    cols = ", ".join(f"f.{c}" for c in columns)
-    rows = conn.execute(
-        f"""WITH {_PARTS_CTE}, near AS (
-              SELECT DISTINCT ON (f.key) f.key, p.reach_id, {cols},
-                     ST_Distance(f.geom::geography, p.geom::geography) AS d,
-                     ST_LineLocatePoint(p.geom, CASE WHEN ST_Dimension(f.geom) = 2 AND ST_Intersects(f.geom, p.geom)
-                         THEN ST_StartPoint(ST_GeometryN(ST_CollectionExtract(ST_Intersection(p.geom, f.geom), 2), 1))
-                         ELSE ST_ClosestPoint(p.geom, f.geom) END) AS frac,
-                     p.start_m, p.end_m, p.t_start_s, p.t_end_s
-              FROM parts p JOIN {SCHEMA}.{table} f
-                ON ST_DWithin(f.geom::geography, p.geom::geography, %(within)s)
-              ORDER BY f.key, p.t_start_s
-            )
-            SELECT *, start_m + coalesce(frac, 0) * (end_m - start_m) AS at_m,
-                   t_start_s + coalesce(frac, 0) * (t_end_s - t_start_s) AS at_s
-            FROM near ORDER BY at_s, key""",
-        {"steps": _steps_json(steps), "within": within_m}).fetchall()
-    out = []
-    for r in rows:
-        r = dict(r)
-        props = {c: r.get(c) for c in columns}
-        out.append(Met(table, r["key"], r.get("name"), float(r["d"]), float(r["at_m"]), float(r["at_s"]),
-                       int(r["reach_id"]), props))
-    return out
 
 
 @dataclass(frozen=True)
@@ -156,8 +86,7 @@ def jurisdictions_entered(conn: psycopg.Connection, steps: list[Step],
                           levels: tuple[str, ...] = ("province", "city", "county")) -> list[Entry]:
     """Jurisdictions of the given levels the walk passes, in order of entry, from one query.
 
-    The same answer as :func:`jurisdictions_along` for each level, computed against the subdivided
-    ``admin_piece`` polygons (small pieces: the GiST index and ST_Intersection stay cheap) instead of
+    Computed against the subdivided ``admin_piece`` polygons (small pieces: the GiST index and ST_Intersection stay cheap) instead of
     whole provinces of tens of thousands of vertices; about ten times faster on the demo region.
     """
     bad = [lv for lv in levels if lv not in ("city", "county", "province")]
@@ -204,9 +133,8 @@ def points_along(conn: psycopg.Connection, steps: list[Step], table: str, within
                  columns: tuple[str, ...] = ("name",)) -> list[Met]:
     """Point features of a catalogue layer within ``within_m`` of the walked path, in order of arrival.
 
-    Each point is located at its closest point on the nearest step (ties: the earliest).  Unlike
-    :func:`features_along`, a point lying exactly on the path is located where it lies, not at the
-    start of its step (there the intersection is a point, which that function's line extraction drops).
+    Each point is located at its closest point on the nearest step (ties: the earliest), so a point
+    lying exactly on the path is located where it lies, not at the start of its step.
     ``table`` and ``columns`` must come from the layer catalogue (they are interpolated).
     """
     if not steps:

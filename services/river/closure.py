@@ -5,8 +5,8 @@ The caller fills a temporary table of points, snaps them in one statement
 (:func:`services.river.walk.downstream_closure`), then asks which features lie on the first
 ``window_m`` metres downstream of each point, or which jurisdictions the river enters within
 ``window_s`` seconds.  A feature or jurisdiction counts when the part of a reach near it (within
-``within_m``, or inside it) overlaps the point's window; along branches the quickest path decides,
-as in :func:`services.river.along.features_along`.  Positions along a reach are its geodesic length
+``within_m``, or inside it) overlaps the point's window; along branches the quickest path decides
+(the earliest arrival, as one walk reports it).  Positions along a reach are its geodesic length
 times the fraction located on it, as everywhere in this package.
 """
 

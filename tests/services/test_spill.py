@@ -25,7 +25,8 @@ from layers.settings import DatabaseSettings
 from services.app import create_app
 from services.emergency import cloud
 from services.emergency.walk import prepare
-from services.river import downstream, jurisdictions_along, jurisdictions_entered, snap
+from services.river import downstream, jurisdictions_entered, snap
+from tests.services.river_reference import jurisdictions_along
 
 GEOD = Geod(ellps="WGS84")
 LAT = 32.02  # east from Pukou (Nanjing) across the plain towards Zhenjiang
