@@ -1,18 +1,8 @@
-"""Nearby: the risk sites closest to a point, by geodesic distance, within a radius (DESIGN 5).
-
-One SQL statement finds the candidates: ``ST_DWithin`` on geography bounds the radius and the
-``<->`` operator on geography orders them nearest first (KNN); both are served by the GiST index on
-``geom::geography`` (migration 0001), so no cast disables an index. The candidate list is a little
-longer than asked, then re-sorted by the exact spheroidal distance (``ST_Distance`` on geography), since
-the index orders by the sphere; :func:`is_complete` proves the answer exact or widens the search.
-Bearings (initial geodesic azimuth from the user to the site) come from
-:func:`gis.crs.bearing_deg`, vectorised. City and county names come from ``admin_area``.
-"""
+"""The nearby search: one index-served statement, a proof that its answer is exact, sites from its rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,11 +11,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from gis.crs import bearing_deg
-from layers.catalogue import RISK_LEVEL_ZH, SCHEMA
-
-#: Limits on what a client may ask (issue 3): radius in metres and number of sites.
-MAX_RADIUS_M = 50_000.0
-MAX_LIMIT = 200
+from layers.catalogue import SCHEMA
+from services.nearby.request import NearbyQuery, Site
 
 _COLUMNS = (
     "key",
@@ -39,53 +26,6 @@ _COLUMNS = (
     "county_code",
 )
 _RESTRICTED_COLUMNS = ("contact",)
-
-
-@dataclass(frozen=True)
-class NearbyQuery:
-    """A nearby search in WGS84: origin, radius (m), how many, and optional category/level filters."""
-
-    lon: float
-    lat: float
-    radius_m: float
-    limit: int
-    categories: tuple[str, ...] = ()
-    levels: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not (-180 <= self.lon <= 180 and -90 <= self.lat <= 90):
-            raise ValueError(f"origin ({self.lon}, {self.lat}) is not a WGS84 longitude/latitude")
-        if not 0 < self.radius_m <= MAX_RADIUS_M:
-            raise ValueError(f"radius {self.radius_m} m is outside (0, {MAX_RADIUS_M:.0f}]")
-        if not 1 <= self.limit <= MAX_LIMIT:
-            raise ValueError(f"limit {self.limit} is outside [1, {MAX_LIMIT}]")
-
-
-@dataclass(frozen=True)
-class Site:
-    """One risk site with its WGS84 position, distance (m) and bearing (degrees from north, clockwise)."""
-
-    key: str
-    name: str
-    category: str
-    risk_level: str | None
-    industry: str | None
-    address: str | None
-    status: str | None
-    city_code: str | None
-    city_name: str | None
-    county_code: str | None
-    county_name: str | None
-    lon: float
-    lat: float
-    distance_m: float
-    bearing_deg: float
-    contact: str | None = None
-
-    @property
-    def level_zh(self) -> str | None:
-        return RISK_LEVEL_ZH.get(self.risk_level or "")
-
 
 #: Lower bound of spheroidal over spherical distance (they differ by < 0.7 % anywhere on Earth).
 _SPHEROID_OVER_SPHERE = 0.99
