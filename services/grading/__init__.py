@@ -38,7 +38,7 @@ from services.grading.tables import (SUBSTANCES_FILE, TABLES_FILE, GradingError,
 
 __all__ = [
     "GRADE_COLUMNS", "POPULATION", "RESTRICTED_Q", "SUBSTANCES_FILE", "TABLES_FILE", "GradeRunReport",
-    "GradingError", "Progress", "Scope", "compute", "critical_table", "explain", "grade_sources", "load_tables",
-    "population_within", "public_reasons", "raster_of", "read_lines", "select_sources", "tables_sha256",
-    "water_facts",
+    "GradingError", "Progress", "Scope", "compute", "critical_table", "explain", "grade_sources",
+    "load_tables", "population_within", "public_reasons", "raster_of", "read_lines", "select_sources",
+    "tables_sha256", "water_facts",
 ]

@@ -25,11 +25,11 @@ PostGIS builds each feature's GeoJSON text; Python only joins the rows.
 """
 
 from services.overlay.build import OverlayQuery, build
-from services.overlay.request import (CRS84, DEFAULT_CAP, GEOMETRIES, MAX_DISTANCE_M, MEASURE_COLUMN, MEASURES,
-                                      OUTPUTS, PREDICATES, Filter, OverlayRequest)
+from services.overlay.request import (CRS84, DEFAULT_CAP, GEOMETRIES, MAX_DISTANCE_M, MEASURE_COLUMN,
+                                      MEASURES, OUTPUTS, PREDICATES, Filter, OverlayRequest)
 from services.overlay.run import OverlayResult, finish, overlay
 
 __all__ = [
-    "CRS84", "DEFAULT_CAP", "GEOMETRIES", "MAX_DISTANCE_M", "MEASURES", "MEASURE_COLUMN", "OUTPUTS", "PREDICATES",
-    "Filter", "OverlayQuery", "OverlayRequest", "OverlayResult", "build", "finish", "overlay",
+    "CRS84", "DEFAULT_CAP", "GEOMETRIES", "MAX_DISTANCE_M", "MEASURES", "MEASURE_COLUMN", "OUTPUTS",
+    "PREDICATES", "Filter", "OverlayQuery", "OverlayRequest", "OverlayResult", "build", "finish", "overlay",
 ]

@@ -1,4 +1,4 @@
-"""The SQL of an overlay, clause by clause: the spatial predicate, the measures, one GeoJSON feature per row."""
+"""The SQL of an overlay, clause by clause: the predicate, the measures, one GeoJSON feature per row."""
 
 from __future__ import annotations
 

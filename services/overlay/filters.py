@@ -1,4 +1,4 @@
-"""The filters on each side of an overlay: CQL2 text or JSON, or equality, as a FROM item with bound values."""
+"""The filter on each side of an overlay (CQL2 text or JSON, or equality) as a FROM item, values bound."""
 
 from __future__ import annotations
 
