@@ -323,7 +323,7 @@ def test_bulletins_as_csv_text_and_json(demo_client: TestClient) -> None:
 
 def test_cli_spill_writes_json_map_and_bulletin(demo_db: DatabaseSettings, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.cli import app
+    from services.cli.main import app
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("RISKATLAS_DB_NAME", demo_db.db_name)

@@ -1,4 +1,4 @@
-"""``riskatlas flags ...`` and ``riskatlas overlay``: border-zone hazards and overlays from the shell.
+"""``riskatlas flags refresh|list|matrix``: the border-zone hazard flags from the shell.
 
 Every command prints tables for people, or one JSON document with ``--json``; bad input exits with
 code 2 and the same message the API gives.
@@ -6,7 +6,6 @@ code 2 and the same message the API gives.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,18 +14,10 @@ import typer
 from rich.table import Table
 
 from layers.settings import DatabaseSettings
-from services.commands.output import JsonOpt, err, out
-from services.commands.output import fail as _fail
-from services.commands.output import print_json as _print_json
-
-
+from services.cli.output import JsonOpt, err, fail, out, print_json
 
 flags_app = typer.Typer(help="Border-zone hazard flags: refresh them, list them, sum them city x city.",
                         no_args_is_help=True)
-
-
-
-
 
 
 @flags_app.command("refresh")
@@ -41,19 +32,19 @@ def refresh(
     from services.hazards.rules import RulesError
 
     if full and batch is not None:
-        _fail("give --full or --batch ID, not both", as_json)
+        fail("give --full or --batch ID, not both", as_json)
     s = DatabaseSettings()
     try:
         report = refresh_full(s) if batch is None else refresh_batch(s, batch)
     except (LookupError, RulesError, RiskAtlasError) as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json)
     if report is None:
         data: dict[str, Any] = {"mode": "incremental", "batch_id": batch, "flags_written": 0,
                                 "note": "that load's layer does not affect the flags"}
     else:
         data = report.to_dict()
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     t = Table(title=f"flags refresh ({data['mode']})")
     for col in ("kind", "flags", "seconds"):
@@ -93,7 +84,7 @@ def list_flags(
             collection = query.list_geojson(conn, q, max_limit=1_000_000) if (
                 as_json or (out_file and out_file.suffix.lower() == ".geojson")) else None
     except RiskAtlasError as exc:
-        _fail(exc.description, as_json)
+        fail(exc.description, as_json)
     if out_file is not None:
         _write(out_file, rows, collection, as_json)
     if as_json:
@@ -119,7 +110,7 @@ def _write(path: Path, rows: list[dict[str, Any]], collection: str | None, as_js
     elif suffix == ".gpkg":
         path.write_bytes(query.to_gpkg(rows))
     else:
-        _fail(f"--out was {str(path)!r} but is expected to end in .geojson, .csv or .gpkg", as_json)
+        fail(f"--out was {str(path)!r} but is expected to end in .geojson, .csv or .gpkg", as_json)
     if not as_json:
         err.print(f"wrote {len(rows)} flags to {path}")
 
@@ -138,9 +129,9 @@ def matrix_cmd(
         with db.connect(DatabaseSettings(), "app") as conn:
             doc = border_matrix(conn, level)
     except RiskAtlasError as exc:
-        _fail(exc.description, as_json)
+        fail(exc.description, as_json)
     if as_json:
-        _print_json(doc)
+        print_json(doc)
         return
     names = {j["code"]: j["name"] for j in doc["jurisdictions"]}
     codes = [j["code"] for j in doc["jurisdictions"]]
@@ -152,58 +143,3 @@ def matrix_cmd(
         t.add_row(names[a], *[str(doc["matrix"].get(a, {}).get(b, 0) or "") for b in codes])
     out.print(t)
     out.print(f"{doc['total']} flags; computed {doc['computed_at']}")
-
-
-def overlay_cmd(
-    left: str = typer.Argument(..., help="Left layer, e.g. risk_source"),
-    predicate: str = typer.Argument(..., help="intersects, within, contains or within-distance"),
-    right: str = typer.Argument(..., help="Right layer, e.g. protection_zone"),
-    distance_m: float | None = typer.Option(None, "--distance", "-d", help="Metres (within-distance)"),
-    left_filter: str | None = typer.Option(None, "--left-filter", help="CQL2 text on the left layer"),
-    right_filter: str | None = typer.Option(None, "--right-filter", help="CQL2 text on the right layer"),
-    output: str = typer.Option("pairs", "--output", help="pairs or left-with-count"),
-    measure: list[str] = typer.Option([], "--measure", help="area, length or distance (repeatable)"),
-    geometry: str = typer.Option("left", "--geometry", help="left, right, intersection or none"),
-    limit: int | None = typer.Option(None, "--limit", help="Page size; without it more than --cap is an error"),
-    offset: int = typer.Option(0, "--offset"),
-    cap: int = typer.Option(10_000, "--cap", help="Largest result returned without paging"),
-    out_file: Path | None = typer.Option(None, "--out", help="Write the GeoJSON to this file"),
-    as_json: bool = typer.Option(False, "--json", help="Print the GeoJSON result instead of a table."),
-) -> None:
-    """Overlay two layers: pairs with the attributes of both, or left features with their match count."""
-    from layers import db
-    from services.errors import RiskAtlasError
-    from services.overlay import overlay
-
-    try:
-        with db.connect(DatabaseSettings(), "app") as conn:
-            result = overlay(conn, left, predicate, right, distance_m=distance_m, left_filter=left_filter,
-                             right_filter=right_filter, output=output, measures=measure, geometry=geometry,
-                             limit=limit, offset=offset, cap=cap, may_see_restricted=True)
-    except RiskAtlasError as exc:
-        _fail(exc.description, as_json)
-    text = result.collection_text()
-    if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
-        if not as_json:
-            err.print(f"wrote {result.number_returned} features to {out_file}")
-    if as_json:
-        sys.stdout.write(text + "\n")
-        return
-    _print_overlay(result)
-
-
-def _print_overlay(result: Any) -> None:
-    feats = [json.loads(f) for f in result.features[:20]]
-    t = Table(title=f"overlay: {result.number_returned} features"
-                    + (f" (next page at offset {result.next_offset})" if result.next_offset is not None else ""))
-    extra = [k for k in ("match_count", "area_m2", "length_m", "distance_m")
-             if feats and k in feats[0]["properties"]]
-    for col in ("left", "right", *extra):
-        t.add_column(col)
-    for f in feats:
-        p = f["properties"]
-        t.add_row(f"{p.get('left_key')} {p.get('left_name') or ''}",
-                  f"{p.get('right_key', '')} {p.get('right_name') or ''}".strip(),
-                  *[f"{p[k]:.1f}" if isinstance(p[k], float) else str(p[k]) for k in extra])
-    out.print(t)

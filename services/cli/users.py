@@ -18,7 +18,7 @@ from rich.table import Table
 from layers import db
 from layers.settings import DatabaseSettings
 from services import accounts
-from services.commands.output import JsonOpt, fail, out, print_json
+from services.cli.output import JsonOpt, fail, out, print_json
 from services.errors import RiskAtlasError
 
 users_app = typer.Typer(help="Accounts and API keys (kept in the database as slow hashes).", no_args_is_help=True)

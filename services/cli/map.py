@@ -15,11 +15,7 @@ import typer
 from rich.table import Table
 
 from layers.settings import DatabaseSettings
-from services.commands.output import out
-from services.commands.output import fail as _fail
-
-
-
+from services.cli.output import fail, out
 
 
 def map_cmd(
@@ -41,7 +37,7 @@ def map_cmd(
         report = build_overview(DatabaseSettings(), city, names, flags=flags, restricted=restricted,
                                 basemap_url=basemap)
     except MapInputError as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(report.html, encoding="utf-8")
     summary = {"html": str(out_file), **report.summary()}
@@ -49,7 +45,7 @@ def map_cmd(
         try:
             summary["png"] = str(render_png(out_file, png))
         except PngError as exc:
-            _fail(str(exc), as_json)
+            fail(str(exc), as_json)
     if as_json:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
         return
