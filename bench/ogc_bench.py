@@ -485,9 +485,9 @@ def _items_sql(
     from gis.crs import CRS84
     from layers.catalogue import RISK_SOURCE
     from services.identity import ANONYMOUS
-    from services.ogc.crs import geojson_decimals, output_geometry_sql
-    from services.ogc.sql import GEOM, FeatureQuery
-    from services.ogc.views import view
+    from services.query.crs import geojson_decimals, output_geometry_sql
+    from services.query.clauses import GEOM, FeatureQuery
+    from services.query.views import view
 
     v = view(RISK_SOURCE, ANONYMOUS)
     q = FeatureQuery(v, v.fields, tuple(clause_builder(v)), (), limit, offset)
@@ -505,10 +505,10 @@ def run(args: argparse.Namespace) -> list[Row]:
     from layers.settings import DatabaseSettings
     from services.identity import ANONYMOUS
     from services.nearby import NearbyQuery, nearby_sql
-    from services.ogc.cql import filter_clause
+    from services.query.cql import filter_clause
     from services.ogc.mvt import tile_sql
-    from services.ogc.sql import by_id, envelope_clause
-    from services.ogc.views import view
+    from services.query.clauses import by_id, envelope_clause
+    from services.query.views import view
     from services.settings import APISettings
 
     settings = DatabaseSettings().with_db(args.db_name)

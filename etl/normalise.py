@@ -64,10 +64,6 @@ class Prepared:
     source_records: pd.DataFrame | None = None  # the raw rows, for reject records
 
     @property
-    def rejected_rows(self) -> int:
-        return len({r.row_no for r in self.rejects})
-
-    @property
     def repaired(self) -> int:
         """How many loaded rows were repaired (a row may have several repairs)."""
         return len({r.row_no for r in self.repairs})

@@ -14,7 +14,6 @@ import pwd
 import secrets
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,19 +280,6 @@ def bootstrap(settings: DatabaseSettings, db_name: str | None = None) -> None:
 def drop_database(settings: DatabaseSettings, db_name: str) -> None:
     """Drop a database of the managed cluster (used for throw-away test databases)."""
     psql_admin(settings, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-
-
-def wait_ready(settings: DatabaseSettings, timeout: float = 30.0) -> None:
-    """Block until the server accepts connections on its socket."""
-    p = paths(settings)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = subprocess.run([str(bin_dir(settings) / "pg_isready"), "-h", str(p.socket_dir), "-p",
-                               str(settings.pg_port)], capture_output=True)
-        if done.returncode == 0:
-            return
-        time.sleep(0.2)
-    raise ClusterError(f"server on port {settings.pg_port} not ready after {timeout} s")
 
 
 def remove(settings: DatabaseSettings) -> None:

@@ -127,15 +127,3 @@ def shape_svg(shape: str, colour: str, size: int = 14, stroke: str = "#ffffff") 
     """An inline SVG of ``shape`` filled with ``colour`` (legends of the report maps)."""
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 24 24">'
             f'<path d="{SHAPE_PATHS[shape]}" fill="{colour}" stroke="{stroke}" stroke-width="1.5"/></svg>')
-
-
-def feature_color(doc: dict[str, Any], layer: str, properties: dict[str, Any]) -> str:
-    """The colour a feature is drawn in: its class colour, the ungraded grey, or the layer colour."""
-    entry = doc["layers"][layer]
-    by = entry.get("color_by")
-    if not by:
-        return entry["color"]
-    value = properties.get(by)
-    if value in entry["palette"]:
-        return entry["palette"][value]
-    return entry.get("missing_color", entry["color"])

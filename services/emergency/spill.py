@@ -1,6 +1,6 @@
 """River spill: where and when an instantaneous release arrives downstream, and how strong (DESIGN 5, 8.5).
 
-The river graph is :mod:`services.river_network` (snap, the recursive-CTE downstream walk, the
+The river graph is :mod:`services.river` (snap, the recursive-CTE downstream walk, the
 features and jurisdictions along it), reused as it is; :mod:`services.emergency.walk` links and cuts
 the walk and :mod:`services.emergency.cloud` composes the 1-D solution of :mod:`gis.river_transport`
 across reaches.  The answer is one GeoJSON FeatureCollection (WGS84 unless asked otherwise) whose
@@ -26,7 +26,7 @@ from services.emergency.common import clock, crs_uri, release_clock, release_poi
 from services.emergency.requests import SpillRequest
 from services.emergency.walk import Walk, WalkedReach, prepare, reach_summary
 from services.errors import InvalidParameter
-from services.river_network import (Entry, NoRiverNearby, Snap, areas_entered, downstream, jurisdictions_entered,
+from services.river import (Entry, NoRiverNearby, Snap, areas_entered, downstream, jurisdictions_entered,
                                     points_along, snap)
 
 #: Receptor layers met along the path: (table, columns, kind) — points within a distance, polygons crossed.

@@ -1,6 +1,6 @@
 """The downstream walk made ready for the cloud: cut at the horizon, linked, with each reach's hydraulics.
 
-The walk itself is :func:`services.river_network.downstream` (a recursive CTE over the ``river``
+The walk itself is :func:`services.river.downstream` (a recursive CTE over the ``river``
 graph in PostGIS); this module adds what the spill model needs on top of it: which reach feeds
 which (from the reach nodes), how the mass divides where the network branches, the part of the last
 reaches beyond the horizon cut off, and per reach u, A and D with the defaults that were used.
@@ -18,7 +18,7 @@ import psycopg
 from gis.crs import geodesic_distance_m
 from gis.river_transport import RIVER_CLASSES, fischer_dispersion
 from services.emergency.cloud import Reach, ReachSpec, chain
-from services.river_network import ReachRecord, Step, reach_records
+from services.river import ReachRecord, Step, reach_records
 
 #: Stored attributes that fall back to the river class defaults when missing.
 HYDRAULIC_FIELDS = ("velocity_ms", "width_m", "depth_m", "slope")
@@ -63,7 +63,7 @@ class Walk:
 
 def prepare(conn: psycopg.Connection, steps: list[Step], horizon_s: float,
             dispersion_m2_s: float | None = None) -> Walk:
-    """Link, cut and parameterise the steps of :func:`services.river_network.downstream`.
+    """Link, cut and parameterise the steps of :func:`services.river.downstream`.
 
     Steps whose velocity is 0 (or missing time) stop the walk there, with a warning.  D is
     ``dispersion_m2_s`` on every reach when given, else Fischer's estimate from the reach's u, width,

@@ -30,7 +30,7 @@ import psycopg
 
 from layers.catalogue import RISK_LEVEL_ZH, SCHEMA
 from services.hazards.rules import BORDER_KINDS, ZONE_LEVELS, HazardRules
-from services.river_network import downstream_closure
+from services.river import downstream_closure
 
 CANDIDATE_COLUMNS = ("source_id", "risk_level", "own_code", "other_code", "feature_key", "feature_name",
                      "zone_level", "distance_m", "threshold_m", "travel_time_s", "close", "inside", "detail")
@@ -325,7 +325,7 @@ def prepare_upstream(conn: psycopg.Connection, p: dict[str, Any], scoped: bool) 
     Creates ``hz_snap`` (source, reach, metres from the reach start to the snapped point: the reach's
     point nearest to the source on the spheroid, not the nearest in degrees, which can lie 100 m
     along the river from it),
-    ``reach_closure`` (:func:`services.river_network.downstream_closure`) for the reaches snapped to, and
+    ``reach_closure`` (:func:`services.river.downstream_closure`) for the reaches snapped to, and
     ``hz_reach_city`` (each stretch of a walked reach inside a city, in metres from the reach start).
     Returns the number of snapped sources.
     """

@@ -12,11 +12,11 @@ from services.deps import IdentityDep, PoolDep
 from services.errors import NotFound
 from services.identity import Identity
 from services.ogc import links as L
-from services.ogc.crs import SUPPORTED_URIS
+from services.query.crs import SUPPORTED_URIS
 from services.ogc.extents import BBox, extent_cache
-from services.ogc.params import output_format, schema_media_type
+from services.query.params import output_format, schema_media_type
 from services.ogc.render import html_response, json_response
-from services.ogc.views import CollectionView, view
+from services.query.views import CollectionView, view
 
 router = APIRouter(tags=["Collections"])
 

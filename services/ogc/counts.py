@@ -26,7 +26,7 @@ from psycopg.rows import tuple_row
 
 from layers.catalogue import SCHEMA
 from services.ogc.execute import run_query
-from services.ogc.sql import Clause
+from services.query.clauses import Clause
 
 TTL_SECONDS = 30.0
 MAX_ENTRIES = 2048

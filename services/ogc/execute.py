@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from services.errors import InvalidParameter
 from services.identity import ANONYMOUS, Identity, present
 from services.limits import apply_budget
-from services.ogc.sql import Clause
+from services.query.clauses import Clause
 
 log = logging.getLogger("riskatlas")
 

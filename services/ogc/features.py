@@ -15,14 +15,14 @@ import shapely
 
 from gis.crs import CrsSpec
 from services.ogc.counts import CountCache
-from services.ogc.crs import (
+from services.query.crs import (
     geojson_decimals,
     geometries_from_wgs84,
     needs_python_transform,
     output_geometry_sql,
 )
 from services.ogc.execute import run_query
-from services.ogc.sql import GEOM, FeatureQuery
+from services.query.clauses import GEOM, FeatureQuery
 
 
 @dataclass(frozen=True)

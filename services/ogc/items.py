@@ -12,15 +12,15 @@ from services.errors import InvalidParameter, NotFound
 from services.ogc import links as L
 from services.ogc.collections import F_QUERY, resolve
 from services.ogc.counts import count_cache
-from services.ogc.cql import FILTER_LANGS
-from services.ogc.crs import SUPPORTED_URIS, content_crs, negotiate
+from services.query.cql import FILTER_LANGS
+from services.query.crs import SUPPORTED_URIS, content_crs, negotiate
 from services.ogc.execute import read_connection
 from services.ogc.features import Page, body, count_page, feature_body, fetch_features, fetch_page
-from services.ogc.filters import conditions
-from services.ogc.params import output_format, properties, sortby
+from services.query.filters import conditions
+from services.query.params import output_format, properties, sortby
 from services.ogc.render import html_response, timestamp
-from services.ogc.sql import FeatureQuery, by_id
-from services.ogc.views import CollectionView
+from services.query.clauses import FeatureQuery, by_id
+from services.query.views import CollectionView
 from services.validation import MAX_OFFSET
 
 router = APIRouter(tags=["Features"])

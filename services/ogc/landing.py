@@ -8,7 +8,7 @@ from services.deps import APISettingsDep
 from services.ogc import links as L
 from services.ogc.collections import F_QUERY
 from services.ogc.openapi import document
-from services.ogc.params import output_format
+from services.query.params import output_format
 from services.ogc.render import html_response, json_response
 
 router = APIRouter(tags=["Capabilities"])

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from psycopg import sql
 
 from services.errors import InvalidParameter
-from services.ogc.sql import GEOM, Clause, all_of, join
-from services.ogc.views import CollectionView
+from services.query.clauses import GEOM, Clause, all_of, join
+from services.query.views import CollectionView
 
 EXTENT = 4096
 BUFFER = 64

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from layers.catalogue import LAYERS
 from services.ogc.mvt import TMS_ID
-from services.ogc.views import field_schema
+from services.query.views import field_schema
 from services.settings import APISettings
 
 OPENAPI_VERSION = "3.0.3"

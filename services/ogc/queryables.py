@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from services.deps import IdentityDep
 from services.ogc import links as L
 from services.ogc.collections import F_QUERY, resolve
-from services.ogc.params import output_format, schema_media_type
+from services.query.params import output_format, schema_media_type
 from services.ogc.render import html_response, json_response
 
 router = APIRouter(tags=["Filtering"])

@@ -27,14 +27,14 @@ from services.errors import InvalidParameter, NotFound
 from services.identity import Identity
 from services.ogc import links as L
 from services.ogc.collections import resolve
-from services.ogc.cql import FILTER_LANGS
-from services.ogc.crs import CRS84
+from services.query.cql import FILTER_LANGS
+from services.query.crs import CRS84
 from services.ogc.execute import read_connection, run_query
 from services.ogc.extents import BBox, extent_cache
-from services.ogc.filters import conditions
+from services.query.filters import conditions
 from services.ogc.mvt import MAX_ZOOM, TMS_ID, tile_fields, tile_sql
 from services.ogc.render import json_response
-from services.ogc.views import CollectionView, field_schema, view
+from services.query.views import CollectionView, field_schema, view
 
 router = APIRouter(tags=["Tiles"])
 

@@ -18,7 +18,7 @@ from layers.catalogue import RISK_CATEGORIES, RISK_LEVELS
 from services.deps import IdentityDep, PoolDep
 from services.errors import InvalidParameter
 from services.nearby import MAX_LIMIT, MAX_RADIUS_M, NearbyQuery, Site, find_nearby
-from services.ogc.crs import content_crs, negotiate
+from services.query.crs import content_crs, negotiate
 from services.ogc.execute import read_connection
 from services.ogc.render import json_response
 

@@ -25,10 +25,10 @@ from layers.catalogue import RISK_SOURCE
 from services.errors import InvalidParameter, NotFound
 from services.limits import apply_budget
 from services.ogc.execute import read_connection, run_query
-from services.ogc.filters import conditions
+from services.query.filters import conditions
 from services.ogc.mvt import MAX_ZOOM, tile_sql
 from services.ogc.render import json_response
-from services.ogc.views import CollectionView, view
+from services.query.views import CollectionView, view
 
 router = APIRouter(tags=["Web"])
 router.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")

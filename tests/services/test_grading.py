@@ -26,9 +26,10 @@ from etl.raster import register_raster
 from layers import db
 from layers.settings import DatabaseSettings
 from services import grading
-from services import river_network as rn
+from services import river as rn
 from services.app import create_app
 from services.settings import APISettings
+from tests.services.river_reference import features_along, jurisdictions_along
 
 GEOD = Geod(ellps="WGS84")
 ORIGIN = (118.3, 32.3)  # top-left of the test raster
@@ -248,10 +249,10 @@ def test_water_facts_agree_with_the_one_point_walk_on_the_demo_region(demo_db: D
             found = set()
             for rule in tables.receptors:
                 cols = ("name", "kind") if rule.kind else ("name",)
-                for m in rn.features_along(conn, within, rule.layer, tables.near_m, columns=cols):
+                for m in features_along(conn, within, rule.layer, tables.near_m, columns=cols):
                     if rule.kind is None or m.properties.get("kind") == rule.kind:
                         found.add(m.key)
-            provinces = {c.code for c in rn.jurisdictions_along(conn, _clip(steps, tables.reach_s, "s"), "province")}
+            provinces = {c.code for c in jurisdictions_along(conn, _clip(steps, tables.reach_s, "s"), "province")}
             f = facts[pid]
             assert f["reach"]["key"] == start.key
             assert {r["key"] for r in f["receptors"]} == found, row["key"]

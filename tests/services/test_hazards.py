@@ -40,7 +40,8 @@ from services.app import create_app
 from services.hazards import refresh_after_load, refresh_batch, refresh_full
 from services.hazards.borders import ensure_borders, neighbours
 from services.hazards.rules import KINDS, HazardRules, RulesError, load_rules, rules_from_dict
-from services.river_network import downstream, jurisdictions_along, snap
+from services.river import downstream, snap
+from tests.services.river_reference import jurisdictions_along
 from services.settings import APISettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -376,7 +377,7 @@ def test_demo_chu_river_sources_are_upstream_of_nanjing(db_flags):
 
 
 def test_upstream_cities_agree_with_the_downstream_walk(hazard_db, db_flags):
-    """For a sample of flagged sources, river_network's own walk meets the same cities."""
+    """For a sample of flagged sources, the single downstream walk meets the same cities."""
     sample = sorted({k[0] for k in db_flags if k[1] == "upstream"})[::15][:12]
     with db.connect(hazard_db) as conn:
         for key in sample:

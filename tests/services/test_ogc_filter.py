@@ -17,9 +17,9 @@ from layers.settings import DatabaseSettings
 from services.app import create_app
 from services.errors import InvalidParameter
 from services.identity import Identity
-from services.ogc.cql import parse, to_sql
-from services.ogc.cql_text import parse as parse_text
-from services.ogc.views import view
+from services.query.cql import parse, to_sql
+from services.query.cql_text import parse as parse_text
+from services.query.views import view
 from services.settings import APISettings
 
 ANALYST = {"X-API-Key": "analyst-key"}

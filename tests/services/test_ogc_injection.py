@@ -19,7 +19,7 @@ from layers.catalogue import LAYERS
 from layers.settings import DatabaseSettings
 from services.app import create_app
 from services.errors import InvalidParameter
-from services.ogc.cql import parse
+from services.query.cql import parse
 from services.settings import APISettings
 
 PAYLOADS = [

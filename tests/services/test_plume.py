@@ -231,7 +231,7 @@ def test_plume_bulletin_and_cli_map(client: TestClient, demo_db: DatabaseSetting
                                                         "wind_speed_m_s": 2, "stability": "E"})
     assert r.status_code == 200 and "大气威胁区 / Air threat zones" in r.text and "南京市 Nanjing" in r.text
 
-    from services.cli import app
+    from services.cli.main import app
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("RISKATLAS_DB_NAME", demo_db.db_name)

@@ -10,7 +10,7 @@ from shapely.geometry import LineString, Point
 
 from etl.load import load_file
 from layers import db
-from services.river_network import NoRiverNearby, downstream, features_along, jurisdictions_along, snap
+from services.river import NoRiverNearby, downstream, jurisdictions_entered, points_along, snap
 
 GEOD = Geod(ellps="WGS84")
 LAT = 32.02  # runs east from Pukou (Nanjing) across the Yangtze plain towards Zhenjiang
@@ -69,11 +69,11 @@ def test_jurisdictions_and_features_in_order_of_arrival(straight_river):
     with db.connect(straight_river) as conn:
         start = snap(conn, 118.60, LAT)
         steps = downstream(conn, start, horizon_s=10 * 24 * 3600)
-        cities = jurisdictions_along(conn, steps, "city")
-        met = features_along(conn, steps, "water_reserve", 500)
-    assert cities[0].code == "320100" and cities[0].entry_s == pytest.approx(0, abs=1)
+        cities = jurisdictions_entered(conn, steps, ("city",))
+        met = points_along(conn, steps, "water_reserve", 500)
+    assert cities[0].key == "320100" and cities[0].entry_s == pytest.approx(0, abs=1)
     assert [c.entry_s for c in cities] == sorted(c.entry_s for c in cities)
-    assert len(cities) >= 2 and cities[-1].code in ("321100", "321000")
+    assert len(cities) >= 2 and cities[-1].key in ("321100", "321000")
     assert [m.key for m in met] == ["W1"]
     expected = _len(118.60, XS[1]) / 1.0 + _len(XS[1], XS[2]) / 0.5 + _len(XS[2], 119.30) / 2.0
     assert met[0].at_s == pytest.approx(expected, rel=3e-3)
@@ -94,6 +94,6 @@ def test_a_point_on_the_path_is_placed_where_it_lies(straight_river, tmp_path):
     load_file(straight_river, path, "monitoring_station")
     with db.connect(straight_river) as conn:
         steps = downstream(conn, snap(conn, 118.60, LAT), horizon_s=10 * 24 * 3600)
-        met = features_along(conn, steps, "monitoring_station", 100)
+        met = points_along(conn, steps, "monitoring_station", 100)
     expected = _len(118.60, XS[1]) / 1.0 + _len(XS[1], XS[2]) / 0.5 + _len(XS[2], 119.30) / 2.0
     assert met[0].distance_to_path_m < 1 and met[0].at_s == pytest.approx(expected, rel=3e-3)

@@ -25,7 +25,8 @@ from layers.settings import DatabaseSettings
 from services.app import create_app
 from services.emergency import cloud
 from services.emergency.walk import prepare
-from services.river_network import downstream, jurisdictions_along, jurisdictions_entered, snap
+from services.river import downstream, jurisdictions_entered, snap
+from tests.services.river_reference import jurisdictions_along
 
 GEOD = Geod(ellps="WGS84")
 LAT = 32.02  # east from Pukou (Nanjing) across the plain towards Zhenjiang
@@ -322,7 +323,7 @@ def test_bulletins_as_csv_text_and_json(demo_client: TestClient) -> None:
 
 def test_cli_spill_writes_json_map_and_bulletin(demo_db: DatabaseSettings, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.cli import app
+    from services.cli.main import app
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("RISKATLAS_DB_NAME", demo_db.db_name)

@@ -1,0 +1,75 @@
+"""``riskatlas plume``: a release to air: threat zones, population and receptors inside, whom to notify."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from services.cli.emergency_common import (BasemapOpt, BulletinOpt, JsonOpt, MapOpt, print_notify, run, validate,
+                                           write_outputs)
+from services.cli.output import out
+
+
+def plume(
+    x: float = typer.Option(..., "--x", help="Longitude (or easting) of the release"),
+    y: float = typer.Option(..., "--y", help="Latitude (or northing) of the release"),
+    substance: str = typer.Option(..., "--substance", "-s", help="CAS number or name with HJ 169 end-points"),
+    rate_kg_s: float = typer.Option(..., "--rate-kg-s", help="Release rate, kg/s"),
+    wind_from_deg: float = typer.Option(..., "--wind-from", help="Direction the wind blows from, degrees"),
+    wind_speed_m_s: float = typer.Option(..., "--wind-speed", help="Wind speed at 10 m, m/s"),
+    stability: Optional[str] = typer.Option(None, "--stability", help="A-F; or derive it with --day/--night"),
+    day: Optional[bool] = typer.Option(None, "--day/--night", help="Daytime or night, to derive the stability"),
+    insolation: Optional[str] = typer.Option(None, "--insolation", help="By day: strong, moderate or slight"),
+    cloud_cover_eighths: Optional[float] = typer.Option(None, "--cloud", help="Cloud cover in eighths (0-8)"),
+    terrain: str = typer.Option("rural", "--terrain", help="rural or urban"),
+    crs: str = typer.Option("OGC:CRS84", "--crs", help="CRS of x/y: CRS84, EPSG:4326, EPSG:4549, gcj02, bd09"),
+    release_time: Optional[datetime] = typer.Option(None, "--release-time", help="Start (ISO 8601; default now)"),
+    endpoint1_mg_m3: Optional[float] = typer.Option(None, "--endpoint1", help="Override end-point 1, mg/m³"),
+    endpoint2_mg_m3: Optional[float] = typer.Option(None, "--endpoint2", help="Override end-point 2, mg/m³"),
+    map_file: Optional[Path] = MapOpt,
+    bulletin_file: Optional[Path] = BulletinOpt,
+    basemap: Optional[str] = BasemapOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Release to air: threat zones for end-points 1 and 2, population and receptors inside, whom to notify."""
+    from services.emergency.plume import plume_zones
+    from services.emergency.population import registered_raster
+    from services.emergency.requests import PlumeRequest
+
+    fields = dict(x=x, y=y, crs=crs, substance=substance, release_rate_kg_s=rate_kg_s, wind_from_deg=wind_from_deg,
+                  wind_speed_m_s=wind_speed_m_s, stability=stability.upper() if stability else None, day=day,
+                  insolation=insolation, cloud_cover_eighths=cloud_cover_eighths, terrain=terrain,
+                  release_time=release_time, endpoint1_mg_m3=endpoint1_mg_m3, endpoint2_mg_m3=endpoint2_mg_m3)
+    req = validate(PlumeRequest, fields, as_json)
+    result = run(lambda conn: plume_zones(conn, req, registered_raster(conn)), as_json)
+    write_outputs(result, map_file, bulletin_file, basemap, as_json)
+    if not as_json:
+        _print_plume(result)
+
+
+def _print_plume(r: dict[str, Any]) -> None:
+    inc, model = r["incident"], r["model"]
+    sub = inc["substance"]
+    out.print(f"[bold]{inc['kind_zh']} / {inc['kind']}[/bold]: {sub['name_zh']} {sub['name']} "
+              f"{inc['release_rate_kg_s']:g} kg/s, wind from {inc['wind_from_deg']:g}° "
+              f"at {inc['wind_speed_m_s']:g} m/s, "
+              f"stability {model['stability']} ({model['stability_source']}), {model['dispersion']}")
+    t = Table(title="威胁区 threat zones")
+    for c in ("zone", "LOC mg/m³", "far edge m", "half-width m", "area km²", "capped", "population",
+              "risk sources", "water sources", "protected areas"):
+        t.add_column(c)
+    for f in r["features"]:
+        p = f["properties"]
+        if p.get("role") != "zone":
+            continue
+        n = p["counts"]
+        t.add_row(p["endpoint"], f"{p['loc_mg_m3']:g}", f"{p['far_edge_m']:.0f}", f"{p['max_half_width_m']:.0f}",
+                  f"{p['area_km2']:.3g}", "yes" if p["capped"] else "no",
+                  "-" if p["population"] is None else f"{p['population']:,} / {p['population_area_weighted']:,}",
+                  str(n["risk_source"]), str(n["water_reserve"]), str(n["protected_area"]))
+    out.print(t)
+    print_notify(r)

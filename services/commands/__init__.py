@@ -1,1 +1,0 @@
-"""CLI command groups, registered on the ``riskatlas`` app in services/cli.py."""

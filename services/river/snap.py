@@ -1,0 +1,101 @@
+"""Snapping points to the river network: one point to its nearest reach, or a table of points at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from gis.crs import LOCAL_METRIC_PROJ
+from layers.catalogue import SCHEMA
+from services.river.reaches import defaults_sql
+
+DEFAULT_SNAP_M = 2_000.0
+METRIC_PROJ = LOCAL_METRIC_PROJ
+
+
+class NoRiverNearby(ValueError):
+    """No reach lies within the snapping distance; the message gives the nearest distance found."""
+
+
+@dataclass(frozen=True)
+class Snap:
+    """Where a point meets the network: the reach, the fraction along it, and how far it was."""
+
+    reach_id: int
+    key: str
+    name: str
+    fraction: float
+    distance_m: float
+    lon: float
+    lat: float
+
+
+def snap(conn: psycopg.Connection, lon: float, lat: float, max_distance_m: float = DEFAULT_SNAP_M) -> Snap:
+    """The nearest reach to (lon, lat) in WGS84; ``NoRiverNearby`` beyond ``max_distance_m``."""
+    # Candidates by the index, then the nearest point found in the local transverse Mercator, where
+    # "nearest" means metres (in lon/lat degrees it can lie hundreds of metres along the river).
+    row = conn.execute(
+        f"""WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g),
+            c AS (SELECT r.id, r.key, r.name, ST_Transform(r.geom, %(proj)s) AS mg,
+                         ST_Transform(p.g, %(proj)s) AS mp, p.g
+                  FROM p, LATERAL (SELECT * FROM {SCHEMA}.river ORDER BY geom <-> p.g LIMIT 8) r),
+            n AS (SELECT id, key, name, ST_LineLocatePoint(mg, mp) AS fraction,
+                         ST_Transform(ST_ClosestPoint(mg, mp), %(proj)s, 4326) AS at, g FROM c)
+            SELECT id, key, name, fraction, ST_Distance(at::geography, g::geography) AS distance_m,
+                   ST_X(at) AS lon, ST_Y(at) AS lat
+            FROM n ORDER BY distance_m LIMIT 1""",
+        {"lon": lon, "lat": lat, "proj": METRIC_PROJ}).fetchone()
+    if row is None:
+        raise NoRiverNearby("the river layer is empty: load river reaches first")
+    row = dict(row)
+    if row["distance_m"] > max_distance_m:
+        raise NoRiverNearby(f"the nearest river reach ({row['name']}) is {row['distance_m']:.0f} m away, "
+                            f"beyond the snapping distance of {max_distance_m:.0f} m")
+    return Snap(row["id"], row["key"], row["name"], float(row["fraction"]), float(row["distance_m"]),
+                float(row["lon"]), float(row["lat"]))
+
+
+def snap_points(conn: psycopg.Connection, max_distance_m: float, *, points: str = "bulk_point",
+                table: str = "point_snap") -> int:
+    """Snap every point of the temporary table ``points`` (pid bigint, geom Point 4326) to its nearest
+    reach within ``max_distance_m`` (geodesic), as :func:`snap` does one point.
+
+    Fills the temporary table ``table`` (dropped at commit): pid, reach_id, distance_m, position_m
+    (metres from the reach's start) and position_s (seconds from it).  Points with no reach that near
+    get no row.  The candidates come from the reach GiST index through a degree box wide enough for
+    ``max_distance_m`` at the point's latitude.  Returns the number of points snapped.
+    """
+    defaults, params = defaults_sql()
+    conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+    # the reaches once in the local transverse Mercator: positions along them are found in metres,
+    # exactly as snap() finds them for one point
+    conn.execute("DROP TABLE IF EXISTS river_metric")
+    conn.execute(f"""CREATE TEMP TABLE river_metric ON COMMIT DROP AS
+                     SELECT id, ST_Transform(geom, %(proj)s) AS mgeom FROM {SCHEMA}.river""",
+                 {"proj": METRIC_PROJ})
+    conn.execute("ALTER TABLE river_metric ADD PRIMARY KEY (id)")
+    conn.execute(f"""
+    CREATE TEMP TABLE "{table}" ON COMMIT DROP AS
+    SELECT p.pid, c.id AS reach_id, c.distance_m, c.fraction * c.length_m AS position_m,
+           c.fraction * c.length_m / nullif(c.u, 0) AS position_s
+    FROM "{points}" p
+    CROSS JOIN LATERAL (
+        SELECT r.id, ST_LineLocatePoint(m.mgeom, ST_Transform(p.geom, %(proj)s)) AS fraction,
+               ST_Distance(r.geom::geography, p.geom::geography) AS distance_m,
+               ST_Length(r.geom::geography) AS length_m, coalesce(r.velocity_ms, d.u) AS u
+        FROM {SCHEMA}.river r JOIN {defaults} ON d.river_class = r.river_class
+        JOIN river_metric m ON m.id = r.id
+        WHERE ST_DWithin(r.geom, p.geom,
+                         1.01 * %(max)s / (110574.0 * cos(radians(least(abs(ST_Y(p.geom)), 85.0)))))
+        ORDER BY ST_Distance(r.geom::geography, p.geom::geography), r.id
+        LIMIT 1) c
+    WHERE c.distance_m <= %(max)s""", {"max": max_distance_m, "proj": METRIC_PROJ, **params})
+    conn.execute(f'ALTER TABLE "{table}" ADD PRIMARY KEY (pid)')
+    conn.execute(f'ANALYZE "{table}"')
+    return int(conn.execute(f'SELECT count(*) AS n FROM "{table}"').fetchone()["n"])
+
+
+def snapped_reaches(conn: psycopg.Connection, table: str = "point_snap") -> list[int]:
+    """The distinct reaches points were snapped to (the origins of the closure to build)."""
+    return [int(r["reach_id"]) for r in conn.execute(f'SELECT DISTINCT reach_id FROM "{table}"').fetchall()]
