@@ -6,6 +6,7 @@ import signal
 
 import typer
 
+from services.cli.check import check_cmd
 from services.cli.coverage import coverage
 from services.cli.db import db_app
 from services.cli.demo import demo
@@ -25,6 +26,7 @@ app = typer.Typer(help="riskatlas: environmental risk sources across city and pr
                   no_args_is_help=True, add_completion=False)
 app.add_typer(db_app, name="db")
 app.command("load")(load)
+app.command("check")(check_cmd)
 app.command("demo")(demo)
 app.command("layers")(layers)
 app.command("serve")(serve)
