@@ -113,7 +113,7 @@ def check_file(path: str | Path, layer_name: str, *, mapping: str | Path | Mappi
     prepared = prepare(raw, layer, m, crs=crs, envelope=envelope)
     report = CheckReport(file=str(path), layer=layer.name, rows_in=prepared.rows_in, crs=prepared.crs,
                          envelope=envelope, within_m=within_m, rows_ok=len(prepared.frame),
-                         rows_rejected=prepared.rejected_rows, rejects=list(prepared.rejects),
+                         rows_rejected=len({r.row_no for r in prepared.rejects}), rejects=list(prepared.rejects),
                          repairs=list(prepared.repairs), notes=list(prepared.notes))
     report.notes.append("checked against the region's default envelope "
                         f"{tuple(envelope)}; a load also derives each row's city and county and applies "
