@@ -100,7 +100,14 @@ def layer_query(layer: Layer, restricted: bool) -> sql.Composed:
         "AS features FROM (SELECT {cols}, {geom} AS geom FROM {table} x, c WHERE {where}) t"
     ).format(admin=sql.SQL(ADMIN_AREA.table), digits=sql.Literal(COORD_DIGITS),
              cols=sql.SQL(", ").join(sql.SQL("x.") + sql.Identifier(c) for c in columns), geom=geom,
-             table=sql.SQL(layer.table), where=_where(layer))
+             table=sql.SQL(_relation(layer, restricted)), where=_where(layer))
+
+
+def _relation(layer: Layer, restricted: bool) -> str:
+    """The table, or for restricted fields the view that shows them only to verified readers."""
+    if restricted and any(f.restricted for f in layer.fields):
+        return f"{SCHEMA}.{layer.name}_visible"
+    return layer.table
 
 
 FLAGS_QUERY = sql.SQL(
@@ -141,15 +148,19 @@ def _dataset_notes(conn: psycopg.Connection) -> tuple[list[str], str]:
 
 def build_overview(settings: DatabaseSettings, city: str, layers: Sequence[str] | None = None, *,
                    flags: bool = False, restricted: bool = False, basemap_url: str | None = None,
-                   cluster_above: int = CLUSTER_ABOVE) -> ReportMap:
+                   cluster_above: int = CLUSTER_ABOVE, context: str | None = None) -> ReportMap:
     """The report map of ``city`` (a city code), as one self-contained HTML document.
 
-    A point layer of more than ``cluster_above`` features is clustered.
+    A point layer of more than ``cluster_above`` features is clustered.  Restricted fields come from
+    the database only for a verified reader: the caller's signed ``context`` (a web request), or, at
+    the command line without one, the schema owner's own connection.
     """
     started = time.perf_counter()
     names = check_layers(layers)
     doc = style_document()
-    with db.connect(settings, "app") as conn:
+    with db.connect(settings, "owner" if restricted and context is None else "app") as conn:
+        if context is not None:
+            db.act_as(conn, context)
         c = _city(conn, city)
         data: dict[str, tuple[int, str]] = {}
         for name in names:

@@ -91,7 +91,8 @@ async def overview(
     names = [p.strip() for p in layers.split(",") if p.strip()] if layers else None
     try:
         report = await run_in_threadpool(build_overview, db_settings, city, names, flags=flags,
-                                         restricted=identity.sees_restricted, basemap_url=settings.basemap_url)
+                                         restricted=identity.sees_restricted, basemap_url=settings.basemap_url,
+                                         context=identity.context)
     except UnknownCity as exc:
         raise NotFound(str(exc)) from None
     except MapInputError as exc:
