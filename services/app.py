@@ -21,14 +21,22 @@ from services.settings import APISettings
 
 
 async def _reset(conn: psycopg.AsyncConnection) -> None:
-    """Give a connection back to the pool as it was lent: default rows, no session settings."""
+    """Give a connection back to the pool as it was lent: default rows, no session settings.
+
+    The pool hands it over idle; RESET ALL runs in autocommit (in a transaction it would start one,
+    and a rollback would undo it), and the connection goes back with autocommit off.
+    """
     conn.row_factory = tuple_row
+    await conn.set_autocommit(True)
     await conn.execute("RESET ALL")
+    await conn.set_autocommit(False)
 
 
 def _reset_sync(conn: psycopg.Connection) -> None:
     conn.row_factory = dict_row
+    conn.autocommit = True
     conn.execute("RESET ALL")
+    conn.autocommit = False
 
 
 def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISettings | None = None) -> FastAPI:

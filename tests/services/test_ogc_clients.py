@@ -248,14 +248,14 @@ def test_schemathesis_with_a_steward_key_over_every_route_but_uploads(keyed_serv
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", f"{keyed_server.url}/openapi.json",
          "--checks", "not_a_server_error", "--exclude-path-regex", "^/uploads", "-H", f"X-API-Key: {STEWARD_KEY}",
-         "-n", "12", "--seed", "20261201", "--no-shrink", "--generation-database", "none",
-         "--phases", "coverage,fuzzing", "--workers", "1", "--request-timeout", "60", "--no-color"],
+         "-n", "8", "--seed", "20261201", "--no-shrink", "--generation-database", "none",
+         "--phases", "fuzzing", "--workers", "1", "--request-timeout", "60", "--no-color"],
         capture_output=True, text=True, timeout=900, cwd=tmp_path)
     report = done.stdout[done.stdout.find("===="):][:8000] if "====" in done.stdout else done.stdout[-8000:]
     assert done.returncode == 0, report + done.stderr[-2000:]
     sent = keyed_server.requests()[sent_before:]
     assert any('"GET /health' in line for line in sent), "the run did not reach /health"
-    assert len(sent) >= 300, len(sent)
+    assert len(sent) >= 200, len(sent)
     errors = [line for line in sent if re.search(r'HTTP/1\.1" 5\d\d', line)]
     assert not errors, errors[:10]
     assert {t: _count(demo_db, t) for t in tables} == before

@@ -48,6 +48,10 @@ def test_every_endpoint_then_health_on_the_same_pool(tight, method, path, body):
     for _ in range(2):
         h = tight.get("/health")
         assert h.status_code == 200 and h.json()["status"] == "ok", h.text
+    # and each connection came back fit for reuse: a reset that left it in a transaction would make the
+    # pool discard it and open a new one for every request
+    for pool in (tight.app.state.pool, tight.app.state.heavy_pool, tight.app.state.heavy_sync_pool):
+        assert pool.get_stats()["connections_num"] <= 2, pool.get_stats()
 
 
 def test_a_blocked_heavy_analysis_does_not_starve_items_or_health(demo_db):
