@@ -17,6 +17,20 @@ GeometryType = Literal["Point", "LineString", "MultiPolygon"]
 
 SCHEMA = "riskatlas"
 
+#: The PostgreSQL type of each field type: the one place this map is written (the ETL's staging
+#: tables, the query kit's casts and ``layers.tables`` derive theirs from it).
+SQL_TYPES: dict[FieldType, str] = {
+    "text": "text",
+    "int": "bigint",
+    "float": "double precision",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamptz",
+    "json": "jsonb",
+}
+#: Every geometry column is stored in WGS84.
+SRID = 4326
+
 RISK_LEVELS = ("general", "larger", "major")
 #: HJ 941-2018 bands of Q: Q0 (Q < 1, graded general directly), Q1 [1, 10), Q2 [10, 100), Q3 >= 100.
 Q_BANDS = ("Q0", "Q1", "Q2", "Q3")
@@ -38,6 +52,11 @@ class Field:
     unit: str | None = None
     minimum: float | None = None
     maximum: float | None = None
+
+    @property
+    def sql_type(self) -> str:
+        """The PostgreSQL type of the column (``SQL_TYPES``)."""
+        return SQL_TYPES[self.type]
 
 
 @dataclass(frozen=True)

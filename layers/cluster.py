@@ -17,6 +17,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 from layers.settings import DatabaseSettings
 
 PG_PACKAGES = ("postgresql-{v}", "postgresql-{v}-postgis-3")
@@ -24,6 +26,22 @@ PG_PACKAGES = ("postgresql-{v}", "postgresql-{v}-postgis-3")
 
 class ClusterError(RuntimeError):
     """The local cluster could not be installed, created or started; the message says why."""
+
+
+class DatabaseNotRunning(ClusterError, psycopg.OperationalError):
+    """The project's own database is not running, or was never started, in this state folder.
+
+    Also a ``psycopg.OperationalError``, so that code treating "cannot connect" as an outage keeps
+    doing so; the message names the state folder and says how to start it.
+    """
+
+
+def not_running(settings: DatabaseSettings, why: str) -> DatabaseNotRunning:
+    """The error for a database that is not there, naming the state folder and the way to start it."""
+    return DatabaseNotRunning(
+        f"no riskatlas database is running for the state folder {settings.state_dir} ({why}); "
+        f"start it with `RISKATLAS_PG_PORT={settings.pg_port} riskatlas db start`, or point "
+        f"RISKATLAS_HOME at the folder of an existing one")
 
 
 @dataclass(frozen=True)
@@ -109,9 +127,12 @@ def _as_postgres(args: list[str], **kw) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, **kw)
 
 
-def _secrets(p: ClusterPaths, settings: DatabaseSettings) -> dict[str, str]:
+def _secrets(p: ClusterPaths, settings: DatabaseSettings, create: bool = False) -> dict[str, str]:
+    """The roles' passwords; only :func:`start` creates them (``create``), a read never does."""
     if p.secrets.exists():
         return json.loads(p.secrets.read_text())
+    if not create:
+        raise not_running(settings, f"{p.secrets} does not exist")
     p.state.mkdir(parents=True, exist_ok=True)
     values = {
         settings.owner_role: secrets.token_urlsafe(18),
@@ -141,6 +162,29 @@ def app_url(settings: DatabaseSettings) -> str:
     return f"postgresql://{settings.app_role}:{pw}@127.0.0.1:{settings.pg_port}/{settings.db_name}"
 
 
+def running_port(settings: DatabaseSettings) -> int | None:
+    """The port the cluster of this state folder listens on, or None when it is not running."""
+    p = paths(settings)
+    if _running_pid(p) is None:
+        return None
+    try:
+        return int((p.data / "postmaster.pid").read_text().splitlines()[3])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def unreachable(settings: DatabaseSettings) -> DatabaseNotRunning | None:
+    """Why the cluster of this state folder cannot be what answers on ``pg_port``, if it cannot."""
+    port = running_port(settings)
+    if port is None:
+        return not_running(settings, "its cluster is stopped")
+    if port != settings.pg_port:
+        return DatabaseNotRunning(
+            f"the riskatlas database of the state folder {settings.state_dir} listens on port {port}, "
+            f"not {settings.pg_port}: set RISKATLAS_PG_PORT={port}")
+    return None
+
+
 def status(settings: DatabaseSettings) -> dict[str, object]:
     """What the cluster is doing: running or not, where, on which port."""
     p = paths(settings)
@@ -148,6 +192,7 @@ def status(settings: DatabaseSettings) -> dict[str, object]:
     return {
         "managed": True,
         "running": running,
+        "state_dir": str(p.state),
         "data_dir": str(p.data),
         "port": settings.pg_port,
         "socket_dir": str(p.socket_dir),
@@ -176,7 +221,7 @@ def start(settings: DatabaseSettings) -> dict[str, object]:
     p = paths(settings)
     if _running_pid(p) is not None:
         return {**status(settings), "action": "already running"}
-    _secrets(p, settings)
+    _secrets(p, settings, create=True)
     pg = pwd.getpwnam("postgres")
     created = False
     if not (p.data / "PG_VERSION").exists():

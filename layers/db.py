@@ -21,8 +21,21 @@ def url(settings: DatabaseSettings, role: Role = "owner") -> str:
 
 
 def connect(settings: DatabaseSettings, role: Role = "owner", **kw) -> psycopg.Connection:
-    """A new psycopg connection; rows come back as dicts."""
-    return psycopg.connect(url(settings, role), row_factory=dict_row, **kw)
+    """A new psycopg connection; rows come back as dicts.
+
+    With the project's own cluster, a failure to connect while that cluster is not running raises
+    :class:`layers.cluster.DatabaseNotRunning` naming the state folder (or the port it listens on),
+    not the server's message (which, when another cluster answers on the port, is a misleading
+    "password authentication failed").
+    """
+    target = url(settings, role)
+    try:
+        return psycopg.connect(target, row_factory=dict_row, **kw)
+    except psycopg.OperationalError as exc:
+        why = cluster.unreachable(settings) if settings.managed else None
+        if why is not None:
+            raise why from exc
+        raise
 
 
 @contextmanager

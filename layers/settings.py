@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def checkout_dir() -> Path | None:
+    """The riskatlas checkout this package runs from (editable install or source tree), if any.
+
+    That is the folder above ``layers/`` when it holds a ``pyproject.toml`` naming the ``riskatlas``
+    project; an installed wheel lives in ``site-packages`` and has none.
+    """
+    root = Path(__file__).resolve().parents[1]
+    try:
+        project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return root if project.get("name") == "riskatlas" else None
+
+
+def default_state_dir() -> Path:
+    """Where riskatlas keeps its cluster, secrets and files, wherever the command is run from.
+
+    In order: ``RISKATLAS_HOME``; the checkout's ``.riskatlas`` when riskatlas runs from a checkout;
+    the user's state folder (``$XDG_STATE_HOME/riskatlas`` or ``~/.local/state/riskatlas``).
+    ``RISKATLAS_STATE_DIR``, when set, overrides all of them (it is the field itself).  Never the
+    current directory.
+    """
+    home = os.environ.get("RISKATLAS_HOME")
+    if home:
+        return Path(home).expanduser().absolute()
+    checkout = checkout_dir()
+    if checkout is not None:
+        return checkout / ".riskatlas"
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
+    return base / "riskatlas"
 
 
 class DatabaseSettings(BaseSettings):
     """Where the database is, or where the project's own PostgreSQL cluster lives.
 
-    Without ``DATABASE_URL`` riskatlas runs its own cluster in ``state_dir``; with it, that server
+    Without ``DATABASE_URL`` riskatlas runs its own cluster in ``state_dir`` (see
+    :func:`default_state_dir`: never a folder relative to where a command is run); with it, that server
     is used as is (the URL's user must own the schema; ``RISKATLAS_APP_DATABASE_URL`` optionally
     names the least-privileged role the service connects as).
     """
@@ -20,13 +56,19 @@ class DatabaseSettings(BaseSettings):
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     app_database_url: str | None = None
-    state_dir: Path = Path(".riskatlas")
+    state_dir: Path = Field(default_factory=default_state_dir)
     pg_port: int = Field(default=55432, ge=1024, le=65535)
     pg_version: int = 15
     db_name: str = "riskatlas"
     owner_role: str = "riskatlas_owner"
     app_role: str = "riskatlas_app"
     statement_timeout_ms: int = Field(default=30_000, ge=100)
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """A given state folder is taken as of now, so that a later ``chdir`` cannot move it."""
+        return value.expanduser().absolute()
 
     @property
     def managed(self) -> bool:
