@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-import time
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,35 +17,48 @@ from layers.settings import DatabaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+#: How long the app may take to start and answer its first request.
+STARTUP_S = 60
 
 
 def serve(settings: DatabaseSettings, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """Start the app on ``settings``' database with uvicorn in a subprocess; returns it and its base URL."""
-    port = free_port()
+    """Start the app on ``settings``' database with uvicorn in a subprocess; returns it and its base URL.
+
+    The listening socket is made here and handed to uvicorn (``--fd``): it exists before the server does,
+    so the first request waits in its backlog until the app answers (no polling), and no other process can
+    take the port in between.  If uvicorn exits, the socket closes with it and the request fails at once.
+    The server's output goes to a file (a pipe nobody reads would stall the server once full).
+    """
     env = {**os.environ, "RISKATLAS_DB_NAME": settings.db_name, "RISKATLAS_PG_PORT": str(settings.pg_port),
            "RISKATLAS_STATE_DIR": str(settings.state_dir), **(extra_env or {})}
     env.pop("DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.app:app_from_env", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.app:app_from_env", "--factory",
+                                 "--fd", str(listener.fileno()), "--log-level", "warning"],
+                                cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
+                                pass_fds=(listener.fileno(),))
+    proc.output = output  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError("uvicorn did not answer /health within 60 s")
+    try:
+        answer = httpx.get(base + "/health", timeout=STARTUP_S)
+    except httpx.HTTPError as e:
+        stop(proc)
+        raise RuntimeError(f"uvicorn did not answer /health ({e!r}); it said: {server_output(proc)}") from e
+    if answer.status_code != 200:
+        stop(proc)
+        raise RuntimeError(f"/health answered {answer.status_code}: {answer.text}; uvicorn said: {server_output(proc)}")
+    return proc, base
+
+
+def server_output(proc: subprocess.Popen) -> str:
+    """What the server started by :func:`serve` wrote so far."""
+    output = proc.output  # type: ignore[attr-defined]
+    output.seek(0)
+    return output.read()
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -54,6 +67,8 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
+    proc.output.close()  # type: ignore[attr-defined]
 
 
 @dataclass

@@ -31,8 +31,19 @@ def viewer(browser: Any, served: str) -> Iterator[tuple[Any, PageLog]]:
     context.close()
 
 
+#: riskmap.settle(): the map idle and still, drawing the filters in force (the page counts their changes in
+#: riskmap.generations). A deadline turns a map that never settles into a failure that says where it stood.
+SETTLE = """async (seconds) => {
+  let timer;
+  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(
+    `the map did not settle within ${seconds} s: generations ${JSON.stringify(riskmap.generations)}, ` +
+    `moving ${riskmap.map.isMoving()}, tiles loaded ${riskmap.map.areTilesLoaded()}`)), seconds * 1000); });
+  try { return await Promise.race([riskmap.settle(), late]); } finally { clearTimeout(timer); }
+}"""
+
+
 def _settle(page: Any) -> None:
-    page.evaluate("riskmap.settle()")
+    page.evaluate(SETTLE, 60)
 
 
 def _reset(page: Any) -> None:
@@ -80,8 +91,7 @@ def test_filters_change_what_is_drawn(viewer: tuple[Any, PageLog], demo_db: Data
     assert {p["category"] for p in drawn} == {"chemical"}
     assert len(drawn) == chemical
 
-    page.select_option("#city", "320100")
-    page.wait_for_timeout(800)  # the zoom to the city
+    page.select_option("#city", "320100")  # filters, then zooms to the city: settle() waits for both
     _settle(page)
     drawn = page.evaluate(UNIQUE_RISK)
     nanjing = _sql(demo_db, "SELECT count(*) AS n FROM riskatlas.risk_source WHERE category = 'chemical' "

@@ -34,8 +34,8 @@ def test_phone_lists_nearest_sites_in_distance_order(browser: Any, served: str, 
     page = context.new_page()
     log = PageLog()
     log.attach(page)
-    sizes: dict[str, int] = {}
-    page.on("response", lambda r: sizes.__setitem__(r.url, len(r.body())) if r.ok else None)
+    answered: list[Any] = []  # bodies are read after the page is done, not in the handler (it would race)
+    page.on("response", lambda r: answered.append(r) if r.ok else None)
     page.goto(served + "/m")
     page.wait_for_selector("#sites li[data-key]", timeout=20_000)
     page.screenshot(path=str(artifacts / "m.png"), full_page=True)
@@ -60,6 +60,7 @@ def test_phone_lists_nearest_sites_in_distance_order(browser: Any, served: str, 
     assert "open" in (first.get_attribute("class") or "")
     assert direct["sites"][0]["address"] in first.inner_text()
 
+    sizes = {r.url: len(r.body()) for r in answered}
     page_bytes = sizes[served + "/m"]
     assert page_bytes < PAGE_BUDGET, f"/m is {page_bytes} bytes"
     assert set(sizes) == {served + "/m", nearby[-1]}, "one page and one API call, nothing else"
@@ -72,7 +73,7 @@ def test_typed_wgs84_coordinate(browser: Any, served: str, demo_db: DatabaseSett
     context = browser.new_context(viewport={"width": 360, "height": 740})  # no geolocation permission
     page = context.new_page()
     page.goto(served + "/m")
-    page.wait_for_function("document.getElementById('status').textContent.length > 0")
+    page.wait_for_selector("#status[data-state='no_position']")  # its own attempt to locate the phone is over
     page.fill("#lon", f"{lon - 0.0032:.6f}")
     page.fill("#lat", f"{lat:.6f}")
     page.select_option("#crs", "CRS84")

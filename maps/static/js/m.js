@@ -34,7 +34,11 @@
     $('full').href = cfg.map;
   }
 
-  function status(text) { $('status').textContent = text; }
+  /** Say where the page stands; `state` (data-state) is one of locating, no_position, loading, done, error. */
+  function status(text, state) {
+    $('status').textContent = text;
+    $('status').dataset.state = state;
+  }
 
   function crsName(crs) { return t(crs === 'gcj02' ? 'crs_gcj02' : 'crs_wgs84'); }
 
@@ -79,15 +83,15 @@
   function render() {
     if (!last) return;
     var doc = last;
-    status(t('crs_note') + ' ' + crsName($('crs').value) + ' · ' + doc.count + ' / ' + metres(doc.radius_m));
+    status(t('crs_note') + ' ' + crsName($('crs').value) + ' · ' + doc.count + ' / ' + metres(doc.radius_m), 'done');
     $('sites').innerHTML = doc.count ? doc.sites.map(row).join('') : '<li>' + esc(t('none_near')) + '</li>';
     mini(doc);
   }
 
   function lookup() {
     var lon = parseFloat($('lon').value), lat = parseFloat($('lat').value);
-    if (!isFinite(lon) || !isFinite(lat)) { status(t('geo_failed')); return; }
-    status(t('loading'));
+    if (!isFinite(lon) || !isFinite(lat)) { status(t('geo_failed'), 'no_position'); return; }
+    status(t('loading'), 'loading');
     var q = '?lon=' + lon + '&lat=' + lat + '&radius=' + $('radius').value + '&limit=30&crs=' + $('crs').value;
     fetch(cfg.nearby + q).then(function (r) {
       return r.json().then(function (body) {
@@ -95,18 +99,18 @@
         return body;
       });
     }).then(function (doc) { last = doc; render(); })
-      .catch(function (e) { status(String(e.message || e)); });
+      .catch(function (e) { status(String(e.message || e), 'error'); });
   }
 
   function locate() {
-    if (!navigator.geolocation) { status(t('geo_failed')); return; }
-    status(t('locating'));
+    if (!navigator.geolocation) { status(t('geo_failed'), 'no_position'); return; }
+    status(t('locating'), 'locating');
     navigator.geolocation.getCurrentPosition(function (pos) {
       $('lon').value = pos.coords.longitude.toFixed(6);
       $('lat').value = pos.coords.latitude.toFixed(6);
       $('crs').value = 'gcj02';  // what phones in China report; the page says so next to the results
       lookup();
-    }, function () { status(t('geo_failed')); }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 });
+    }, function () { status(t('geo_failed'), 'no_position'); }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 });
   }
 
   $('where').addEventListener('submit', function (e) { e.preventDefault(); lookup(); });

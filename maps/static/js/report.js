@@ -92,7 +92,7 @@
     // The markers are clustered in chunks once the group is on the map; the map is ready after the last.
     var finished = false;
     var group = L.markerClusterGroup({ chunkedLoading: true, maxClusterRadius: 45,
-      chunkProgress: function (done, total) { if (done === total && !finished) { finished = true; R.pending -= 1; } } });
+      chunkProgress: function (done, total) { if (done === total && !finished) { finished = true; R.pending -= 1; ready(); } } });
     var markers = geo.getLayers();
     R.pending += 1;
     group.once('add', function () { group.addLayers(markers); });
@@ -128,11 +128,10 @@
     R.areas = areas;
   };
 
-  window.addEventListener('load', function () {
-    var check = function () {
-      if (R.pending > 0) { setTimeout(check, 50); return; }
-      window.riskatlasReady = true;
-    };
-    setTimeout(check, 0);
-  });
+  /* The map is ready once the page has loaded and the last clustered layer has all its markers. */
+  var loaded = false;
+  function ready() {
+    if (loaded && R.pending === 0) window.riskatlasReady = true;
+  }
+  window.addEventListener('load', function () { loaded = true; ready(); });
 })();

@@ -3,7 +3,8 @@
  * hazard flags and the city × city matrix. Every request goes to the app itself.
  *
  * `window.riskmap` exposes the map and a few promises for tests and benchmarks:
- * `ready` (first full render: style, tiles and flags loaded), `settle()` (the next idle).
+ * `ready` (first full render: style, tiles and flags loaded), `settle()` (the next moment the map draws
+ * the filters in force, with every tile loaded and the camera still) and `generations` (see below).
  */
 (function (RA) {
   'use strict';
@@ -13,7 +14,13 @@
     lang: cfg.lang || 'zh', city: '', levels: {}, categories: {}, flagsOnly: false, visible: {}, pair: null
   };
   var resolveReady;
-  var api = window.riskmap = { ready: new Promise(function (r) { resolveReady = r; }), state: S };
+  /* Generations of what the risk source draws: `wanted` counts the changes of its server-side filter and
+   * of its layers' filters and visibility; `fetched` is the last one its tiles were all asked for again;
+   * `drawn` the last one the map was idle with (every tile loaded, the camera still). */
+  var gen = { wanted: 0, fetched: 0, drawn: 0 };
+  var api = window.riskmap = {
+    ready: new Promise(function (r) { resolveReady = r; }), state: S, generations: gen
+  };
 
   RA.abs = function (path) { return new URL(path, location.href).href; };
   RA.getJSON = function (path) {
@@ -70,11 +77,11 @@
   var CITY_FILTERED = ['water_reserve', 'monitoring_station', 'protection_zone-fill', 'protection_zone-line',
     'protected_area-fill', 'protected_area-line'];
 
-  /** Apply every filter: server-side for risk sources (tile URL), client-side for the other layers. */
+  /** Apply every filter: server-side for risk sources (tile requests), client-side for the other layers. */
   RA.applyFilters = function () {
     var map = RA.map;
     var cql = RA.riskFilter();
-    var tiles = RA.riskTiles + (cql ? '?filter=' + encodeURIComponent(cql) : '');
+    var query = cql ? 'filter=' + encodeURIComponent(cql) : '';
     var cityFilter = S.city ? ['==', ['get', 'city_code'], S.city] : null;
     CITY_FILTERED.forEach(function (id) { setFilter(id, cityFilter); });
     map.setPaintProperty('admin_area-fill', 'fill-opacity',
@@ -84,34 +91,41 @@
     setFilter('risk_source-dot', flagged);
     RA.flags.applyFilter();
     RA.updateVisibility();
-    if (RA.currentRiskTiles !== tiles) {
-      RA.currentRiskTiles = tiles;
-      if (!RA.tilesPending) changeRiskTiles(map);
+    if (RA.riskQuery !== query) {
+      RA.riskQuery = query;
+      riskChanged();
     }
   };
 
-  /* A style change pauses its source until the next frame, and a paused source ignores new tiles, so the
-   * risk tiles change after that frame, to the latest filter then. riskReload resolves once the source
-   * holds them (settle() waits for it). */
-  function changeRiskTiles(map) {
-    RA.tilesPending = true;
-    RA.riskReload = new Promise(function (resolve) {
-      map.once('render', function () {
-        var tiles = RA.currentRiskTiles;
-        var source = map.getSource('risk');
-        var done = function (e) {
-          if (e.sourceId === 'risk' && e.sourceDataType === 'metadata' && source.tiles[0] === tiles) {
-            map.off('sourcedata', done);
-            resolve();
-          }
-        };
-        RA.tilesPending = false;
-        map.on('sourcedata', done);
-        source.setTiles([tiles]);
-      });
-      map.triggerRepaint();
-      setTimeout(resolve, 5000);  // a newer filter may have replaced these tiles before they came
-    });
+  /* How the risk tiles follow the filter. Source#setTiles takes effect a frame later, so tiles asked for in
+   * that frame (a zoom to the chosen city is under way) still come with the old filter; and a tile still
+   * loading when its source reloads is only laid out again from the data it then receives, never fetched
+   * again. Both leave tiles of the old filter on the map for good. So the filter goes on every request of
+   * a risk tile the moment it changes (transformRequest below), and the source fetches all its tiles again
+   * (Map#refreshTiles) in a frame where none of them is loading, after the style's update of that frame
+   * (a style change pauses the source until then, and a paused source drops the refresh). */
+  function riskChanged() {
+    gen.wanted += 1;
+    RA.map.triggerRepaint();
+  }
+
+  function refreshRiskTiles() {
+    var map = RA.map;
+    if (gen.fetched < gen.wanted && map.isSourceLoaded('risk')) {
+      gen.fetched = gen.wanted;
+      map.refreshTiles('risk');
+    }
+  }
+
+  function noteDrawn() {
+    var map = RA.map;
+    if (gen.fetched === gen.wanted && map.isSourceLoaded('risk')) gen.drawn = gen.fetched;
+  }
+
+  /** A test of whether a URL is one of the risk source's tiles, from its template. */
+  function tileMatcher(template) {
+    var pattern = template.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{[xyz]\\\}/g, '\\d+');
+    return new RegExp('^' + pattern + '$');
   }
 
   /** Set a layer's filter only when it changes: every setFilter pauses the layer's source a frame. */
@@ -119,6 +133,7 @@
     var now = RA.map.getFilter(id);
     if (JSON.stringify(now == null ? null : now) !== JSON.stringify(filter == null ? null : filter)) {
       RA.map.setFilter(id, filter);
+      if (RA.map.getLayer(id).source === 'risk') riskChanged();
     }
   }
   RA.setFilter = setFilter;
@@ -130,6 +145,7 @@
         var want = on ? 'visible' : 'none';
         if ((RA.map.getLayoutProperty(id, 'visibility') || 'visible') !== want) {
           RA.map.setLayoutProperty(id, 'visibility', want);
+          if (RA.map.getLayer(id).source === 'risk') riskChanged();
         }
       });
     });
@@ -208,7 +224,8 @@
     });
     RA.areas = {};
     labels.areas.forEach(function (a) { RA.areas[a.code] = a; });
-    RA.riskTiles = RA.currentRiskTiles = style.sources.risk.tiles[0];
+    RA.riskQuery = '';
+    var isRiskTile = tileMatcher(style.sources.risk.tiles[0]);
     doc.layers.risk_source.classes.forEach(function (v) { S.levels[v] = true; });
     S.levels[''] = true;
     Object.keys(doc.layers.risk_source.shapes).forEach(function (v) { S.categories[v] = true; });
@@ -216,8 +233,15 @@
 
     var map = RA.map = api.map = new maplibregl.Map({
       container: 'map', style: style, bounds: labels.bounds, fitBoundsOptions: { padding: 20 }, maxZoom: 18,
-      attributionControl: { compact: false }, dragRotate: false, pitchWithRotate: false
+      attributionControl: { compact: false }, dragRotate: false, pitchWithRotate: false,
+      transformRequest: function (url, type) {
+        if (type === 'Tile' && RA.riskQuery && isRiskTile.test(url)) {
+          return { url: url + (url.indexOf('?') < 0 ? '?' : '&') + RA.riskQuery };
+        }
+      }
     });
+    map.on('render', refreshRiskTiles);
+    map.on('idle', noteDrawn);
     RA.symbols.provide(map, doc.shapes);
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
     map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
@@ -239,21 +263,21 @@
     });
   }
 
-  /** Resolve at the next moment the map has loaded everything and drawn it. */
+  /** Resolve (with the generation drawn) at the next moment the map is idle with the risk tiles of the
+   * latest filter all loaded: changes made before the call are in force, the camera is still. */
   api.settle = function () {
-    return Promise.resolve(RA.riskReload).then(function () { return idle(); });
-  };
-
-  function idle() {
+    var map = RA.map;
     return new Promise(function (resolve) {
-      var map = RA.map;
       var check = function () {
-        if (map.loaded() && map.areTilesLoaded() && !map.isMoving()) resolve();
-        else map.once('idle', check);
+        if (gen.drawn === gen.wanted && map.loaded() && map.areTilesLoaded() && !map.isMoving()) {
+          map.off('idle', check);
+          resolve(gen.drawn);
+        }
       };
-      requestAnimationFrame(function () { requestAnimationFrame(check); });
+      map.on('idle', check);  // after noteDrawn, registered first
+      map.triggerRepaint();   // a frame takes in what changed before the call, then the map says idle
     });
-  }
+  };
 
   // /layers counts every table (slow on big ones): the map starts without it, the panel adds it later.
   var layerInfo = RA.getJSON(cfg.layers).catch(function () { return { layers: [], dataset: {} }; });
