@@ -129,7 +129,7 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
     report = LoadReport(file=str(path), layer=layer.name, sha256=sha, rows_in=p.rows_in, crs=p.crs,
                         repaired=p.repaired, repairs=list(p.repairs), notes=list(p.notes), dry_run=dry_run)
     try:
-        with conn.transaction() as tx:
+        with conn.transaction():
             db.act_as(conn, actor.context)
             batch_id = conn.execute(
                 f"""INSERT INTO {SCHEMA}.load_batch (layer, file_name, sha256, status, rows_in, as_city)
@@ -203,12 +203,10 @@ def _record_failure(conn: psycopg.Connection, layer: Layer, path: Path, sha: str
 
 
 def _stage_columns(layer: Layer, frame: pd.DataFrame) -> list[tuple[str, str]]:
-    sqltype = {"text": "text", "int": "bigint", "float": "double precision", "bool": "boolean",
-               "date": "date", "timestamp": "timestamptz", "json": "jsonb"}
     cols = [("key", "text")]
     for f in layer.fields:
         if f.name != "key" and f.name in frame and not f.derived:
-            cols.append((f.name, sqltype[f.type]))
+            cols.append((f.name, f.sql_type))
     return cols
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from psycopg import sql
 
-from layers.catalogue import Field
+from layers.catalogue import SQL_TYPES, Field  # SQL_TYPES: casts of bound values, the catalogue's one map
 from services.query.views import GEOMETRY_COLUMN, CollectionView
 
 GEOM = sql.Identifier(GEOMETRY_COLUMN)
@@ -78,16 +78,6 @@ def equals_clause(f: Field, value: Any) -> Clause:
     return Clause(sql.SQL("{} = %s::" + SQL_TYPES[f.type]).format(sql.Identifier(f.name)), (value,))
 
 
-#: SQL types of the catalogue's field types (casts of bound values).
-SQL_TYPES = {
-    "text": "text",
-    "int": "bigint",
-    "float": "double precision",
-    "bool": "boolean",
-    "date": "date",
-    "timestamp": "timestamptz",
-    "json": "jsonb",
-}
 
 
 def properties_json(fields: Sequence[Field]) -> sql.Composable:
