@@ -68,10 +68,10 @@ def main() -> None:
 
     from etl.raster import raster_path
     from layers import db
-    from services.app import create_app
     from services.emergency.plume import plume_zones
     from services.emergency.requests import PlumeRequest, SpillRequest
     from services.emergency.spill import trace_spill
+    from services.web.app import create_app
 
     s = _settings(args.db)
     with db.connect(s, "app") as conn:
@@ -100,7 +100,7 @@ def main() -> None:
     worst = 0.0
     with db.connect(s, "app") as conn:
         for name, req in spills:
-            ms, res = _time(lambda: trace_spill(conn, req), args.repeat)
+            ms, res = _time(lambda req=req: trace_spill(conn, req), args.repeat)
             worst = max(worst, statistics.median(ms))
             n_reach = sum(1 for f in res["features"] if f["properties"]["role"] == "reach")
             n_rec = sum(1 for f in res["features"] if f["properties"]["role"] == "receptor")
@@ -110,7 +110,7 @@ def main() -> None:
         worst = 0.0
         for name, body in plumes:
             req = PlumeRequest(wind_from_deg=45, **body)
-            ms, res = _time(lambda: plume_zones(conn, req, raster), args.repeat)
+            ms, res = _time(lambda req=req: plume_zones(conn, req, raster), args.repeat)
             worst = max(worst, statistics.median(ms))
             z = next(f["properties"] for f in res["features"] if f["properties"].get("endpoint") == "endpoint-2")
             _line(name, ms, f"far edge {z['far_edge_m']:.0f} m, pop {z['population']}, risk sources "
@@ -122,11 +122,11 @@ def main() -> None:
     with TestClient(create_app(s)) as client:
         for name, req in (spills[0], spills[-1]):
             body = req.model_dump(mode="json", exclude_none=True)
-            ms, _ = _time(lambda: client.post("/analysis/spill", json=body), args.repeat)
+            ms, _ = _time(lambda body=body: client.post("/analysis/spill", json=body), args.repeat)
             _line("POST /analysis/spill: " + name.split(",")[0][6:], ms)
         for name, body in plumes[:2]:
             payload = {**body, "wind_from_deg": 45}
-            ms, _ = _time(lambda: client.post("/analysis/plume", json=payload), args.repeat)
+            ms, _ = _time(lambda payload=payload: client.post("/analysis/plume", json=payload), args.repeat)
             _line("POST /analysis/plume: " + name[6:28], ms)
 
 

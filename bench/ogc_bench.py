@@ -239,7 +239,7 @@ def start_riskatlas(settings: Any) -> Server:
         RISKATLAS_STATE_DIR=str(Path(settings.state_dir).resolve()),
         RISKATLAS_PG_PORT=str(settings.pg_port),
     )
-    return _start("riskatlas", ["services.app:app_from_env", "--factory"], env, ROOT, "/health")
+    return _start("riskatlas", ["services.web.app:app_from_env", "--factory"], env, ROOT, "/health")
 
 
 def start_tipg(settings: Any, tile_cap: int) -> Server:
@@ -485,8 +485,8 @@ def _items_sql(
     from gis.crs import CRS84
     from layers.catalogue import RISK_SOURCE
     from services.identity import ANONYMOUS
-    from services.query.crs import geojson_decimals, output_geometry_sql
     from services.query.clauses import GEOM, FeatureQuery
+    from services.query.crs import geojson_decimals, output_geometry_sql
     from services.query.views import view
 
     v = view(RISK_SOURCE, ANONYMOUS)
@@ -505,11 +505,11 @@ def run(args: argparse.Namespace) -> list[Row]:
     from layers.settings import DatabaseSettings
     from services.identity import ANONYMOUS
     from services.nearby import NearbyQuery, nearby_sql
-    from services.query.cql import filter_clause
-    from services.ogc.mvt import tile_sql
     from services.query.clauses import by_id, envelope_clause
+    from services.query.cql import filter_clause
     from services.query.views import view
-    from services.settings import APISettings
+    from services.web.ogc.mvt import tile_sql
+    from services.web.settings import APISettings
 
     settings = DatabaseSettings().with_db(args.db_name)
     if not args.skip_prepare:

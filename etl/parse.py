@@ -52,7 +52,7 @@ _CONFIG_LOCK = threading.Lock()
 class Parsed:
     """What a parse hands back: attributes (and WKB geometry) as Arrow, and what the file states."""
 
-    table: "pa.Table"
+    table: pa.Table
     kind: str
     geometry: str | None = None  # name of the WKB column, if any
     crs: str | None = None

@@ -19,9 +19,9 @@ import pandas as pd
 import shapely
 
 from etl.errors import InputError
-from gis.repair import parse_geometries
 from etl.parse import CSV_ENCODINGS, Parsed, parse
 from etl.settings import ReadSettings
+from gis.repair import parse_geometries
 
 __all__ = ["CSV_ENCODINGS", "RawTable", "read", "read_csv"]
 

@@ -144,7 +144,7 @@ def _hand_over(scratch: Path, settings: ReadSettings) -> None:
     if os.geteuid() != 0:
         return
     uid, gid = _ids(settings.sandbox_user)
-    for folder, dirs, files in os.walk(scratch):
+    for folder, _dirs, files in os.walk(scratch):
         os.chown(folder, uid, gid)
         for f in files:
             os.chown(os.path.join(folder, f), uid, gid)

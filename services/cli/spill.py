@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from services.cli.emergency_common import (BasemapOpt, BulletinOpt, JsonOpt, MapOpt, hm, num, print_notify, run,
-                                           validate, write_outputs)
+from services.cli.emergency_common import (
+    BasemapOpt,
+    BulletinOpt,
+    JsonOpt,
+    MapOpt,
+    hm,
+    num,
+    print_notify,
+    run,
+    validate,
+    write_outputs,
+)
 from services.cli.output import out
 
 
@@ -20,15 +30,15 @@ def spill(
     substance: str = typer.Option(..., "--substance", "-s", help="CAS number or name (HJ 169)"),
     mass_t: float = typer.Option(..., "--mass-t", help="Mass released, tonnes"),
     crs: str = typer.Option("OGC:CRS84", "--crs", help="CRS of x/y: CRS84, EPSG:4326, EPSG:4549, gcj02, bd09"),
-    release_time: Optional[datetime] = typer.Option(None, "--release-time", help="Start (ISO 8601; default now)"),
+    release_time: datetime | None = typer.Option(None, "--release-time", help="Start (ISO 8601; default now)"),
     horizon_h: float = typer.Option(72.0, "--horizon-h", help="Hours to follow the cloud"),
     snap_distance_m: float = typer.Option(2_000.0, "--snap-m", help="Farthest a river may be from the point, m"),
     receptor_distance_m: float = typer.Option(1_000.0, "--receptor-m", help="Intakes/stations this close are met, m"),
     decay_per_day: float = typer.Option(0.0, "--decay-per-day", help="First-order decay rate k, 1/day"),
-    dispersion_m2_s: Optional[float] = typer.Option(None, "--dispersion", help="D for every reach, m²/s"),
-    map_file: Optional[Path] = MapOpt,
-    bulletin_file: Optional[Path] = BulletinOpt,
-    basemap: Optional[str] = BasemapOpt,
+    dispersion_m2_s: float | None = typer.Option(None, "--dispersion", help="D for every reach, m²/s"),
+    map_file: Path | None = MapOpt,
+    bulletin_file: Path | None = BulletinOpt,
+    basemap: str | None = BasemapOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """River spill: downstream path, arrival times and peaks at intakes and sections, whom to notify."""

@@ -7,9 +7,8 @@ disabling an account takes effect at the next statement of any request that pres
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Optional
 
 import psycopg
 import typer
@@ -42,9 +41,9 @@ def _run(as_json: bool, work):  # type: ignore[no-untyped-def]
 @users_app.command("add")
 def add(name: str = typer.Argument(..., help="Account name (letters, digits, . _ @ -)"),
         role: str = typer.Option(..., "--role", help="analyst, inspector, steward or admin"),
-        city: Optional[str] = typer.Option(None, "--city", help="City code (GB/T 2260); required for stewards"),
+        city: str | None = typer.Option(None, "--city", help="City code (GB/T 2260); required for stewards"),
         key: bool = typer.Option(True, "--key/--no-key", help="Also issue a first API key"),
-        days: Optional[int] = typer.Option(None, "--days", min=1, help="The key expires after this many days"),
+        days: int | None = typer.Option(None, "--days", min=1, help="The key expires after this many days"),
         as_json: bool = JsonOpt) -> None:
     """Create an account (and a first key, printed once)."""
     def work(conn: psycopg.Connection) -> dict:
@@ -64,8 +63,8 @@ def add(name: str = typer.Argument(..., help="Account name (letters, digits, . _
 
 @users_app.command("key")
 def new_key(name: str = typer.Argument(..., help="Account name"),
-            label: Optional[str] = typer.Option(None, "--label", help="What the key is for"),
-            days: Optional[int] = typer.Option(None, "--days", min=1, help="Expires after this many days"),
+            label: str | None = typer.Option(None, "--label", help="What the key is for"),
+            days: int | None = typer.Option(None, "--days", min=1, help="Expires after this many days"),
             as_json: bool = JsonOpt) -> None:
     """Issue another key for an account (printed once)."""
     new = _run(as_json, lambda conn: accounts.create_key(conn, name, label=label, expires_at=_expiry(days)))
@@ -98,10 +97,10 @@ def revoke(key_id: int = typer.Argument(..., help="Key id (see `riskatlas users 
 
 @users_app.command("expire")
 def expire(key_id: int = typer.Argument(..., help="Key id"),
-           at: Optional[datetime] = typer.Option(None, "--at", help="When (ISO time); now when absent"),
+           at: datetime | None = typer.Option(None, "--at", help="When (ISO time); now when absent"),
            as_json: bool = JsonOpt) -> None:
     """Set when a key expires (now by default)."""
-    when = at or datetime.now(timezone.utc)
+    when = at or datetime.now(UTC)
     _run(as_json, lambda conn: accounts.expire_key(conn, key_id, when))
     print_json({"key": key_id, "expires_at": when}) if as_json else out.print(f"key {key_id} expires at {when}")
 
@@ -128,4 +127,4 @@ def import_(file: Path = typer.Argument(..., help='JSON: {"key": {"user", "role"
 
 
 def _expiry(days: int | None) -> datetime | None:
-    return None if days is None else datetime.now(timezone.utc) + timedelta(days=days)
+    return None if days is None else datetime.now(UTC) + timedelta(days=days)

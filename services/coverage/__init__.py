@@ -19,10 +19,15 @@ The modules: ``sources`` (sources no station covers) and ``crossings`` (river cr
 with no section station).
 """
 
-from services.coverage.crossings import (EDGE_M, MIN_STAY_M, SAMPLE_M, SECTION_KINDS, SECTION_WITHIN_M,
-                                         crossing_gaps)
-from services.coverage.sources import (AIR_DISTANCE_M, CRS84, SNAP_MAX_M, STATION_NEAR_RIVER_M,
-                                       WATER_DISTANCE_M, source_gaps)
+from services.coverage.crossings import EDGE_M, MIN_STAY_M, SAMPLE_M, SECTION_KINDS, SECTION_WITHIN_M, crossing_gaps
+from services.coverage.sources import (
+                                         AIR_DISTANCE_M,
+                                         CRS84,
+                                         SNAP_MAX_M,
+                                         STATION_NEAR_RIVER_M,
+                                         WATER_DISTANCE_M,
+                                         source_gaps,
+)
 
 __all__ = ["AIR_DISTANCE_M", "CRS84", "EDGE_M", "MIN_STAY_M", "SAMPLE_M", "SECTION_KINDS", "SECTION_WITHIN_M",
            "SNAP_MAX_M", "STATION_NEAR_RIVER_M", "WATER_DISTANCE_M", "crossing_gaps", "source_gaps"]

@@ -140,7 +140,7 @@ class Points:
     mass_kg: np.ndarray
 
     @classmethod
-    def of(cls, eqs: list[Equivalent]) -> "Points":
+    def of(cls, eqs: list[Equivalent]) -> Points:
         """Stack equivalent reaches into arrays."""
         cols = list(zip(*[(e.x_m, e.u, e.area, e.dispersion, e.mass_kg) for e in eqs])) or [()] * 5
         return cls(*(np.asarray(c, dtype=np.float64) for c in cols))

@@ -195,7 +195,7 @@ class PlumeRequest(Incident):
         return v
 
     @model_validator(mode="after")
-    def _derivable(self) -> "PlumeRequest":
+    def _derivable(self) -> PlumeRequest:
         if self.stability is None:
             if self.day is None:
                 raise _invalid("give stability (A-F), or day (true/false) with insolation by day or "
@@ -226,7 +226,7 @@ class BulletinRequest(BaseModel):
     plume: PlumeRequest | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "BulletinRequest":
+    def _one(self) -> BulletinRequest:
         if self.spill is None and self.plume is None:
             raise _invalid("give a spill, a plume, or both")
         return self

@@ -26,8 +26,16 @@ from services.emergency.common import clock, crs_uri, release_clock, release_poi
 from services.emergency.requests import SpillRequest
 from services.emergency.walk import Walk, WalkedReach, prepare, reach_summary
 from services.errors import InvalidParameter
-from services.river import (Entry, NoRiverNearby, Snap, areas_entered, downstream, jurisdictions_entered,
-                                    points_along, snap)
+from services.river import (
+    Entry,
+    NoRiverNearby,
+    Snap,
+    areas_entered,
+    downstream,
+    jurisdictions_entered,
+    points_along,
+    snap,
+)
 
 #: Receptor layers met along the path: (table, columns, kind) — points within a distance, polygons crossed.
 POINT_RECEPTORS = (
@@ -271,7 +279,7 @@ def _model(req: SpillRequest, walk: Walk, sub: Substance, mass_kg: float, k: flo
         "equation": "C(x,t) = M / (A·√(4πDt)) · exp(−(x − u·t)² / (4Dt)) · exp(−k·t)",
         "source": "DESIGN.md 8.5; gis.river_transport (1-D advection–dispersion, instantaneous release)",
         "mass_kg": mass_kg, "decay_per_s": k, "decay_per_day": req.decay_per_day,
-        "dispersion": ("given: %g m²/s on every reach" % req.dispersion_m2_s if req.dispersion_m2_s else
+        "dispersion": (f"given: {req.dispersion_m2_s:g} m²/s on every reach" if req.dispersion_m2_s else
                        "Fischer (1975): D = 0.011 u² B² / (h u*), u* = √(g h S), per reach"),
         "composition": COMPOSITION,
         "horizon_h": req.horizon_h, "snap_distance_m": req.snap_distance_m,

@@ -28,13 +28,29 @@ passes over a set of sources), ``store`` (writing grades and levels), ``run`` (:
 one run in one transaction), ``explain`` (one source step by step) and ``report``.
 """
 
-from services.grading.compute import (GRADE_COLUMNS, POPULATION, Progress, Scope, compute, population_within,
-                                      raster_of, read_lines, select_sources, water_facts)
+from services.grading.compute import (
+                                      GRADE_COLUMNS,
+                                      POPULATION,
+                                      Progress,
+                                      Scope,
+                                      compute,
+                                      population_within,
+                                      raster_of,
+                                      read_lines,
+                                      select_sources,
+                                      water_facts,
+)
 from services.grading.explain import RESTRICTED_Q, explain, public_reasons
 from services.grading.report import GradeRunReport
 from services.grading.run import grade_sources
-from services.grading.tables import (SUBSTANCES_FILE, TABLES_FILE, GradingError, critical_table, load_tables,
-                                     tables_sha256)
+from services.grading.tables import (
+                                      SUBSTANCES_FILE,
+                                      TABLES_FILE,
+                                      GradingError,
+                                      critical_table,
+                                      load_tables,
+                                      tables_sha256,
+)
 
 __all__ = [
     "GRADE_COLUMNS", "POPULATION", "RESTRICTED_Q", "SUBSTANCES_FILE", "TABLES_FILE", "GradeRunReport",

@@ -18,8 +18,17 @@ import psycopg
 import rasterio
 from rasterio.windows import Window, from_bounds
 
-from gis.grading import (CriticalTable, GradingTables, WaterReceptor, disk_sums, e_air, e_water, grade_many,
-                         q_many, receptor_class)
+from gis.grading import (
+    CriticalTable,
+    GradingTables,
+    WaterReceptor,
+    disk_sums,
+    e_air,
+    e_water,
+    grade_many,
+    q_many,
+    receptor_class,
+)
 from gis.zonal import cell_areas_km2
 from layers.catalogue import SCHEMA
 from services import river as rn

@@ -22,8 +22,7 @@ database), ``sections`` (which cities a section lies between), ``book`` (the led
 city pair) and ``export`` (the ledger as CSV).
 """
 
-from services.ledger.amounts import (GRAMS_PER_TONNE, SECONDS_PER_DAY, factor_amounts, month_volume_m3,
-                                     record_class)
+from services.ledger.amounts import GRAMS_PER_TONNE, SECONDS_PER_DAY, factor_amounts, month_volume_m3, record_class
 from services.ledger.book import UNITS, Ledger, build_ledger, parse_pair
 from services.ledger.config import CONFIG_FILE, FactorRule, LedgerConfig, load_config
 from services.ledger.export import ledger_csv

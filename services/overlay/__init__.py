@@ -25,8 +25,18 @@ PostGIS builds each feature's GeoJSON text; Python only joins the rows.
 """
 
 from services.overlay.build import OverlayQuery, build
-from services.overlay.request import (CRS84, DEFAULT_CAP, GEOMETRIES, MAX_DISTANCE_M, MEASURE_COLUMN,
-                                      MEASURES, OUTPUTS, PREDICATES, Filter, OverlayRequest)
+from services.overlay.request import (
+                                      CRS84,
+                                      DEFAULT_CAP,
+                                      GEOMETRIES,
+                                      MAX_DISTANCE_M,
+                                      MEASURE_COLUMN,
+                                      MEASURES,
+                                      OUTPUTS,
+                                      PREDICATES,
+                                      Filter,
+                                      OverlayRequest,
+)
 from services.overlay.run import OverlayResult, finish, overlay
 
 __all__ = [

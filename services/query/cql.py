@@ -32,9 +32,9 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.crs import CrsSpec
 from services.errors import InvalidParameter
+from services.query.clauses import GEOM, SQL_TYPES, Clause, join, param, wgs84_geometry
 from services.query.cql_text import parse as parse_cql2_text
 from services.query.crs import bbox_to_wgs84, geometry_to_wgs84, negotiate
-from services.query.clauses import GEOM, SQL_TYPES, Clause, join, param, wgs84_geometry
 from services.query.views import CollectionView, Property
 
 __all__ = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from services.errors import InvalidParameter
+from services.query.clauses import Clause, envelope_clause, equals_clause, intersects_clause
 from services.query.cql import filter_clause
 from services.query.crs import CRS84, bbox_to_wgs84, negotiate
 from services.query.params import equality_filters, numbers
-from services.query.clauses import Clause, envelope_clause, equals_clause, intersects_clause
 from services.query.views import CollectionView
 
 

@@ -8,8 +8,7 @@ meets) and ``closure`` (what lies downstream of many snapped points at once).
 from services.river.along import Entry, Met, areas_entered, jurisdictions_entered, points_along
 from services.river.closure import features_downstream, jurisdictions_downstream
 from services.river.reaches import ReachRecord, min_velocity, reach_records
-from services.river.snap import (DEFAULT_SNAP_M, METRIC_PROJ, NoRiverNearby, Snap, snap, snap_points,
-                                 snapped_reaches)
+from services.river.snap import DEFAULT_SNAP_M, METRIC_PROJ, NoRiverNearby, Snap, snap, snap_points, snapped_reaches
 from services.river.walk import Step, downstream, downstream_closure
 
 __all__ = [

@@ -15,7 +15,7 @@ from shapely.geometry import Point, Polygon
 from etl.errors import InputError, LoadFailed
 from etl.load import Actor, load_file
 from gis.chinese_offsets import wgs84_to_bd09, wgs84_to_gcj02
-from gis.crs import parse_crs, from_wgs84
+from gis.crs import from_wgs84, parse_crs
 from layers import db
 
 # WGS84 points with known counties (checked against the AMap boundaries converted to WGS84)

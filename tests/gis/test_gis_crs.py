@@ -1,5 +1,7 @@
 """CRS parsing, transforms with and without Chinese offsets, metric helpers, geodesics."""
 
+import dataclasses
+
 import numpy as np
 import pyproj
 import pytest
@@ -87,7 +89,7 @@ def test_parse_crs_rejects(value) -> None:
 
 
 def test_crsspec_is_frozen_and_hashable() -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         WGS84.name = "x"  # type: ignore[misc]
     assert len({parse_crs(4326), parse_crs("EPSG:4326"), WGS84}) == 1
 

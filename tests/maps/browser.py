@@ -37,7 +37,7 @@ def serve(settings: DatabaseSettings, extra_env: dict[str, str] | None = None) -
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
         port = listener.getsockname()[1]
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.app:app_from_env", "--factory",
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.web.app:app_from_env", "--factory",
                                  "--fd", str(listener.fileno()), "--log-level", "warning"],
                                 cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
                                 pass_fds=(listener.fileno(),))

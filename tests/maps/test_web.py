@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from layers.settings import DatabaseSettings
 from maps.offline import remote_references
 from maps.styles import style_document
-from services.app import create_app
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 
 @pytest.fixture(scope="module")

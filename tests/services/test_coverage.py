@@ -19,9 +19,9 @@ from etl.load import load_file
 from etl.sources.boundaries import region_boundaries
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
 from services.coverage import crossing_gaps, source_gaps
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 GEOD = Geod(ellps="WGS84")
 RIVER_1 = shapely.LineString([(118.55, 32.02), (118.85, 32.02), (119.15, 32.02), (119.45, 32.02)])  # Nanjing→Zhenjiang

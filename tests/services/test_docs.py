@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from layers.settings import DatabaseSettings
-from services.app import create_app
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 #: Attributes and calls through which a page loads something: src=, href=, url(...), and Swagger UI's url:
 LOADS = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^"')]+)|\burl:\s*["']([^"']+)["']""")

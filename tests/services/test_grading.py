@@ -27,8 +27,8 @@ from layers import db
 from layers.settings import DatabaseSettings
 from services import grading
 from services import river as rn
-from services.app import create_app
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 from tests.services.river_reference import features_along, jurisdictions_along
 
 GEOD = Geod(ellps="WGS84")

@@ -36,13 +36,13 @@ from gis.crs import from_metric, metric_crs_for, to_metric
 from gis.river_transport import RIVER_CLASSES
 from layers import cluster, db, migrate
 from layers.settings import DatabaseSettings
-from services.app import create_app
 from services.hazards import refresh_after_load, refresh_batch, refresh_full
 from services.hazards.borders import ensure_borders, neighbours
 from services.hazards.rules import KINDS, HazardRules, RulesError, load_rules, rules_from_dict
 from services.river import downstream, snap
+from services.web.app import create_app
+from services.web.settings import APISettings
 from tests.services.river_reference import jurisdictions_along
-from services.settings import APISettings
 
 ROOT = Path(__file__).resolve().parents[2]
 GEOD = Geod(ellps="WGS84")
@@ -209,7 +209,7 @@ class Reference:
                 rank = ("1", "2", "quasi").index(zone) if zone else 0
                 if group not in best or (rank, d) < best[group][:2]:
                     best[group] = (rank, d, (f, t))
-            for rank, d, (f, t) in best.values():
+            for _rank, d, (f, t) in best.values():
                 self._add(rules, (src["key"], kind, f.owner, f.key), src["risk_level"], d, threshold=t,
                           own=src["city_code"], zone_level=getattr(f, "level", None))
 
@@ -227,7 +227,7 @@ class Reference:
         # the same segment drawn straight in a metric CRS bows by up to a metre over 5 km, which a
         # crossing at a shallow angle turns into tens of metres along the river.
         city = dict(zip(cities["code"], cities.geometry))
-        for rid, info in reach.items():
+        for info in reach.values():
             line = info["r"].geom
             for code, poly in city.items():
                 if not line.intersects(poly):

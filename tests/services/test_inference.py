@@ -27,8 +27,8 @@ from fastapi.testclient import TestClient
 
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 ANALYST = {"X-API-Key": "analyst-key"}
 TMS = morecantile.tms.get("WebMercatorQuad")

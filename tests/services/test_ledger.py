@@ -25,9 +25,9 @@ from etl.load import load_file
 from etl.section_records import load_section_records, parse_month
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
 from services.ledger import CONFIG_FILE, LedgerConfig, build_ledger, ledger_csv, section_cities
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 ROOT = Path(__file__).resolve().parents[2]
 GEOD = Geod(ellps="WGS84")

@@ -28,8 +28,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 KEYS = {"admin-key": {"user": "root", "role": "admin"}, "analyst-key": {"user": "ann", "role": "analyst"},
         "viewer-key": {"user": "ins", "role": "inspector"}}

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from gis.crs import BD09, GCJ02, bearing_deg, from_wgs84, geodesic_distance_m, to_wgs84
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
 from services.nearby import NearbyQuery, candidates
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 ANALYST = {"X-API-Key": "analyst-key"}
 INSPECTOR = {"X-API-Key": "inspector-key"}

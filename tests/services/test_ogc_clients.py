@@ -1,6 +1,6 @@
 """Real clients against a real server process: GDAL's OAPIF driver, OWSLib, and schemathesis over /api.
 
-The server is ``uvicorn services.app:app_from_env`` in a subprocess on a free port, configured by the
+The server is ``uvicorn services.web.app:app_from_env`` in a subprocess on a free port, configured by the
 environment (RISKATLAS_*) to serve the demo database.
 """
 
@@ -64,7 +64,7 @@ def _start(demo_db: DatabaseSettings, folder: Path, extra_env: dict[str, str] | 
     )
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "services.app:app_from_env", "--factory", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", "services.web.app:app_from_env", "--factory", "--host", "127.0.0.1",
              "--port", str(port)],
             cwd=ROOT,
             env=env,

@@ -12,8 +12,8 @@ from pyproj import Transformer
 from gis.crs import BD09, GCJ02, from_wgs84, to_wgs84
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"

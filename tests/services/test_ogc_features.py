@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from layers import db
 from layers.catalogue import LAYERS
 from layers.settings import DatabaseSettings
-from services.app import create_app
-from services.ogc.extents import ExtentCache
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.ogc.extents import ExtentCache
+from services.web.settings import APISettings
 
 ANALYST = {"X-API-Key": "analyst-key"}
 INSPECTOR = {"X-API-Key": "inspector-key"}

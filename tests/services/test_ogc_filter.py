@@ -14,13 +14,13 @@ from gis.crs import CRS84, GCJ02, from_wgs84
 from layers import db
 from layers.catalogue import RISK_SOURCE
 from layers.settings import DatabaseSettings
-from services.app import create_app
 from services.errors import InvalidParameter
 from services.identity import Identity
 from services.query.cql import parse, to_sql
 from services.query.cql_text import parse as parse_text
 from services.query.views import view
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 ANALYST = {"X-API-Key": "analyst-key"}
 PUBLIC_VIEW = view(RISK_SOURCE, Identity())

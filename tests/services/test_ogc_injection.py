@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from layers import db
 from layers.catalogue import LAYERS
 from layers.settings import DatabaseSettings
-from services.app import create_app
 from services.errors import InvalidParameter
 from services.query.cql import parse
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 PAYLOADS = [
     "'; DROP TABLE riskatlas.risk_source; --",

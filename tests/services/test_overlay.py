@@ -24,10 +24,10 @@ from pyproj import Geod
 from gis.crs import LOCAL_METRIC, metric_crs_for, to_metric
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
 from services.errors import InvalidParameter
 from services.overlay import overlay
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 ROOT = Path(__file__).resolve().parents[2]
 ANALYST = {"X-API-Key": "analyst-key"}

@@ -24,7 +24,7 @@ from etl.raster import raster_path
 from gis.crs import GCJ02, from_wgs84
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
+from services.web.app import create_app
 
 GEOD = Geod(ellps="WGS84")
 CHEM_PARK = (118.79, 32.27)  # the densest cluster of demo risk sources (Nanjing, Luhe)

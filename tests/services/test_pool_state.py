@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from layers import cluster, db
-from services.app import create_app
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 OVERLAY = {"left": "risk_source", "predicate": "within-distance", "right": "protection_zone",
            "distance_m": 500, "limit": 5}

@@ -9,7 +9,7 @@ request context was signed and verified by the database (migration 0005).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from etl.load import Actor, load_file
 from layers import cluster, db
 from services import accounts
-from services.app import create_app
 from services.errors import InvalidParameter
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 NANJING, CHUZHOU = "320100", "341100"
 SOURCES = [  # key, name, lon, lat: two in Nanjing, two in Chuzhou
@@ -185,7 +185,7 @@ def test_revocation_and_expiry_take_effect_at_the_next_statement(world):
         assert conn.execute("SELECT * FROM riskatlas.authenticate(%s)", (keys["nj"].secret,)).fetchone() is None
     analyst = _context(settings, keys["ana"].secret)
     with db.connect(settings) as conn:
-        accounts.expire_key(conn, keys["ana"].id, datetime.now(timezone.utc) - timedelta(seconds=1))
+        accounts.expire_key(conn, keys["ana"].id, datetime.now(UTC) - timedelta(seconds=1))
     with db.connect(settings, "app") as conn:
         db.act_as(conn, analyst)
         with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification):

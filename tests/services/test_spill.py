@@ -22,10 +22,10 @@ from etl.load import load_file
 from gis.crs import GCJ02, from_wgs84
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
 from services.emergency import cloud
 from services.emergency.walk import prepare
 from services.river import downstream, jurisdictions_entered, snap
+from services.web.app import create_app
 from tests.services.river_reference import jurisdictions_along
 
 GEOD = Geod(ellps="WGS84")

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from layers import db
-from services.app import create_app
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 KEYS = {"nanjing-key": {"user": "nanjing-steward", "role": "steward", "city": "320100"},
         "admin-key": {"user": "root", "role": "admin"},
@@ -78,7 +78,7 @@ def test_roles_and_bad_input_get_clear_4xx(client):
 
 
 def test_layers_then_health_on_the_same_pooled_connection(fresh_db):
-    from services.settings import APISettings as S
+    from services.web.settings import APISettings as S
 
     with TestClient(create_app(fresh_db, S(pool_min=1, pool_max=1))) as c:
         assert c.get("/layers").status_code == 200

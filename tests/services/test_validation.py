@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from layers import db
 from layers.settings import DatabaseSettings
-from services.app import create_app
-from services.settings import APISettings
+from services.web.app import create_app
+from services.web.settings import APISettings
 
 BAD_TEXT = {"nul": "a%00b", "surrogate": "a%ED%A0%80b", "not-utf8": "a%FFb"}
 HUGE = ("9223372036854775808", "-9223372036854775809", "1" + "0" * 40)

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Query, Request, Response
 
 from gis.crs import CRS84
 from layers.catalogue import LAYERS, Layer
-from services.deps import IdentityDep, PoolDep
 from services.errors import NotFound
 from services.identity import Identity
-from services.ogc import links as L
 from services.query.crs import SUPPORTED_URIS
-from services.ogc.extents import BBox, extent_cache
-from services.query.params import output_format, schema_media_type
-from services.ogc.render import html_response, json_response
 from services.query.views import CollectionView, view
+from services.web.deps import IdentityDep, PoolDep
+from services.web.ogc import links as L
+from services.web.ogc.extents import BBox, extent_cache
+from services.web.ogc.negotiation import output_format, schema_media_type
+from services.web.ogc.render import html_response, json_response
 
 router = APIRouter(tags=["Collections"])
 

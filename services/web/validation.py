@@ -23,8 +23,8 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services import errors
 from services.errors import InvalidParameter
+from services.web import errors
 
 INT64_MAX = 2**63 - 1
 #: The largest ``offset`` any paged route accepts (declared as ``le=`` on the parameter).

@@ -14,9 +14,9 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from services import overlay
-from services.deps import APISettingsDep, HeavyPoolDep, IdentityDep, connection
-from services.limits import apply_budget
-from services.validation import MAX_OFFSET
+from services.web.deps import APISettingsDep, HeavyPoolDep, IdentityDep, connection
+from services.web.limits import apply_budget
+from services.web.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 

@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import psycopg
-
 from fastapi import Depends, Header, Request
 from psycopg_pool import AsyncConnectionPool
 
 from layers.settings import DatabaseSettings
-from services.identity import Identity, present, presented_key
-from services.settings import APISettings
+from services.identity import Identity, present
+from services.web.auth import presented_key
+from services.web.settings import APISettings
 
 
 def get_pool(request: Request) -> AsyncConnectionPool:

@@ -7,7 +7,7 @@
   (401/403) before its body is read unless the caller is a steward or an administrator.
 * :func:`apply_budget`: the statement time of a request's database work, by role.
 
-:func:`install` adds the middleware (with :class:`services.validation.InputCheck`) in their order.
+:func:`install` adds the middleware (with :class:`services.web.validation.InputCheck`) in their order.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services import errors
 from services.errors import Forbidden, PayloadTooLarge, RiskAtlasError, TooManyRequests
-from services.identity import Identity, presented_key
-from services.settings import APISettings
-from services.validation import InputCheck
+from services.identity import Identity
+from services.web import errors
+from services.web.auth import presented_key
+from services.web.settings import APISettings
+from services.web.validation import InputCheck
 
 UPLOAD_PATH = "/uploads"
 UPLOAD_ROLES = ("steward", "admin")
@@ -77,7 +78,7 @@ async def apply_budget(conn: psycopg.AsyncConnection, identity: Identity | None)
 
     In a transaction the setting is local and ends with it (the pool rolls back a returned connection).
     On a connection in autocommit the setting holds for the session: whoever lends it so must reset it
-    (``RESET statement_timeout``) before it goes back, as :func:`services.ogc.execute.read_connection` does.
+    (``RESET statement_timeout``) before it goes back, as :func:`services.web.ogc.execute.read_connection` does.
     """
     await conn.execute("SELECT set_config('statement_timeout', %s, %s)",
                        (str(budget_ms(identity)), not conn.autocommit))

@@ -1,8 +1,8 @@
-"""Fetching features: the SQL of :mod:`services.ogc.sql` run on a pooled connection, GeoJSON bytes out.
+"""Fetching features: the SQL of :mod:`services.web.ogc.sql` run on a pooled connection, GeoJSON bytes out.
 
 For CRSs PostGIS knows, every feature's GeoJSON text is built in the database and only joined here.
 For GCJ-02 and BD-09 the database returns WGS84 WKB, which is transformed in one vectorised pass
-(:func:`services.ogc.crs.geometries_from_wgs84`) and written with ``shapely.to_geojson``.
+(:func:`services.web.ogc.crs.geometries_from_wgs84`) and written with ``shapely.to_geojson``.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import psycopg
 import shapely
 
 from gis.crs import CrsSpec
-from services.ogc.counts import CountCache
+from services.query.clauses import GEOM, FeatureQuery
 from services.query.crs import (
     geojson_decimals,
     geometries_from_wgs84,
     needs_python_transform,
     output_geometry_sql,
 )
-from services.ogc.execute import run_query
-from services.query.clauses import GEOM, FeatureQuery
+from services.web.ogc.counts import CountCache
+from services.web.ogc.execute import run_query
 
 
 @dataclass(frozen=True)

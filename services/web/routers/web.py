@@ -16,19 +16,19 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 
+from layers.catalogue import RISK_SOURCE
 from maps import pages
 from maps.maplibre import map_style
 from maps.overview import MapInputError, UnknownCity, build_overview
 from maps.styles import style_document
-from services.deps import APISettingsDep, DBSettingsDep, IdentityDep, PoolDep
-from layers.catalogue import RISK_SOURCE
 from services.errors import InvalidParameter, NotFound
-from services.limits import apply_budget
-from services.ogc.execute import read_connection, run_query
 from services.query.filters import conditions
-from services.ogc.mvt import MAX_ZOOM, tile_sql
-from services.ogc.render import json_response
 from services.query.views import CollectionView, view
+from services.web.deps import APISettingsDep, DBSettingsDep, IdentityDep, PoolDep
+from services.web.limits import apply_budget
+from services.web.ogc.execute import read_connection, run_query
+from services.web.ogc.mvt import MAX_ZOOM, tile_sql
+from services.web.ogc.render import json_response
 
 router = APIRouter(tags=["Web"])
 router.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")

@@ -49,7 +49,7 @@ class APISettings(BaseSettings):
     rate_exempt_paths: tuple[str, ...] = ("/health",)
 
     @model_validator(mode="after")
-    def _limits(self) -> "APISettings":
+    def _limits(self) -> APISettings:
         if self.default_limit > self.max_limit:
             raise ValueError(f"default_limit {self.default_limit} exceeds max_limit {self.max_limit}")
         if self.pool_min > self.pool_max:

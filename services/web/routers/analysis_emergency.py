@@ -14,15 +14,21 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from psycopg_pool import ConnectionPool
 
-from services.deps import IdentityDep
-from services.identity import Identity
 from services.emergency import notify
 from services.emergency.plume import plume_zones
 from services.emergency.population import registered_raster
-from services.emergency.requests import (BulletinFormat, BulletinRequest, PlumeBulletinQuery, PlumeRequest,
-                                         SpillBulletinQuery, SpillRequest)
+from services.emergency.requests import (
+    BulletinFormat,
+    BulletinRequest,
+    PlumeBulletinQuery,
+    PlumeRequest,
+    SpillBulletinQuery,
+    SpillRequest,
+)
 from services.emergency.spill import trace_spill
-from services.limits import apply_budget_sync
+from services.identity import Identity
+from services.web.deps import IdentityDep
+from services.web.limits import apply_budget_sync
 
 GEOJSON = "application/geo+json"
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from services.deps import IdentityDep
-from services.ogc import links as L
-from services.ogc.collections import F_QUERY, resolve
-from services.query.params import output_format, schema_media_type
-from services.ogc.render import html_response, json_response
+from services.web.deps import IdentityDep
+from services.web.ogc import links as L
+from services.web.ogc.collections import F_QUERY, resolve
+from services.web.ogc.negotiation import output_format, schema_media_type
+from services.web.ogc.render import html_response, json_response
 
 router = APIRouter(tags=["Filtering"])
 

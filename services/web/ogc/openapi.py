@@ -16,9 +16,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from layers.catalogue import LAYERS
-from services.ogc.mvt import TMS_ID
 from services.query.views import field_schema
-from services.settings import APISettings
+from services.web.ogc.mvt import TMS_ID
+from services.web.settings import APISettings
 
 OPENAPI_VERSION = "3.0.3"
 _ITEMS_PATH = "/collections/{collectionId}/items"

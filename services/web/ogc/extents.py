@@ -15,7 +15,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from layers.catalogue import SCHEMA, Layer
-from services.ogc.execute import read_connection
+from services.web.ogc.execute import read_connection
 
 TTL_SECONDS = 10.0
 

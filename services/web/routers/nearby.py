@@ -15,12 +15,12 @@ from fastapi import APIRouter, Query, Response
 
 from gis.crs import BD09, CGCS2000, CRS84, GCJ02, WGS84, CrsSpec, from_wgs84, to_wgs84
 from layers.catalogue import RISK_CATEGORIES, RISK_LEVELS
-from services.deps import IdentityDep, PoolDep
 from services.errors import InvalidParameter
 from services.nearby import MAX_LIMIT, MAX_RADIUS_M, NearbyQuery, Site, find_nearby
 from services.query.crs import content_crs, negotiate
-from services.ogc.execute import read_connection
-from services.ogc.render import json_response
+from services.web.deps import IdentityDep, PoolDep
+from services.web.ogc.execute import read_connection
+from services.web.ogc.render import json_response
 
 router = APIRouter(tags=["Nearby"])
 

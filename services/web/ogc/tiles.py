@@ -22,19 +22,19 @@ import morecantile
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from layers.catalogue import LAYERS
-from services.deps import APISettingsDep, IdentityDep, PoolDep
 from services.errors import InvalidParameter, NotFound
 from services.identity import Identity
-from services.ogc import links as L
-from services.ogc.collections import resolve
 from services.query.cql import FILTER_LANGS
 from services.query.crs import CRS84
-from services.ogc.execute import read_connection, run_query
-from services.ogc.extents import BBox, extent_cache
 from services.query.filters import conditions
-from services.ogc.mvt import MAX_ZOOM, TMS_ID, tile_fields, tile_sql
-from services.ogc.render import json_response
 from services.query.views import CollectionView, field_schema, view
+from services.web.deps import APISettingsDep, IdentityDep, PoolDep
+from services.web.ogc import links as L
+from services.web.ogc.collections import resolve
+from services.web.ogc.execute import read_connection, run_query
+from services.web.ogc.extents import BBox, extent_cache
+from services.web.ogc.mvt import MAX_ZOOM, TMS_ID, tile_fields, tile_sql
+from services.web.ogc.render import json_response
 
 router = APIRouter(tags=["Tiles"])
 

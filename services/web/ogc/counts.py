@@ -25,8 +25,8 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from layers.catalogue import SCHEMA
-from services.ogc.execute import run_query
 from services.query.clauses import Clause
+from services.web.ogc.execute import run_query
 
 TTL_SECONDS = 30.0
 MAX_ENTRIES = 2048

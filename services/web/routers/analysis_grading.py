@@ -13,17 +13,17 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request
-from psycopg_pool import ConnectionPool
 from fastapi.responses import Response
+from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from services import coverage, grading, ledger
-from services.deps import APISettingsDep, DBSettingsDep, IdentityDep
-from services.identity import Identity, present_sync
 from services.errors import InvalidParameter, Unavailable
-from services.limits import apply_budget_sync
-from services.ogc.render import json_response
-from services.validation import INT64_MAX, MAX_OFFSET
+from services.identity import Identity, present_sync
+from services.web.deps import APISettingsDep, DBSettingsDep, IdentityDep
+from services.web.limits import apply_budget_sync
+from services.web.ogc.render import json_response
+from services.web.validation import INT64_MAX, MAX_OFFSET
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 GEOJSON = "application/geo+json"

@@ -8,9 +8,9 @@ from fastapi import APIRouter
 from psycopg.rows import dict_row
 
 from layers.catalogue import LAYERS, SCHEMA
-from services.deps import PoolDep
 from services.inventory import COUNTS_SQL
-from services.limits import apply_budget
+from services.web.deps import PoolDep
+from services.web.limits import apply_budget
 
 router = APIRouter(tags=["service"])
 
@@ -32,8 +32,8 @@ async def layers(pool: PoolDep) -> dict[str, Any]:
         counts = {r["name"]: r["n"] for r in await (await cur.execute(COUNTS_SQL)).fetchall()}
         info = await (await cur.execute(f"SELECT name, value FROM {SCHEMA}.dataset_info")).fetchall()
     return {
-        "layers": [{"name": l.name, "title": l.title, "title_zh": l.title_zh, "geometry_type": l.geometry_type,
-                    "count": counts.get(l.name, 0)} for l in LAYERS.values()],
+        "layers": [{"name": lay.name, "title": lay.title, "title_zh": lay.title_zh, "geometry_type": lay.geometry_type,
+                    "count": counts.get(lay.name, 0)} for lay in LAYERS.values()],
         "dataset": {r["name"]: r["value"] for r in info},
         "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
     }

@@ -11,7 +11,7 @@ import orjson
 from fastapi import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.ogc.links import HTML, JSON
+from services.web.ogc.links import HTML, JSON
 
 TEMPLATES = Path(__file__).with_name("templates")
 

@@ -1,6 +1,6 @@
 """OGC API Features (Parts 1, 2 and 3) and OGC API Tiles (Mapbox Vector Tiles) over the layer catalogue.
 
-``router`` holds every endpoint; ``services.app.create_app`` includes it. The modules, by concern:
+``router`` holds every endpoint; ``services.web.app.create_app`` includes it. The modules, by concern:
 ``landing`` (/, /conformance, /api), ``collections``, ``items``, ``queryables``, ``tiles`` (routes);
 ``views`` (a layer as a role sees it), ``params`` and ``crs`` (validation at the edge), ``cql`` and
 ``cql_text`` (CQL2 to SQL), ``filters``, ``sql`` and ``mvt`` (SQL builders), ``execute`` and
@@ -10,7 +10,7 @@
 
 from fastapi import APIRouter
 
-from services.ogc import collections, items, landing, queryables, tiles
+from services.web.ogc import collections, items, landing, queryables, tiles
 
 router = APIRouter()
 for _module in (landing, collections, items, queryables, tiles):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from services.deps import APISettingsDep
-from services.ogc import links as L
-from services.ogc.collections import F_QUERY
-from services.ogc.openapi import document
-from services.query.params import output_format
-from services.ogc.render import html_response, json_response
+from services.web.deps import APISettingsDep
+from services.web.ogc import links as L
+from services.web.ogc.collections import F_QUERY
+from services.web.ogc.negotiation import output_format
+from services.web.ogc.openapi import document
+from services.web.ogc.render import html_response, json_response
 
 router = APIRouter(tags=["Capabilities"])
 

@@ -7,21 +7,22 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from services.deps import APISettingsDep, IdentityDep, PoolDep
 from services.errors import InvalidParameter, NotFound
-from services.ogc import links as L
-from services.ogc.collections import F_QUERY, resolve
-from services.ogc.counts import count_cache
+from services.query.clauses import FeatureQuery, by_id
 from services.query.cql import FILTER_LANGS
 from services.query.crs import SUPPORTED_URIS, content_crs, negotiate
-from services.ogc.execute import read_connection
-from services.ogc.features import Page, body, count_page, feature_body, fetch_features, fetch_page
 from services.query.filters import conditions
-from services.query.params import output_format, properties, sortby
-from services.ogc.render import html_response, timestamp
-from services.query.clauses import FeatureQuery, by_id
+from services.query.params import properties, sortby
 from services.query.views import CollectionView
-from services.validation import MAX_OFFSET
+from services.web.deps import APISettingsDep, IdentityDep, PoolDep
+from services.web.ogc import links as L
+from services.web.ogc.collections import F_QUERY, resolve
+from services.web.ogc.counts import count_cache
+from services.web.ogc.execute import read_connection
+from services.web.ogc.features import Page, body, count_page, feature_body, fetch_features, fetch_page
+from services.web.ogc.negotiation import output_format
+from services.web.ogc.render import html_response, timestamp
+from services.web.validation import MAX_OFFSET
 
 router = APIRouter(tags=["Features"])
 

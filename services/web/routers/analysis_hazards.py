@@ -14,12 +14,12 @@ from fastapi.responses import JSONResponse, Response
 from psycopg.rows import dict_row
 from starlette.concurrency import run_in_threadpool
 
-from services.deps import HeavyPoolDep, APISettingsDep, IdentityDep
 from services.errors import InvalidParameter
 from services.hazards import matrix, query
 from services.hazards.query import FlagQuery
-from services.limits import apply_budget
-from services.validation import MAX_OFFSET
+from services.web.deps import APISettingsDep, HeavyPoolDep, IdentityDep
+from services.web.limits import apply_budget
+from services.web.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 

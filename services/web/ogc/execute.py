@@ -12,8 +12,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.errors import InvalidParameter
 from services.identity import ANONYMOUS, Identity, present
-from services.limits import apply_budget
 from services.query.clauses import Clause
+from services.web.limits import apply_budget
 
 log = logging.getLogger("riskatlas")
 
@@ -45,7 +45,7 @@ async def read_connection(pool: AsyncConnectionPool, identity: Identity = ANONYM
     inside a transaction (two round trips fewer per request). An identified caller's reads run in
     one transaction that first presents the caller's signed context, so the database shows the
     restricted columns the caller may see (a context set in autocommit would last one statement).
-    Every statement runs within the caller's time budget (services.limits). The connection goes back
+    Every statement runs within the caller's time budget (services.web.limits). The connection goes back
     to the pool as it came (autocommit off, its own statement time), so other routers see no change.
     """
     async with pool.connection() as conn:

@@ -13,11 +13,20 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from layers import db
 from layers.settings import DatabaseSettings
-from services import accounts, docs, errors, limits, ogc
-from services.identity import Authenticator
-from services.routers import (analysis_emergency, analysis_grading, analysis_hazards, analysis_overlay, health,
-                              nearby, uploads, web)
-from services.settings import APISettings
+from services import accounts
+from services.web import docs, errors, limits, ogc
+from services.web.auth import Authenticator
+from services.web.routers import (
+    analysis_emergency,
+    analysis_grading,
+    analysis_hazards,
+    analysis_overlay,
+    health,
+    nearby,
+    uploads,
+    web,
+)
+from services.web.settings import APISettings
 
 
 async def _reset(conn: psycopg.AsyncConnection) -> None:

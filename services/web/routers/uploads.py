@@ -15,9 +15,9 @@ from etl.errors import InputError, LoadFailed
 from etl.load import Actor, load_file
 from layers.catalogue import LAYERS, UnknownLayer
 from services.after_load import after_load
-from services.deps import APISettingsDep, DBSettingsDep, IdentityDep
 from services.errors import Conflict, InvalidParameter, PayloadTooLarge
-from services.validation import check_text
+from services.web.deps import APISettingsDep, DBSettingsDep, IdentityDep
+from services.web.validation import check_text
 
 router = APIRouter(tags=["uploads"])
 
@@ -37,10 +37,10 @@ async def upload(
 ) -> Any:
     identity.require_writer()
     for field, value in (("layer", layer), ("mapping", mapping), ("crs", crs), ("file", file.filename)):
-        if value is not None:  # multipart fields pass the edge checks of services.validation unread
+        if value is not None:  # multipart fields pass the edge checks of services.web.validation unread
             check_text(field, value)
     if layer not in LAYERS or not LAYERS[layer].inventory:
-        allowed = sorted(n for n, l in LAYERS.items() if l.inventory)
+        allowed = sorted(n for n, lay in LAYERS.items() if lay.inventory)
         raise InvalidParameter(f"layer was {layer!r} but is expected to be one of {allowed}")
     name = Path(file.filename or "upload").name
     suffix = Path(name).suffix.lower()
