@@ -632,7 +632,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         )
         # nearby: sequential latency against the floor, then 8 concurrent clients
         pts = nearby_points(args.nearby_requests, 4)
-        paths = [f"/nearby?lon={x}&lat={y}&radius=5000&limit=10" for x, y in pts]
+        paths = [f"/nearby?x={x}&y={y}&radius=5000&limit=10" for x, y in pts]
         floor = [nearby_sql(NearbyQuery(x, y, 5000, 10), False) for x, y in pts]
         measure_http(ours.url, paths[:20])
         row = Row(

@@ -45,7 +45,7 @@ def test_phone_lists_nearest_sites_in_distance_order(browser: Any, served: str, 
     assert distances == sorted(distances) and len(keys) > 1
     nearby = [u for u in log.requests if "/nearby?" in u]
     assert nearby and "crs=gcj02" in nearby[-1], "the phone's position is sent as GCJ-02"
-    direct = httpx.get(served + "/nearby", params={"lon": lon, "lat": lat, "radius": 5000, "limit": 30,
+    direct = httpx.get(served + "/nearby", params={"x": lon, "y": lat, "radius": 5000, "limit": 30,
                                                    "crs": "gcj02"}).json()
     assert keys == [s["key"] for s in direct["sites"]]
     assert "GCJ-02" in page.inner_text("#status")

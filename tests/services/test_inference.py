@@ -199,7 +199,7 @@ def test_vector_tiles_carry_the_band_not_q(client: TestClient, site: dict[str, A
 
 def test_nearby_says_nothing_of_q(client: TestClient, site: dict[str, Any]) -> None:
     for f in ("json", "geojson"):
-        r = client.get("/nearby", params={"lon": site["lon"], "lat": site["lat"], "radius": 300, "f": f})
+        r = client.get("/nearby", params={"x": site["lon"], "y": site["lat"], "radius": 300, "f": f})
         assert r.status_code == 200, r.text
         assert site["key"] in r.text
         _assert_silent(f"/nearby ({f})", r.json(), site)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import pytest
 from fastapi.testclient import TestClient
 
@@ -53,7 +54,7 @@ def truth(demo_db: DatabaseSettings) -> list[dict]:
 
 
 def _get(client: TestClient, headers: dict | None = None, **params: object):
-    return client.get("/nearby", params={"lon": ORIGIN[0], "lat": ORIGIN[1], **params}, headers=headers or {})
+    return client.get("/nearby", params={"x": ORIGIN[0], "y": ORIGIN[1], **params}, headers=headers or {})
 
 
 def test_nearest_sites_in_order_with_distance_and_bearing(client: TestClient, truth: list[dict]) -> None:
@@ -69,7 +70,7 @@ def test_nearest_sites_in_order_with_distance_and_bearing(client: TestClient, tr
         assert s["distance_m"] == pytest.approx(t["d"], abs=0.1)
         assert s["bearing_deg"] == pytest.approx(bearing_deg(ORIGIN[0], ORIGIN[1], t["x"], t["y"]), abs=0.06)
         assert 0 <= s["bearing_deg"] < 360
-        assert (s["lon"], s["lat"]) == pytest.approx((t["x"], t["y"]), abs=1e-7)
+        assert (s["x"], s["y"]) == pytest.approx((t["x"], t["y"]), abs=1e-7)
         assert s["city"] and s["county"] and s["category"] == t["category"]
     assert [s["distance_m"] for s in sites] == sorted(s["distance_m"] for s in sites)
 
@@ -91,15 +92,28 @@ def test_category_and_level_filters(client: TestClient, truth: list[dict]) -> No
 @pytest.mark.parametrize("spec", [GCJ02, BD09])
 def test_offset_coordinates_in_and_out(client: TestClient, truth: list[dict], spec) -> None:
     ox, oy = from_wgs84(*ORIGIN, spec)
-    r = client.get("/nearby", params={"lon": ox, "lat": oy, "crs": spec.name, "radius": 20000, "limit": 10})
+    r = client.get("/nearby", params={"x": ox, "y": oy, "crs": spec.name, "radius": 20000, "limit": 10})
     assert r.status_code == 200 and r.headers["content-crs"] == f"<{spec.uri}>"
     doc = r.json()
-    assert doc["crs"] == spec.uri and doc["origin"] == {"lon": ox, "lat": oy}
+    assert doc["crs"] == spec.uri and doc["origin"] == {"x": ox, "y": oy}
     assert [s["key"] for s in doc["sites"]] == [t["key"] for t in truth[:10]]
     for s, t in zip(doc["sites"], truth, strict=False):
-        back = to_wgs84(s["lon"], s["lat"], spec)
+        back = to_wgs84(s["x"], s["y"], spec)
         assert geodesic_distance_m(back[0], back[1], t["x"], t["y"]) < 0.05
         assert s["distance_m"] == pytest.approx(t["d"], abs=0.5)
+
+
+def test_a_point_in_a_projected_crs(client: TestClient, truth: list[dict]) -> None:
+    """The same point given in Web Mercator metres finds the same sites; positions come back in metres."""
+    mx, my = pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(*ORIGIN)
+    r = client.get("/nearby", params={"x": mx, "y": my, "crs": "EPSG:3857", "radius": 20000, "limit": 5})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert [s["key"] for s in doc["sites"]] == [t["key"] for t in truth[:5]]
+    for s, t in zip(doc["sites"], truth, strict=False):
+        assert s["distance_m"] == pytest.approx(t["d"], abs=0.5)
+        ex, ey = pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(t["x"], t["y"])
+        assert (s["x"], s["y"]) == pytest.approx((ex, ey), abs=0.01)
 
 
 def test_geojson_on_request(client: TestClient, truth: list[dict]) -> None:
@@ -130,27 +144,27 @@ def test_compact_by_default(client: TestClient) -> None:
 
 
 def test_nothing_near_is_an_empty_list(client: TestClient) -> None:
-    doc = client.get("/nearby", params={"lon": 10, "lat": 50, "radius": 1000}).json()
+    doc = client.get("/nearby", params={"x": 10, "y": 50, "radius": 1000}).json()
     assert doc["count"] == 0 and doc["sites"] == []
 
 
 @pytest.mark.parametrize(
     "params, needle",
     [
-        ({"lon": 200, "lat": 32}, "lon"),
-        ({"lon": 118, "lat": 95}, "lat"),
-        ({"lon": "nan", "lat": 32}, "lon"),
-        ({"lon": 118}, "lat"),
-        ({"lon": 118, "lat": 32, "radius": 50001}, "radius"),
-        ({"lon": 118, "lat": 32, "radius": 0}, "radius"),
-        ({"lon": 118, "lat": 32, "radius": -5}, "radius"),
-        ({"lon": 118, "lat": 32, "limit": 201}, "limit"),
-        ({"lon": 118, "lat": 32, "limit": 0}, "limit"),
-        ({"lon": 118, "lat": 32, "category": "bakery"}, "category"),
-        ({"lon": 118, "lat": 32, "level": "huge"}, "level"),
-        ({"lon": 118, "lat": 32, "crs": "EPSG:3857"}, "crs"),
-        ({"lon": 118, "lat": 32, "crs": "nonsense"}, "crs"),
-        ({"lon": 118, "lat": 32, "f": "xml"}, "f"),
+        ({"x": 200, "y": 32}, "x"),
+        ({"x": 118, "y": 95}, "y"),
+        ({"x": "nan", "y": 32}, "x"),
+        ({"x": 118}, "y"),
+        ({"x": 118, "y": 32, "radius": 50001}, "radius"),
+        ({"x": 118, "y": 32, "radius": 0}, "radius"),
+        ({"x": 118, "y": 32, "radius": -5}, "radius"),
+        ({"x": 118, "y": 32, "limit": 201}, "limit"),
+        ({"x": 118, "y": 32, "limit": 0}, "limit"),
+        ({"x": 118, "y": 32, "category": "bakery"}, "category"),
+        ({"x": 118, "y": 32, "level": "huge"}, "level"),
+        ({"x": 118, "y": 32, "crs": "EPSG:32650"}, "crs"),
+        ({"x": 118, "y": 32, "crs": "nonsense"}, "crs"),
+        ({"x": 118, "y": 32, "f": "xml"}, "f"),
     ],
 )
 def test_bad_parameters_are_400(client: TestClient, params: dict, needle: str) -> None:

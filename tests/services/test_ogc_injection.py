@@ -154,9 +154,9 @@ def test_collection_and_tile_paths(client: TestClient, payload: str) -> None:
         f"/tiles/WebMercatorQuad/3/0/0?collections={p}",
         f"/collections/risk_source/tiles/WebMercatorQuad/3/0/{p}",
         f"/collections/risk_source/tiles/WebMercatorQuad/8/100/200?filter={quote(payload)}",
-        f"/nearby?lon=118.8&lat=32&category={p}",
-        f"/nearby?lon={p}&lat=32",
-        f"/nearby?lon=118.8&lat=32&crs={p}",
+        f"/nearby?x=118.8&y=32&category={p}",
+        f"/nearby?x={p}&y=32",
+        f"/nearby?x=118.8&y=32&crs={p}",
     ):
         r = client.get(path)
         assert r.status_code in (400, 404), (path, r.status_code, r.text[:200])

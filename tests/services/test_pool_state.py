@@ -25,7 +25,7 @@ CALLS = [
     ("GET", "/layers", None), ("GET", "/collections", None), ("GET", "/collections/risk_source/items?limit=2", None),
     ("GET", "/collections/risk_source/queryables", None), ("GET", "/collections/admin_area/items?limit=1", None),
     ("GET", "/collections/risk_source/tiles/WebMercatorQuad/8/53/104", None),
-    ("GET", "/nearby?lon=118.78&lat=32.05&radius=20000", None),
+    ("GET", "/nearby?x=118.78&y=32.05&radius=20000", None),
     ("GET", "/analysis/border-hazards?limit=3", None), ("GET", "/analysis/border-hazards?f=csv&limit=3", None),
     ("GET", "/analysis/border-matrix", None), ("POST", "/analysis/overlay", OVERLAY),
     ("POST", "/analysis/spill", {"x": 118.40, "y": 31.60, "mass_t": 1, "substance": "benzene"}),

@@ -47,7 +47,7 @@
     var level = s.level ? v('risk_level', s.level) : cfg.missing_label[lang];
     var facts = [['category', v('category', s.category)], ['address', s.address], ['industry', s.industry],
       ['status', v('status', s.status)], ['county_code', [s.city, s.county].filter(Boolean).join(' ')],
-      ['contact', s.contact], ['lonlat', s.lon.toFixed(6) + ', ' + s.lat.toFixed(6) + ' (' + ($('crs').value === 'gcj02' ? 'GCJ-02' : 'WGS84') + ')']];
+      ['contact', s.contact], ['lonlat', s.x.toFixed(6) + ', ' + s.y.toFixed(6) + ' (' + ($('crs').value === 'gcj02' ? 'GCJ-02' : 'WGS84') + ')']];
     return '<li data-key="' + esc(s.key) + '" data-distance="' + s.distance_m + '">' +
       '<div class="top"><span class="arrow" title="' + Math.round(s.bearing_deg) + '°"><span style="transform:rotate(' +
       s.bearing_deg + 'deg)">↑</span></span><span class="name">' + esc(s.name) + '</span>' +
@@ -92,7 +92,7 @@
     var lon = parseFloat($('lon').value), lat = parseFloat($('lat').value);
     if (!isFinite(lon) || !isFinite(lat)) { status(t('geo_failed'), 'no_position'); return; }
     status(t('loading'), 'loading');
-    var q = '?lon=' + lon + '&lat=' + lat + '&radius=' + $('radius').value + '&limit=30&crs=' + $('crs').value;
+    var q = '?x=' + lon + '&y=' + lat + '&radius=' + $('radius').value + '&limit=30&crs=' + $('crs').value;
     fetch(cfg.nearby + q).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) throw new Error(body.description || r.status);

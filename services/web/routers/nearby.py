@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Query, Response
 
-from gis.crs import BD09, CGCS2000, CRS84, GCJ02, WGS84, CrsSpec, from_wgs84, to_wgs84
+from gis.crs import CrsSpec, from_wgs84, to_wgs84
 from layers.catalogue import RISK_CATEGORIES, RISK_LEVELS
 from services.errors import InvalidParameter
 from services.nearby import MAX_LIMIT, MAX_RADIUS_M, NearbyQuery, Site, find_nearby
@@ -24,15 +24,13 @@ from services.web.ogc.render import json_response
 
 router = APIRouter(tags=["Nearby"])
 
-#: The geographic CRSs a phone may use (a point given as lon/lat).
-NEARBY_CRS = (CRS84, WGS84, CGCS2000, GCJ02, BD09)
 GEOJSON = "application/geo+json"
 
 
 @router.get(
     "/nearby",
     summary="Risk sites near a point",
-    description="The risk sites within `radius` metres of (`lon`, `lat`), nearest first, each with "
+    description="The risk sites within `radius` metres of (`x`, `y`), nearest first, each with "
     "`distance_m` "
     "(geodesic, WGS84 spheroid) and `bearing_deg` (initial bearing from the point to the site, "
     "clockwise from north). Coordinates in and out are in `crs`.",
@@ -41,14 +39,14 @@ GEOJSON = "application/geo+json"
 async def nearby(
     pool: PoolDep,
     identity: IdentityDep,
-    lon: float = Query(..., ge=-180, le=180, description="Longitude of the point, in `crs`"),
-    lat: float = Query(..., ge=-90, le=90, description="Latitude of the point, in `crs`"),
+    x: float = Query(..., description="Longitude (or easting, in a projected `crs`) of the point"),
+    y: float = Query(..., description="Latitude (or northing, in a projected `crs`) of the point"),
     radius: float = Query(5000.0, gt=0, le=MAX_RADIUS_M, description="Search radius in metres"),
     limit: int = Query(20, ge=1, le=MAX_LIMIT, description="At most this many sites"),
     category: str | None = Query(None, description=f"Comma-separated categories: {list(RISK_CATEGORIES)}"),
     level: str | None = Query(None, description=f"Comma-separated risk levels: {list(RISK_LEVELS)}"),
     crs: str | None = Query(
-        None, description="CRS of lon/lat in and out: CRS84 (default), EPSG:4326, EPSG:4490, gcj02 or bd09"
+        None, description="CRS of x/y in and out: CRS84 (default), EPSG:4326, EPSG:4490, EPSG:4549, gcj02 or bd09"
     ),
     f: str | None = Query(
         None,
@@ -60,9 +58,12 @@ async def nearby(
     fmt = (f or "json").strip().lower()
     if fmt not in ("json", "geojson"):
         raise InvalidParameter(f"`f` was {f[:40]!r} but is expected to be 'json' or 'geojson'")
-    if not (math.isfinite(lon) and math.isfinite(lat) and math.isfinite(radius)):
-        raise InvalidParameter("`lon`, `lat` and `radius` are expected to be finite numbers")
-    wlon, wlat = to_wgs84(lon, lat, spec)
+    if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(radius)):
+        raise InvalidParameter("`x`, `y` and `radius` are expected to be finite numbers")
+    wlon, wlat = (float(v) for v in to_wgs84(x, y, spec))
+    if not (math.isfinite(wlon) and math.isfinite(wlat) and -180 <= wlon <= 180 and -90 <= wlat <= 90):
+        which = "x" if not (math.isfinite(wlon) and -180 <= wlon <= 180) else "y"
+        raise InvalidParameter(f"`{which}`: the point ({x}, {y}) in {spec.uri} is not a position on the earth")
     q = NearbyQuery(
         wlon,
         wlat,
@@ -77,16 +78,11 @@ async def nearby(
     headers = {"Content-Crs": content_crs(spec)}
     if fmt == "geojson":
         return json_response(_geojson(sites, xs, ys, spec, radius), GEOJSON, headers)
-    return json_response(_compact(sites, xs, ys, spec, lon, lat, radius), headers=headers)
+    return json_response(_compact(sites, xs, ys, spec, x, y, radius), headers=headers)
 
 
 def _crs(value: str | None) -> CrsSpec:
-    spec = negotiate(value, "crs")
-    if spec not in NEARBY_CRS:
-        raise InvalidParameter(
-            f"`crs` was {value!r}; nearby takes longitude/latitude in one of {[s.uri for s in NEARBY_CRS]}"
-        )
-    return spec
+    return negotiate(value, "crs")
 
 
 def _choices(value: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -129,16 +125,16 @@ def _facts(s: Site) -> dict[str, Any]:
 
 
 def _compact(
-    sites: list[Site], xs: np.ndarray, ys: np.ndarray, spec: CrsSpec, lon: float, lat: float, radius: float
+    sites: list[Site], xs: np.ndarray, ys: np.ndarray, spec: CrsSpec, x: float, y: float, radius: float
 ) -> dict[str, Any]:
     return {
         "crs": spec.uri,
-        "origin": {"lon": lon, "lat": lat},
+        "origin": {"x": x, "y": y},
         "radius_m": radius,
         "count": len(sites),
         "sites": [
-            {**_facts(s), "lon": round(float(x), 7), "lat": round(float(y), 7)}
-            for s, x, y in zip(sites, xs, ys, strict=True)
+            {**_facts(s), "x": round(float(sx), 7), "y": round(float(sy), 7)}
+            for s, sx, sy in zip(sites, xs, ys, strict=True)
         ],
     }
 
