@@ -34,7 +34,7 @@ from shapely.ops import nearest_points
 from etl.load import load_file
 from gis.crs import from_metric, metric_crs_for, to_metric
 from gis.river_transport import RIVER_CLASSES
-from layers import cluster, db, migrate
+from layers import cluster, db
 from layers.settings import DatabaseSettings
 from services.hazards import refresh_after_load, refresh_batch, refresh_full
 from services.hazards.borders import ensure_borders, neighbours
@@ -56,23 +56,16 @@ RULES = load_rules()
 
 
 @pytest.fixture(scope="module")
-def hazard_db(cluster_settings: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[DatabaseSettings]:
-    """The demo region in a database of this module's own, with graded and closed sources, refreshed.
+def hazard_db(cluster_settings: DatabaseSettings, demo_template: str) -> Iterator[DatabaseSettings]:
+    """A copy of the demo region of this module's own, with risk levels spread and some sources closed, refreshed.
 
-    The demo's sources carry no risk level yet (grading is another step); a third each is set to
-    general / larger / major here so that every threshold is exercised, and a few are closed.
+    A third each of the sources is set to general / larger / major here (whatever their grade) so that
+    every threshold is exercised, and a few are closed.
     """
-    from etl.demo import load_demo
-
     name = f"riskatlas_test_hazards_{os.getpid()}"
     cluster.drop_database(cluster_settings, name)
-    cluster.bootstrap(cluster_settings, name)
+    cluster.clone_database(cluster_settings, demo_template, name)
     s = cluster_settings.with_db(name)
-    with db.connect(s) as conn:
-        migrate.upgrade(conn, s)
-    report = load_demo(s, tmp_path_factory.mktemp("hazard_demo"))
-    assert report.exit_code in (0, 1), report.to_dict()
     with db.transaction(s) as conn:
         conn.execute("""UPDATE riskatlas.risk_source
                         SET risk_level = (ARRAY['general', 'larger', 'major'])[1 + id % 3],
