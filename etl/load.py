@@ -20,6 +20,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import shapely
+from psycopg import sql
 
 from etl.errors import InputError, LoadFailed
 from etl.mapping import Mapping, load_mapping
@@ -27,7 +28,7 @@ from etl.normalise import Prepared, Reject, prepare
 from etl.readers import read
 from etl.report import LoadReport
 from layers import db, grants
-from layers.catalogue import SCHEMA, Layer, get_layer
+from layers.catalogue import BOUNDARY_PIECES, SCHEMA, Layer, get_layer
 from layers.settings import DatabaseSettings
 
 Progress = Callable[[str, int, int], None]
@@ -143,8 +144,8 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
             if layer.jurisdiction:
                 rejects += _assign_jurisdiction(conn, layer, actor, report, p)
             step("upsert", 0, 1)
-            if layer.name == "admin_area":
-                inserted, updated = _upsert_admin(conn)
+            if layer.load_as == "boundaries":
+                inserted, updated = _upsert_boundaries(conn, layer)
             else:
                 with _bulk_indexes(conn, layer, as_owner):
                     inserted, updated = _upsert(conn, layer, columns)
@@ -332,7 +333,7 @@ def _upsert(conn: psycopg.Connection, layer: Layer, columns: list[str]) -> tuple
     if layer.owned:
         target.append("owner_city")
         select.append("j.owner_city" if layer.jurisdiction else "s.owner_city")
-    if layer.name == "river":
+    if layer.network:
         target += ["from_node", "to_node"]
         select += [_node_sql("ST_StartPoint(s.geom)"), _node_sql("ST_EndPoint(s.geom)")]
     target += ["geom", "batch_id", "updated_by"]
@@ -385,26 +386,33 @@ def _node_sql(point: str) -> str:
             f" + round(ST_Y({point}) * {NODE_SCALE})::bigint)")
 
 
-def _upsert_admin(conn: psycopg.Connection) -> tuple[int, int]:
-    """Upsert boundaries by code and rebuild the subdivided pieces used for point-in-polygon."""
+def _upsert_boundaries(conn: psycopg.Connection, layer: Layer) -> tuple[int, int]:
+    """Upsert boundaries by their id field (the code) and rebuild the subdivided pieces used for point-in-polygon."""
     conn.execute("SET CONSTRAINTS ALL DEFERRED")
-    row = conn.execute(f"""WITH up AS (
-            INSERT INTO {SCHEMA}.admin_area AS t (code, name, name_en, level, parent_code, source, geom)
-            SELECT s.key, s.name, s.name_en, s.level, s.parent_code, s.source, ST_Multi(s.geom) FROM stage s
-            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, name_en = EXCLUDED.name_en,
-                level = EXCLUDED.level, parent_code = EXCLUDED.parent_code, source = EXCLUDED.source,
-                geom = EXCLUDED.geom, updated_at = now()
-            WHERE (t.name, t.name_en, t.level, t.parent_code, t.source, t.geom)
-                  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.level, EXCLUDED.parent_code,
-                                    EXCLUDED.source, EXCLUDED.geom)
+    others = [f.name for f in layer.input_fields if f.name != layer.id_field]
+    target = [layer.id_field, *others, "geom"]
+    table = sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(layer.name))
+    ident = sql.Identifier
+    row = conn.execute(sql.SQL("""WITH up AS (
+            INSERT INTO {table} AS t ({target})
+            SELECT s.key, {others_s}, ST_Multi(s.geom) FROM stage s
+            ON CONFLICT ({id}) DO UPDATE SET {assign}, updated_at = now()
+            WHERE ({t_cols}) IS DISTINCT FROM ({x_cols})
             RETURNING (xmax = 0) AS inserted)
         SELECT count(*) FILTER (WHERE inserted) AS ins, count(*) FILTER (WHERE NOT inserted) AS upd
-        FROM up""").fetchone()
+        FROM up""").format(
+        table=table, target=sql.SQL(", ").join(map(ident, target)), id=ident(layer.id_field),
+        others_s=sql.SQL(", ").join(sql.SQL("s.{}").format(ident(c)) for c in others),
+        assign=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=ident(c)) for c in [*others, "geom"]),
+        t_cols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in [*others, "geom"]),
+        x_cols=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in [*others, "geom"]),
+    )).fetchone()
     if row["ins"] or row["upd"]:
-        conn.execute(f"DELETE FROM {SCHEMA}.admin_piece")
-        conn.execute(f"""INSERT INTO {SCHEMA}.admin_piece (code, level, geom)
-            SELECT code, level, ST_Subdivide(geom, 64) FROM {SCHEMA}.admin_area""")
-        conn.execute(f"ANALYZE {SCHEMA}.admin_piece")
+        pieces = sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(BOUNDARY_PIECES))
+        conn.execute(sql.SQL("DELETE FROM {}").format(pieces))
+        conn.execute(sql.SQL("INSERT INTO {pieces} (code, level, geom) SELECT {id}, level, ST_Subdivide(geom, 64) "
+                             "FROM {table}").format(pieces=pieces, id=ident(layer.id_field), table=table))
+        conn.execute(sql.SQL("ANALYZE {}").format(pieces))
     return int(row["ins"]), int(row["upd"])
 
 

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from layers import db
-from layers.catalogue import ADMIN_AREA, LAYERS, SCHEMA, Layer
+from layers.catalogue import ADMIN_AREA, DRAW_ORDER, LAYERS, SCHEMA, Layer
 from layers.settings import DatabaseSettings
 from maps.offline import OfflineError, add_markercluster, make_offline, remote_references
 from maps.report_layers import (
@@ -34,7 +34,7 @@ from maps.report_layers import (
     legend_html,
     title_html,
 )
-from maps.styles import DRAW_ORDER, style_document
+from maps.styles import style_document
 
 CLUSTER_ABOVE = 1_000
 #: Simplification of lines and areas, in degrees (about 20 m in the region).

@@ -19,6 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_REPORTS: dict[str, object] = {}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that drive Chromium are marked ``browser`` (select them with ``-m browser``, skip with ``-m 'not browser'``)."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def cluster_settings() -> DatabaseSettings:
     """The project's own cluster, started if needed (as `make test` does)."""
