@@ -12,10 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from psycopg import sql
+
 FieldType = Literal["text", "int", "float", "bool", "date", "timestamp", "json"]
 GeometryType = Literal["Point", "LineString", "MultiPolygon"]
 
 SCHEMA = "riskatlas"
+#: The schema as an identifier, for SQL composed with ``psycopg.sql`` (``{schema}.river``).
+SCHEMA_SQL = sql.Identifier(SCHEMA)
+
+
+def relation(name: str) -> sql.Composed:
+    """``riskatlas.<name>`` (a table, view or function of the schema), quoted for ``psycopg.sql``."""
+    return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(name))
 
 #: The PostgreSQL type of each field type: the one place this map is written (the ETL's staging
 #: tables, the query kit's casts and ``layers.tables`` derive theirs from it).
@@ -142,8 +151,13 @@ class Layer:
 
     @property
     def table(self) -> str:
-        """Qualified table name, safe to interpolate (it comes from this module only)."""
+        """Qualified table name as text (for messages and regclass lookups); compose SQL with :attr:`relation`."""
         return f"{SCHEMA}.{self.name}"
+
+    @property
+    def relation(self) -> sql.Composed:
+        """The layer's table, quoted, for SQL composed with ``psycopg.sql``."""
+        return relation(self.name)
 
     @property
     def field_names(self) -> tuple[str, ...]:
