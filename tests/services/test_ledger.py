@@ -40,15 +40,16 @@ X1,2024-06,50,5.0,18,0.8,0.15,
 Y1,2024年5月,20,,25,0.5,,
 """
 # By hand (target III: CODMn 6, COD 20, NH3-N 1.0, TP 0.2 mg/L; rates 15 000 / 15 000 / 100 000 / 100 000
-# yuan/t; TN not compensated; load t = Δc mg/L × flow m³/s × days × 86 400 / 10⁶):
+# yuan/t; TN not compensated; load t = Δc mg/L × flow m³/s × days × 86 400 / 10⁶; each exceeding factor
+# pays, a factor better than its target pays nothing and offsets nothing):
 #   X1 2024-05: volume 100×31×86400 = 267 840 000 m³; CODMn +1.0 → 267.84 t → 4 017 600;
 #               NH3-N +0.2 → 53.568 t → 5 356 800; TP +0.05 → 13.392 t → 1 339 200; total 10 713 600
-#   X1 2024-06: volume 50×30×86400 = 129 600 000 m³; CODMn −1.0 → −1 944 000 (COD not counted: CODMn
-#               given); NH3-N −0.2 → −2 592 000; TP −0.05 → −648 000; total −5 184 000
-#   Y1 2024-05: volume 20×31×86400 = 53 568 000 m³; COD +5 → 267.84 t → 4 017 600; NH3-N −0.5 →
-#               −2 678 400; total 1 339 200
-HAND = {("X1", "2024-05"): (10_713_600.0, "IV"), ("X1", "2024-06"): (-5_184_000.0, "III"),
-        ("Y1", "2024-05"): (1_339_200.0, "IV")}
+#   X1 2024-06: volume 50×30×86400 = 129 600 000 m³; CODMn −1.0, NH3-N −0.2, TP −0.05: every factor
+#               better than target (COD not counted: CODMn given) → 0 each; total 0
+#   Y1 2024-05: volume 20×31×86400 = 53 568 000 m³; COD +5 → 267.84 t → 4 017 600; NH3-N −0.5 → 0;
+#               total 4 017 600
+HAND = {("X1", "2024-05"): (10_713_600.0, "IV"), ("X1", "2024-06"): (0.0, "III"),
+        ("Y1", "2024-05"): (4_017_600.0, "IV")}
 NANJING, ZHENJIANG, MAANSHAN = "320100", "321100", "340500"
 
 
@@ -104,18 +105,46 @@ def test_ledger_matches_the_hand_computation(sections: DatabaseSettings, tmp_pat
     assert [f["factor"] for f in got[("Y1", "2024-05")]["factors"]] == ["COD", "NH3-N"]
     pairs = {(p["month"], p["upstream_code"], p["downstream_code"]): p for p in ledger.pairs}
     assert pairs[("2024-05", NANJING, ZHENJIANG)]["amount_yuan"] == pytest.approx(10_713_600.0)
-    assert pairs[("2024-06", NANJING, ZHENJIANG)]["amount_yuan"] == pytest.approx(-5_184_000.0)
+    assert pairs[("2024-06", NANJING, ZHENJIANG)]["amount_yuan"] == pytest.approx(0.0)
     assert pairs[("2024-05", MAANSHAN, NANJING)]["by_factor"] == pytest.approx({"COD": 4_017_600.0,
-                                                                                "NH3-N": -2_678_400.0})
+                                                                                "NH3-N": 0.0})
     rows = list(csv.DictReader(io.StringIO(ledger_csv(ledger))))
     assert [(r["month"], r["upstream_code"], r["downstream_code"], r["amount_yuan"]) for r in rows] == [
-        ("2024-05", NANJING, ZHENJIANG, "10713600.0"), ("2024-05", MAANSHAN, NANJING, "1339200.0"),
-        ("2024-06", NANJING, ZHENJIANG, "-5184000.0")]
+        ("2024-05", NANJING, ZHENJIANG, "10713600.0"), ("2024-05", MAANSHAN, NANJING, "4017600.0"),
+        ("2024-06", NANJING, ZHENJIANG, "0.0")]
     detail = list(csv.DictReader(io.StringIO(ledger_csv(ledger, detail=True))))
     assert len(detail) == 8 and {r["factor"] for r in detail} == {"CODMn", "COD", "NH3-N", "TP"}
     with db.connect(sections, "app") as conn:
         only = build_ledger(conn, month="2024-05", pair=f"{MAANSHAN}-{NANJING}")
     assert [r["station_key"] for r in only.records] == ["Y1"] and len(only.pairs) == 1
+
+
+ISSUE = """station_key,month,flow_m3s,codmn,nh3n
+X1,2024-06,100,4.0,1.2
+"""
+
+
+def test_a_better_factor_does_not_offset_an_exceeding_one(sections: DatabaseSettings, tmp_path: Path) -> None:
+    """The case of the issue "Numbers a bureau can trust": NH3-N over a class III target, CODMn under it.
+
+    By hand: volume 100 m³/s × 30 days × 86 400 s = 259 200 000 m³; NH3-N (1.2 − 1.0) mg/L → 51.84 t ×
+    100 000 yuan/t = 5 184 000 yuan owed by the upstream city; CODMn (4.0 − 6.0) mg/L is better than
+    target and owes nothing.  (The old rule netted −7 776 000 for CODMn against it: −2 592 000, the
+    downstream city paying although the section exceeds its NH3-N target.)
+    """
+    path = tmp_path / "issue.csv"
+    path.write_text(ISSUE, encoding="utf-8")
+    load_section_records(sections, path)
+    with db.connect(sections, "app") as conn:
+        ledger = build_ledger(conn, month="2024-06")
+    (x1,) = ledger.records
+    by = {f["factor"]: f for f in x1["factors"]}
+    assert by["NH3-N"]["amount_yuan"] == pytest.approx(5_184_000.0)
+    assert by["CODMn"]["amount_yuan"] == 0.0 and by["CODMn"]["excess_mg_l"] == pytest.approx(-2.0)
+    assert x1["amount_yuan"] == pytest.approx(5_184_000.0) and x1["meets_target"] is False
+    (pair,) = ledger.pairs
+    assert (pair["upstream_code"], pair["downstream_code"]) == (NANJING, ZHENJIANG)
+    assert pair["amount_yuan"] == pytest.approx(5_184_000.0)
 
 
 def test_configuration_changes_targets_and_direction(sections: DatabaseSettings, tmp_path: Path) -> None:
