@@ -116,7 +116,7 @@ class LedgerConfig:
         pair = f"{upstream or 'outside'}-{downstream or 'outside'}"
         if pair in self.pairs:
             return self.schemes[self.pairs[pair]], f"city pair {pair}"
-        provinces = f"{(upstream or 'outside')[:2]}-{(downstream or 'outside')[:2]}"
+        provinces = f"{upstream[:2] if upstream else 'outside'}-{downstream[:2] if downstream else 'outside'}"
         if upstream and downstream and provinces in self.province_pairs:
             return self.schemes[self.province_pairs[provinces]], f"province pair {provinces}"
         return None, f"no scheme is configured for station {station_key}, city pair {pair} or province pair " \
