@@ -157,24 +157,30 @@ def _scheme(key: str, spec: dict[str, Any], limits: dict[str, Any]) -> Scheme:
         if f["column"] not in COLUMNS:
             raise ValueError(f"section compensation: scheme {key!r}: column {f['column']!r} of {f['factor']} is not "
                              f"a section_record concentration column {COLUMNS}")
-    common = {"key": key, "title": str(spec.get("title", key)), "clause": str(spec.get("clause", "")),
-              "check": bool(spec.get("check", False)), "notes": str(spec.get("notes", "")).strip()}
+    title, clause = str(spec.get("title", key)), str(spec.get("clause", ""))
+    check, notes = bool(spec.get("check", False)), str(spec.get("notes", "")).strip()
     if kind == "per-tonne":
         factors = tuple(FactorRule(str(f["factor"]), str(f["column"]), float(f["rate_yuan_per_t"]), f.get("group"),
                                    bool(f.get("enabled", True)), bool(f.get("check", False)), str(f.get("source", "")))
                         for f in spec["factors"])
-        return PerTonneScheme(factors=factors, reward=bool(spec.get("reward_for_better_than_target", False)),
-                              **common)
+        if any(f.rate_yuan_per_t < 0 for f in factors):
+            raise ValueError(f"section compensation: scheme {key!r} has a negative rate; rates are yuan per tonne ≥ 0")
+        return PerTonneScheme(key, title, clause, check, factors,
+                              bool(spec.get("reward_for_better_than_target", False)), notes)
     terms = tuple(IndexFactor(str(f["factor"]), str(f["column"]), float(f["weight"]),
                               None if f.get("standard_mg_l") is None else float(f["standard_mg_l"]))
                   for f in spec["factors"])
     if not terms:
         raise ValueError(f"section compensation: scheme {key!r} has no index factors")
-    return IndexScheme(k=float(spec["k"]), k_source=str(spec.get("k_source", "")), k_check=bool(spec.get("k_check")),
-                       threshold=float(spec.get("threshold", 1.0)), factors=terms,
-                       amount_yuan_per_year=float(spec["amount_yuan_per_year"]),
-                       amount_source=str(spec.get("amount_source", "")), amount_check=bool(spec.get("amount_check")),
-                       **common)
+    if any(t.weight <= 0 or (t.standard_mg_l is not None and t.standard_mg_l <= 0) for t in terms):
+        raise ValueError(f"section compensation: scheme {key!r}: index weights and standards must be > 0")
+    k, amount = float(spec["k"]), float(spec["amount_yuan_per_year"])
+    if k <= 0 or amount < 0:
+        raise ValueError(f"section compensation: scheme {key!r}: k was {k:g} (expected > 0) and "
+                         f"amount_yuan_per_year {amount:g} (expected ≥ 0)")
+    return IndexScheme(key, title, clause, check, k, str(spec.get("k_source", "")), bool(spec.get("k_check")),
+                       float(spec.get("threshold", 1.0)), terms, amount, str(spec.get("amount_source", "")),
+                       bool(spec.get("amount_check")), notes)
 
 
 @lru_cache(maxsize=4)

@@ -248,6 +248,17 @@ def test_configuration_changes_targets_and_reward(sections: DatabaseSettings, tm
     doc["pairs"] = {f"{NANJING}-{ZHENJIANG}": "no-such-scheme"}
     with pytest.raises(ValueError, match="no-such-scheme"):
         LedgerConfig.from_dict(doc)
+    doc = yaml.safe_load(CONFIG_FILE.read_text(encoding="utf-8"))
+    doc["schemes"]["anhui-jiangsu-index"]["factors"][0]["standard_mg_l"] = 0
+    with pytest.raises(ValueError, match="must be > 0"):
+        LedgerConfig.from_dict(doc)
+    # A section whose pair has no scheme is listed without an amount, saying why, and owes nothing.
+    with db.connect(sections, "app") as conn:
+        none = build_ledger(conn, month="2024-06", config=_config(province_pairs={}))
+    (x1,) = none.records
+    assert x1["scheme"] is None and x1["amount_yuan"] is None and none.pairs == []
+    assert x1["note"] == (f"no scheme is configured for station X1, city pair {NANJING}-{ZHENJIANG} or province "
+                          "pair 32-32")
 
 
 BAD = """断面编码,月份,流量,高锰酸盐指数,氨氮,总磷
