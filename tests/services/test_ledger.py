@@ -346,6 +346,8 @@ def test_ledger_commands(sections: DatabaseSettings, tmp_path: Path) -> None:
     assert done.returncode == 1 and json.loads(done.stdout)["rows_rejected"] == 8
     done = run("ledger", "show", "--csv")
     assert done.returncode == 0 and done.stdout.splitlines()[1].startswith(f"2024-07,{NANJING},")
+    done = run("ledger", "show", "--month", "2024-07")
+    assert done.returncode == 0 and "jiangsu-per-tonne" in done.stdout
     done = run("ledger", "show", "--pair", "x", "--json")
     assert done.returncode == 2 and "pair" in json.loads(done.stdout)["error"]
     done = run("grade", "--all", "--json")
