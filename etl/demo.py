@@ -12,6 +12,7 @@ from psycopg import sql
 from etl.load import Progress, load_file
 from etl.raster import register_raster
 from etl.sources.boundaries import CREDIT, region_boundaries
+from etl.sources.demo_ledger import load_demo_ledger
 from etl.sources.demo_region import write_demo_files
 from layers import db
 from layers.catalogue import relation
@@ -61,6 +62,7 @@ def load_demo(settings: DatabaseSettings, folder: Path | None = None, *, seed: i
             out = load_file(settings, path, entry["layer"], mapping=entry.get("mapping"), progress=progress,
                             sandbox=False)  # files this module has just written
         report.loads.append({"file": path.name, "layer": entry["layer"], **_summary(out.to_dict())})
+    report.loads.append(load_demo_ledger(settings, folder, seed=seed))  # after its rivers and stations
     with db.transaction(settings) as conn:
         conn.execute(
             sql.SQL("""INSERT INTO {} (name, value) VALUES ('demo', %s)

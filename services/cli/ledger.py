@@ -61,7 +61,8 @@ def ledger_show(
     out_file: Path | None = typer.Option(None, "--out", help="Write the CSV to this file"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """What each upstream city owes (positive) or is owed (negative) at its sections, by month."""
+    """What each upstream city owes (positive) or is owed (negative) at its sections, by month, under each
+    section's scheme (Jiangsu per tonne; two-way fixed amounts by index across provinces)."""
     from layers import db
     from services.errors import RiskAtlasError
     from services.ledger import build_ledger, ledger_csv
@@ -83,10 +84,19 @@ def ledger_show(
         print_json(result.to_dict())
         return
     t = Table(title=f"section ledger ({result.units['amount']})")
-    for col in ("month", "upstream", "downstream", "sections", "amount (yuan)"):
+    for col in ("month", "upstream", "downstream", "sections", "schemes", "amount (yuan)", "synthetic"):
         t.add_column(col)
     for p in result.pairs:
         t.add_row(p["month"], p["upstream_name"] or p["upstream_code"] or "(outside)",
                   p["downstream_name"] or p["downstream_code"] or "(outside)", " ".join(p["sections"]),
-                  f"{p['amount_yuan']:,.2f}")
+                  " ".join(p["by_scheme"]), f"{p['amount_yuan']:,.2f}", "yes" if p["synthetic"] else "")
     out.print(t)
+    if result.years:
+        y = Table(title="fixed-amount agreements: the year's index from mean concentrations (what settles)")
+        for col in ("section", "year", "months", "scheme", "P", "payer", "amount (yuan)"):
+            y.add_column(col)
+        for row in result.years:
+            y.add_row(row["station_key"], row["year"], str(row["months"]), row["scheme"]["key"],
+                      "" if row["p"] is None else f"{row['p']:.4f}", row["payer"] or (row.get("note") or ""),
+                      "" if row["amount_yuan"] is None else f"{row['amount_yuan']:,.2f}")
+        out.print(y)

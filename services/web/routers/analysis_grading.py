@@ -107,7 +107,7 @@ async def crossings(
 
 
 @router.get("/ledger", summary="Cross-border section compensation by city pair and month",
-            response_description="JSON (pairs, records, units, rule) or CSV")
+            response_description="JSON (pairs, years, records, units, the schemes with their sources) or CSV")
 async def ledger_view(
     pool: HeavyDep,
     identity: IdentityDep,
@@ -117,7 +117,12 @@ async def ledger_view(
     detail: Annotated[bool, Query(description="CSV: one row per record and factor instead of per pair and "
                                               "month")] = False,
 ) -> Response:
-    """What each upstream city owes (positive) or is owed (negative) at its sections."""
+    """What each upstream city owes (positive) or is owed (negative) at its sections.
+
+    Each record names its section's scheme (by station, city pair or province pair) and shows its
+    computation: the factors over target and their loads (per tonne) or the index P and the fixed sum
+    (two-way agreements, with the yearly index in ``years``).  Records of synthetic stations say so.
+    """
     if f not in ("json", "csv"):
         raise InvalidParameter(f"`f` was {f[:20]!r} but is expected to be 'json' or 'csv'")
     result: Any = await run_in_threadpool(_run, pool, identity, lambda conn: ledger.build_ledger(
