@@ -27,7 +27,7 @@ import numpy as np
 
 from gis import river_transport as rt
 
-__all__ = ["Reach", "ReachSpec", "Equivalent", "Points", "Passage", "equivalent", "passage", "passages", "chain",
+__all__ = ["Reach", "ReachSpec", "Equivalent", "Points", "Passage", "equivalent", "passages", "chain",
            "concentration"]
 
 #: Closer than this to the release point (m of travel) the 1-D solution is singular; nothing is computed.
@@ -167,12 +167,6 @@ def passages(p: Points, thresholds_mg_l: np.ndarray | None = None, decay_per_s: 
 
 def _finite(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
-
-
-def passage(eq: Equivalent, threshold_mg_l: float | None = None, decay_per_s: float = 0.0) -> Passage:
-    """Peak and threshold window at the point of ``eq`` (see :func:`passages`)."""
-    limit = np.array([np.nan if threshold_mg_l is None else threshold_mg_l])
-    return passages(Points.of([eq]), limit, decay_per_s)[0]
 
 
 def concentration(eq: Equivalent, t_s: np.ndarray | float, decay_per_s: float = 0.0) -> np.ndarray | float:

@@ -149,8 +149,6 @@ def _beyond(conn: psycopg.Connection, zones: list[tuple[str, float, str, ThreatZ
              for name, end in ends.items()}
     outer = max(ends, key=lambda n: ends[n])
     params = {"line1": lines.get("endpoint-1", "LINESTRING EMPTY"), "line2": lines[outer], "lon": lon, "lat": lat}
-    if outer == "endpoint-1":
-        params["line1"] = lines[outer]
     out = []
     u = req.wind_speed_m_s
     for j in conn.execute(_sql("plume_beyond.sql"), params).fetchall():

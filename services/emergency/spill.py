@@ -173,7 +173,8 @@ class _Context:
         d: dict[str, Any] = {"exceeds": (p.rise_s is not None) if has_threshold else None,
                              "exceeds_from_s": _round(p.rise_s), "peak_s": round(p.peak_s, 1),
                              "exceeds_until_s": _round(p.fall_s), "peak_mg_l": _sig(p.peak_mg_l)}
-        outran = [name for name, t in (("exceeds_from", p.rise_s), ("peak", p.peak_s)) if t is not None and t < earliest]
+        outran = [name for name, t in (("exceeds_from", p.rise_s), ("peak", p.peak_s), ("exceeds_until", p.fall_s))
+                  if t is not None and t < earliest]
         if outran:
             self.refused.append(at_m)
             for name in outran:
