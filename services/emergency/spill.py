@@ -324,8 +324,10 @@ def _model(req: SpillRequest, walk: Walk, sub: Substance, mass_kg: float, k: flo
         "source": "DESIGN.md 8.5; gis.river_transport (1-D advection–dispersion, instantaneous release)",
         "mass_kg": mass_kg, "decay_per_s": k, "decay_per_day": req.decay_per_day,
         "dispersion": (f"given: {req.dispersion_m2_s:g} m²/s on every reach" if req.dispersion_m2_s else
+                       "per reach: the measured value where the reach has one (river.dispersion_m2_s), else "
                        "Deng, Singh & Bengtsson (2001), J. Hydraul. Eng. 127(11): D = h u* · 0.15/(8 ε_t0) · "
-                       "(U/u*)² · (B/h)^(5/3), ε_t0 = 0.145 + (U/u*)(B/h)^1.38 / 3520, u* = √(g h S), per reach"),
+                       "(U/u*)² · (B/h)^(5/3), ε_t0 = 0.145 + (U/u*)(B/h)^1.38 / 3520, u* = √(g h S) "
+                       "(dispersion_source in model.reaches)"),
         "composition": COMPOSITION,
         "horizon_h": req.horizon_h, "snap_distance_m": req.snap_distance_m,
         "receptor_distance_m": req.receptor_distance_m,

@@ -67,8 +67,9 @@ def prepare(conn: psycopg.Connection, steps: list[Step], horizon_s: float,
     """Link, cut and parameterise the steps of :func:`services.river.downstream`.
 
     Steps whose velocity is 0 (or missing time) stop the walk there, with a warning.  D is
-    ``dispersion_m2_s`` on every reach when given, else Deng et al.'s (2001) estimate for natural
-    rivers from the reach's u, width, depth and slope (:func:`gis.river_transport.deng_dispersion`).
+    ``dispersion_m2_s`` on every reach when given, else the reach's measured value
+    (``river.dispersion_m2_s``), else Deng et al.'s (2001) estimate for natural rivers from the
+    reach's u, width, depth and slope (:func:`gis.river_transport.deng_dispersion`).
     The mass divides at a branching node in proportion to the branches' flows.
     """
     records = reach_records(conn, [s.reach_id for s in steps])
@@ -103,8 +104,11 @@ def prepare(conn: psycopg.Connection, steps: list[Step], horizon_s: float,
         if cut:
             step = _cut(step, horizon_s)
         width, depth, slope, defaults = hydraulics[i]
+        measured = records.get(step.reach_id)
         if dispersion_m2_s is not None:
             d, source = float(dispersion_m2_s), "given"
+        elif measured is not None and measured.dispersion_m2_s is not None and measured.dispersion_m2_s > 0:
+            d, source = float(measured.dispersion_m2_s), "measured"
         else:
             d, source = float(deng_dispersion(step.velocity_ms, width, depth, slope)), "deng2001"
         reaches.append(WalkedReach(

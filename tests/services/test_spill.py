@@ -75,6 +75,12 @@ def stepped_river(fresh_db: DatabaseSettings, tmp_path: Path) -> DatabaseSetting
     ])
 
 
+@pytest.fixture
+def measured_river(fresh_db: DatabaseSettings, tmp_path: Path) -> DatabaseSettings:
+    same = {"velocity_ms": 0.5, "width_m": 100.0, "depth_m": 4.0, "slope": 1e-4}
+    return _river(fresh_db, tmp_path, [{**same, "dispersion_m2_s": 42.0}, same, same])
+
+
 @pytest.fixture(scope="module")
 def demo_client(demo_db: DatabaseSettings) -> Iterator[TestClient]:
     with TestClient(create_app(demo_db)) as client:
@@ -200,6 +206,20 @@ def _deng(u: float, b: float, h: float, slope: float) -> float:
     u_star = math.sqrt(9.81 * h * slope)
     eps = 0.145 + (u / u_star) * (b / h) ** 1.38 / 3520
     return h * u_star * 0.15 / (8 * eps) * (u / u_star) ** 2 * (b / h) ** (5 / 3)
+
+
+def test_a_measured_dispersion_comes_before_the_estimate_and_the_request_before_both(
+        measured_river: DatabaseSettings) -> None:
+    with TestClient(create_app(measured_river)) as client:
+        res = _spill(client, x=RELEASE_LON, y=LAT, substance="benzene", mass_t=2, horizon_h=200)
+        given = _spill(client, x=RELEASE_LON, y=LAT, substance="benzene", mass_t=2, horizon_h=200, dispersion_m2_s=7.0)
+    model = {r["reach_key"]: r for r in res["model"]["reaches"]}
+    assert model["R1"]["dispersion_source"] == "measured" and model["R1"]["dispersion_m2_s"] == 42.0
+    assert model["R2"]["dispersion_source"] == "deng2001"
+    assert model["R2"]["dispersion_m2_s"] == pytest.approx(_deng(0.5, 100.0, 4.0, 1e-4), rel=1e-3)
+    assert "measured value" in res["model"]["dispersion"]
+    for r in given["model"]["reaches"]:
+        assert r["dispersion_source"] == "given" and r["dispersion_m2_s"] == 7.0
 
 
 def test_the_cloud_conserves_mass_across_reaches(stepped_river: DatabaseSettings) -> None:
