@@ -37,6 +37,7 @@ ARRIVAL_BASIS = {
                    "exceeds the threshold, not before this time (the model is outside its range)"),
     "advective": ("水流到达（浓度未超过阈值）", "the water arrives (the concentration stays below the threshold)"),
     "advective_no_threshold": ("水流到达（无阈值）", "the water arrives (no threshold)"),
+    "air": ("烟羽到达（距源距离/风速）", "the plume arrives (distance from the source / wind speed)"),
 }
 
 
@@ -86,6 +87,8 @@ def from_plume(jurisdictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "level": j["level"], "level_zh": LEVEL_ZH[j["level"]], "code": j["code"], "name": j["name"],
         "name_en": j.get("name_en"), "parent_code": j.get("parent_code"),
         "first_arrival_s": j["first_arrival_s"], "first_arrival_time": j["first_arrival_time"],
+        "first_arrival_basis": "air", "first_arrival_basis_zh": ARRIVAL_BASIS["air"][0],
+        "first_arrival_basis_en": ARRIVAL_BASIS["air"][1],
         "peak_s": None, "peak_time": None, "peak": None, "unit": "mg/m³",
         "via": ["air"], "via_zh": ["大气"],
         "beyond_modelled_range": j.get("beyond_modelled_range", False),
@@ -124,8 +127,7 @@ def merge(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if e["first_arrival_s"] < m["first_arrival_s"]:
                 for f in ("first_arrival_s", "first_arrival_time", "first_arrival_basis", "first_arrival_basis_zh",
                           "first_arrival_basis_en"):
-                    if f in e:
-                        m[f] = e[f]
+                    m[f] = e[f]
             m["via"] = m["via"] + [v for v in e["via"] if v not in m["via"]]
             m["via_zh"] = m["via_zh"] + [v for v in e["via_zh"] if v not in m["via_zh"]]
             m["detail"] = f"{m['detail']}; {e['detail']}"
@@ -225,7 +227,10 @@ def receptor_times(p: dict[str, Any]) -> str:
 
 
 def _threshold_text(e: dict[str, Any]) -> str:
-    return f" {e['threshold_mg_l']:.3g} mg/L" if e.get("threshold_mg_l") is not None else ""
+    """The threshold a river arrival refers to, for the text bulletin."""
+    if e["first_arrival_basis"] in ("threshold", "not_before") and e.get("threshold_mg_l") is not None:
+        return f" {e['threshold_mg_l']:.3g} mg/L"
+    return ""
 
 
 def to_csv(b: dict[str, Any]) -> str:

@@ -435,15 +435,30 @@ def test_bulletins_as_csv_text_and_json(demo_client: TestClient) -> None:
     for w in spill["warnings"]:  # every warning in Chinese first, then English, in the text as in the JSON
         assert f"{w['zh']} / {w['en']}" in text
 
-    both = demo_client.post("/analysis/bulletin", params={"f": "json"}, json={
+    both_body = {
         "spill": params,
         "plume": {"x": MAANSHAN[0], "y": MAANSHAN[1], "substance": "benzene", "release_rate_kg_s": 20,
-                  "wind_from_deg": 270, "wind_speed_m_s": 2, "stability": "F", "release_time": "2026-03-01T08:00"}})
+                  "wind_from_deg": 270, "wind_speed_m_s": 2, "stability": "F", "release_time": "2026-03-01T08:00"}}
+    both = demo_client.post("/analysis/bulletin", params={"f": "json"}, json=both_body)
     assert both.status_code == 200, both.text
     doc = both.json()
     assert len(doc["incidents"]) == 2
     via = {e["code"]: e["via"] for e in doc["notify"]}
     assert "river" in via["340500"] and "air" in via["340500"]
+    # each merged row's first arrival and its basis come from the same route: the earlier one
+    plume_alone = demo_client.post("/analysis/plume", json=both_body["plume"]).json()
+    spill_alone = _spill(demo_client, **params)
+    by_air = {e["code"]: e for e in plume_alone["notify"]}
+    by_river = {e["code"]: e for e in spill_alone["notify"]}
+    assert set(by_air) & set(by_river)
+    for e in doc["notify"]:
+        air, river = by_air.get(e["code"]), by_river.get(e["code"])
+        first = min((r for r in (river, air) if r), key=lambda r: r["first_arrival_s"])
+        assert e["first_arrival_s"] == first["first_arrival_s"]
+        if air and (not river or air["first_arrival_s"] < river["first_arrival_s"]):
+            assert e["first_arrival_basis"] == "air"
+        else:
+            assert e["first_arrival_basis"] == river["first_arrival_basis"] != "air"
     bad = demo_client.get("/analysis/spill/bulletin", params={**params, "mass_t": -1})
     assert bad.status_code == 400 and "mass_t" in bad.json()["description"]
 
