@@ -4,6 +4,7 @@ jurisdictions, GB 3838 comparison, bulletins, the CLI, and bad inputs answered w
 from __future__ import annotations
 
 import csv
+import html as html_module
 import io
 import json
 import math
@@ -480,6 +481,9 @@ def test_cli_spill_writes_json_map_and_bulletin(demo_db: DatabaseSettings, tmp_p
     page = html.read_text(encoding="utf-8")
     assert "L.polyline" in page or "L.polyLine" in page
     assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)  # no CDN: Leaflet is inlined
+    assert "提示 Warnings" in page and "阈值 threshold" in page  # the warnings and each receptor's threshold
+    for w in doc["warnings"]:
+        assert html_module.escape(w["zh"]) in page and html_module.escape(w["en"]) in page
     assert bulletin.read_text(encoding="utf-8").lstrip("\ufeff").startswith("序号 No.")
     table = runner.invoke(app, ["spill", "--x", str(MAANSHAN[0]), "--y", str(MAANSHAN[1]), "-s", "benzene",
                                 "--mass-t", "10"])
