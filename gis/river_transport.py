@@ -89,7 +89,7 @@ def _hydraulics(u: ArrayLike, width: ArrayLike, depth: ArrayLike, slope: ArrayLi
 
 
 def concentration(
-    mass_kg: float,
+    mass_kg: ArrayLike,
     area_m2: ArrayLike,
     D: ArrayLike,
     u: ArrayLike,
@@ -109,12 +109,12 @@ def concentration(
     after = ta > 0
     ts = np.where(after, ta, 1.0)
     exponent = -((xa - v * ts) ** 2) / (4 * d * ts) - ka * ts
-    kg_m3 = mass_kg / (a * np.sqrt(4 * np.pi * d * ts)) * np.exp(exponent)
+    kg_m3 = np.asarray(mass_kg, dtype=np.float64) / (a * np.sqrt(4 * np.pi * d * ts)) * np.exp(exponent)
     return _out(np.where(after, kg_m3 * 1000.0, 0.0))
 
 
 def peak(
-    mass_kg: float, area_m2: ArrayLike, D: ArrayLike, u: ArrayLike, x: ArrayLike, k: ArrayLike = 0.0
+    mass_kg: ArrayLike, area_m2: ArrayLike, D: ArrayLike, u: ArrayLike, x: ArrayLike, k: ArrayLike = 0.0
 ) -> tuple[Any, Any]:
     """Time (s) and value (mg/L) of the highest concentration passing distance x.
 
