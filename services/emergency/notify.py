@@ -178,7 +178,7 @@ def to_text(b: dict[str, Any]) -> str:
         en = f" {e['name_en']}" if e.get("name_en") else ""
         peak = f"; 峰值 peak {e['peak']:.3g} {e['unit']} {e.get('peak_time') or '-'}" if e.get("peak") else ""
         basis = (f" [{e['first_arrival_basis_zh']}{_threshold_text(e)} / {e['first_arrival_basis_en']}]"
-                 if e.get("first_arrival_basis") else "")
+                 if e.get("first_arrival_basis") not in (None, "air") else "")  # the route says it for air
         lines.append(f"  {e['order']:>2}. {e['name']}{en} [{e['level_zh']} {e['level']} {e['code']}] — "
                      f"首次到达 first arrival {e['first_arrival_time']} (+{duration(e['first_arrival_s'])}){basis}{peak}; "
                      f"途径 via {'/'.join(e['via_zh'])} {'/'.join(e['via'])}: {e['detail_zh']} / {e['detail']}")
