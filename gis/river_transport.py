@@ -71,7 +71,8 @@ def deng_dispersion(
     with U the mean velocity, u* = sqrt(g h S) the shear velocity, B the width and h the mean depth
     (eps_t0 is their dimensionless transverse mixing coefficient).  Fitted to natural rivers with
     B/h up to a few hundred; on the Yangtze defaults (U 1 m/s, B 1500 m, h 15 m, S 2e-5) it gives
-    about 3,500 m^2/s where Fischer gives 30,000.  Vectorised with broadcasting.
+    about 3,500 m^2/s where Fischer gives 30,000.  Vectorised with broadcasting.  **(check)**: the
+    formula as commonly quoted from the paper; its text could not be consulted when this was written.
     """
     u, b, h, shear = _hydraulics(u, width, depth, slope, g)
     ratio_u, ratio_b = u / shear, b / h
