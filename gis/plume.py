@@ -12,8 +12,10 @@ concentration is 0.
 
 The threat zone is the ground area where a ground-level release (H = 0) exceeds a level of concern
 (LOC, e.g. an HJ 169 toxic end-point): the far edge solves C(x, 0, 0) = LOC, the half-width at x is
-sy(x) * sqrt(2 ln(C(x, 0, 0) / LOC)). Like ALOHA, nothing is reported beyond 10 km by default and
-winds below 1 m/s produce a warning.
+sy(x) * sqrt(2 ln(C(x, 0, 0) / LOC)). Like ALOHA, nothing is drawn beyond 10 km by default and
+winds below 1 m/s produce a warning; a zone cut there still says how far its centreline stays above
+the LOC (``continues_to_m``), so that the places beyond can be named.  Warnings are dicts with a
+``code`` and the sentence in Chinese (``zh``) and English (``en``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from shapely.geometry import Polygon
+from shapely.geometry import LineString, Polygon
 
 from gis.crs import from_metric, metric_crs_for
 
@@ -39,6 +41,7 @@ __all__ = [
     "ThreatZone",
     "threat_zone",
     "place_zone",
+    "place_centreline",
 ]
 
 Stability = Literal["A", "B", "C", "D", "E", "F"]
@@ -83,6 +86,9 @@ _NIGHT = {
 
 ALOHA_MAX_DISTANCE_M = 10_000.0
 MIN_RELIABLE_WIND_M_S = 1.0
+#: How far a capped zone's centreline is followed to find where it falls below the LOC (m): Briggs' curves
+#: are fitted to about 10 km, and a steady plume farther than 100 km (hours of travel) is not credible.
+MAX_CONTINUATION_M = 100_000.0
 
 
 def _check_stability(stability: str) -> str:
@@ -203,20 +209,23 @@ class ThreatZone:
                       the cap (``max_distance_m``) when ``capped``.
     max_half_width_m: the largest crosswind half-width of the zone.
     capped:           True when the concentration still exceeds the LOC at the cap, so the zone is
-                      cut there (ALOHA reports nothing beyond 10 km).
-    warnings:         sentences for the duty officer (low wind, capped zone, ...).
+                      cut there (ALOHA draws nothing beyond 10 km).
+    warnings:         for the duty officer (low wind, capped zone, ...): dicts with code, zh, en.
+    continues_to_m:   when capped, the distance where the centreline concentration does fall to the
+                      LOC (computed, not drawn); inf if beyond MAX_CONTINUATION_M; None when not capped.
     """
 
     polygon: Polygon
     far_edge_m: float
     max_half_width_m: float
     capped: bool
-    warnings: tuple[str, ...]
+    warnings: tuple[dict[str, str], ...]
     loc_mg_m3: float
     q_kg_s: float
     wind_speed: float
     stability: Stability
     urban: bool
+    continues_to_m: float | None = None
 
     @property
     def area_m2(self) -> float:
@@ -264,12 +273,14 @@ def threat_zone(
     if samples < 3 or max_distance_m <= 0:
         raise ValueError("samples must be >= 3 and max_distance_m > 0")
 
-    warnings: list[str] = []
+    warnings: list[dict[str, str]] = []
     if u < MIN_RELIABLE_WIND_M_S:
-        warnings.append(
-            f"wind speed {u:g} m/s is below 1 m/s: the Gaussian plume is unreliable in near-calm air; "
-            "treat the zone as indicative only"
-        )
+        warnings.append({
+            "code": "plume-low-wind",
+            "zh": f"风速{u:g} m/s低于1 m/s：近静风时高斯烟羽模型不可靠，威胁区仅供参考",
+            "en": f"wind speed {u:g} m/s is below 1 m/s: the Gaussian plume is unreliable in near-calm air; "
+                  "treat the zone as indicative only",
+        })
 
     def c_cl(x: float) -> float:
         return float(centreline_concentration(q_kg_s, u, x, stability, urban))
@@ -278,15 +289,28 @@ def threat_zone(
     common = dict(loc_mg_m3=float(loc_mg_m3), q_kg_s=float(q_kg_s), wind_speed=float(u),
                   stability=stability, urban=bool(urban))
     if c_cl(lo) < loc_mg_m3:
-        warnings.append(f"the concentration never reaches {loc_mg_m3:g} mg/m3 downwind of the source")
+        warnings.append({"code": "plume-never-reaches",
+                         "zh": f"下风向浓度始终达不到{loc_mg_m3:g} mg/m³",
+                         "en": f"the concentration never reaches {loc_mg_m3:g} mg/m3 downwind of the source"})
         return ThreatZone(Polygon(), 0.0, 0.0, False, tuple(warnings), **common)  # type: ignore[arg-type]
     capped = c_cl(max_distance_m) >= loc_mg_m3
+    continues_to: float | None = None
     if capped:
         far = float(max_distance_m)
-        warnings.append(
-            f"the concentration still exceeds {loc_mg_m3:g} mg/m3 at {max_distance_m:g} m; "
-            f"the zone is cut there (nothing is reported beyond {max_distance_m:g} m)"
-        )
+        continues_to = _continuation(c_cl, far, float(loc_mg_m3))
+        if np.isfinite(continues_to):
+            zh_to, en_to = f"约至{continues_to / 1000:.1f}公里才降到该值以下", f"to about {continues_to / 1000:.1f} km"
+        else:
+            zh_to = f"超过{MAX_CONTINUATION_M / 1000:.0f}公里仍未降到该值以下（只追踪到{MAX_CONTINUATION_M / 1000:.0f}公里）"
+            en_to = f"beyond {MAX_CONTINUATION_M / 1000:.0f} km (followed no farther)"
+        warnings.append({
+            "code": "plume-capped",
+            "zh": f"在{max_distance_m:g}米处浓度仍超过{loc_mg_m3:g} mg/m³：威胁区只画到{max_distance_m:g}米，"
+                  f"但沿下风向中心线{zh_to}；其间进入的行政区已列出，标为超出模拟范围",
+            "en": f"the concentration still exceeds {loc_mg_m3:g} mg/m3 at {max_distance_m:g} m; the zone is drawn "
+                  f"only to {max_distance_m:g} m, but it continues along the downwind centreline {en_to}; "
+                  "the jurisdictions it enters there are listed, marked as beyond the modelled range",
+        })
     else:
         far = _bisect_decreasing(c_cl, lo, float(max_distance_m), float(loc_mg_m3))
 
@@ -305,10 +329,33 @@ def threat_zone(
     ring = np.vstack([upper, lower[:-1]])  # the source point closes the ring
     polygon = Polygon(ring)
     peak_half = float(half.max())
-    return ThreatZone(polygon, far, peak_half, capped, tuple(warnings), **common)  # type: ignore[arg-type]
+    return ThreatZone(polygon, far, peak_half, capped, tuple(warnings), **common,  # type: ignore[arg-type]
+                      continues_to_m=continues_to)
 
 
-def place_zone(zone: ThreatZone | Polygon, lon: float, lat: float, wind_from_deg: float) -> Polygon:
+def _continuation(c_cl: Callable[[float], float], start_m: float, loc: float) -> float:
+    """Where the centreline concentration, still above ``loc`` at ``start_m``, falls to it (inf if not
+    within MAX_CONTINUATION_M)."""
+    hi = start_m
+    while c_cl(hi) >= loc:
+        if hi >= MAX_CONTINUATION_M:
+            return float("inf")
+        lo, hi = hi, min(2.0 * hi, MAX_CONTINUATION_M)
+    return _bisect_decreasing(c_cl, lo, hi, loc)
+
+
+def place_centreline(start_m: float, end_m: float, lon: float, lat: float, wind_from_deg: float) -> LineString:
+    """The downwind centreline from ``start_m`` to ``end_m`` metres from the source, as a WGS84 line.
+
+    Sampled every kilometre or so in the source's transverse Mercator (like :func:`place_zone`), so
+    that the straight local line stays straight on the map.
+    """
+    n = max(int(np.ceil((end_m - start_m) / 1000.0)), 1) + 1
+    line = LineString(np.column_stack([np.linspace(start_m, end_m, n), np.zeros(n)]))
+    return place_zone(line, lon, lat, wind_from_deg)  # type: ignore[return-value]
+
+
+def place_zone(zone: ThreatZone | Polygon | LineString, lon: float, lat: float, wind_from_deg: float) -> Polygon:
     """Put a local-frame zone on the map: a WGS84 (lon, lat) polygon around the source at (lon, lat).
 
     The local x axis is turned to the downwind bearing (``wind_from_deg`` + 180, clockwise from
@@ -317,7 +364,7 @@ def place_zone(zone: ThreatZone | Polygon, lon: float, lat: float, wind_from_deg
     """
     polygon = zone.polygon if isinstance(zone, ThreatZone) else zone
     if polygon.is_empty:
-        return Polygon()
+        return Polygon() if isinstance(polygon, Polygon) else polygon
     bearing = np.radians((float(wind_from_deg) + 180.0) % 360.0)
     sin_b, cos_b = np.sin(bearing), np.cos(bearing)
 

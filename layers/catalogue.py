@@ -350,6 +350,8 @@ RIVER = Layer(
         Field("width_m", "float", title="Width", title_zh="河宽", unit="m", minimum=0),
         Field("depth_m", "float", title="Depth", title_zh="水深", unit="m", minimum=0),
         Field("slope", "float", title="Slope", title_zh="比降", unit="m/m", minimum=0),
+        Field("dispersion_m2_s", "float", title="Measured longitudinal dispersion", title_zh="实测纵向离散系数",
+              unit="m2/s", minimum=0),
     ),
     style=Style(color="#4393c3", weight=2.0),
     key_from=("name",),

@@ -20,6 +20,7 @@ from maps.offline import make_offline
 
 __all__ = ["emergency_map", "save_map"]
 
+BEYOND = "<br><small><i>超出模拟范围 beyond the modelled range</i></small>"
 WGS84_URIS = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/EPSG/0/4326",
               "http://www.opengis.net/def/crs/EPSG/0/4490")
 RELEASE_COLOR = "#d7191c"
@@ -88,12 +89,7 @@ def _spill_layers(m: folium.Map, features: list[dict[str, Any]]) -> None:
     receptors = folium.FeatureGroup(name="沿程受体 receptors along the path")
     for f in (f for f in features if f["properties"].get("role") == "receptor"):
         p = f["properties"]
-        tip = (f"<b>{html.escape(str(p['name']))}</b><br>{RECEPTOR_LABELS[p['receptor']]}"
-               f"<br>首次到达 first arrival {p['leading_edge_time']}<br>峰值 peak {_num(p.get('peak_mg_l'))} mg/L "
-               f"{p.get('peak_time') or ''}<br>尾部 tail {p.get('tail_time') or '-'}")
-        if p.get("exceeds_class_iii"):
-            tip += (f"<br><b>超III类 exceeds class III</b> {p['class_iii_exceeded_from']} – "
-                    f"{p['class_iii_exceeded_until']}")
+        tip = _spill_times(p)
         _draw(receptors, f["geometry"], RECEPTOR_COLORS[p["receptor"]], tip)
     receptors.add_to(m)
 
@@ -103,8 +99,8 @@ def _plume_layers(m: folium.Map, features: list[dict[str, Any]]) -> None:
     for f in (f for f in features if f["properties"].get("role") == "zone" and f["geometry"]):
         p = f["properties"]
         tip = (f"<b>{p['endpoint_zh']} {p['endpoint']}</b> ({p['loc_mg_m3']:g} mg/m³)<br>最远 far edge "
-               f"{p['far_edge_m']:.0f} m{' (截断 capped)' if p['capped'] else ''}<br>面积 area {p['area_km2']:.3g} km²"
-               f"<br>人口 population {_num(p.get('population'))} / {_num(p.get('population_area_weighted'))}")
+               f"{p['far_edge_m']:.0f} m{_capped(p)}<br>面积 area {p['area_km2']:.3g} km²"
+               f"<br>人口（面积加权）population (area-weighted) {_num(p.get('population'))}")
         folium.GeoJson(f["geometry"], tooltip=tip,
                        style_function=lambda _, c=ZONE_COLORS[p["endpoint"]]: {
                            "color": c, "fillColor": c, "weight": 2, "fillOpacity": 0.35}).add_to(zones)
@@ -118,6 +114,34 @@ def _plume_layers(m: folium.Map, features: list[dict[str, Any]]) -> None:
                f"<br>到达 arrival {p['first_arrival_time']}")
         _draw(receptors, f["geometry"], RECEPTOR_COLORS[p["layer"]], tip)
     receptors.add_to(m)
+
+
+def _spill_times(p: dict[str, Any]) -> str:
+    """A spill receptor's tooltip: its threshold and where it comes from, above/peak/back-below times."""
+    t = p.get("threshold")
+    lines = [f"<b>{html.escape(str(p['name']))}</b>", RECEPTOR_LABELS[p["receptor"]]]
+    if t is None:
+        lines.append("无阈值 no threshold")
+    else:
+        lines.append(f"阈值 threshold {_num(p['threshold_mg_l'])} mg/L<br><small>{html.escape(t['source_zh'])}<br>"
+                     f"{html.escape(t['source'])}</small>")
+    if p.get("exceeds"):
+        start = p.get("exceeds_from_time") or f"不早于 not before {p.get('not_before_time')}"
+        lines.append(f"<b>超过阈值 above threshold</b> {start}")
+        lines.append(f"回落 back below {p.get('exceeds_until_time') or '-'}")
+    elif p.get("exceeds") is False:
+        lines.append("未超过阈值 stays below threshold")
+    lines.append(f"峰值 peak {_num(p.get('peak_mg_l'))} mg/L {p.get('peak_time') or ''}")
+    lines.append(f"水流到达 water arrives {p.get('advective_time') or '-'}")
+    return "<br>".join(lines)
+
+
+def _capped(p: dict[str, Any]) -> str:
+    """A capped zone's note: cut at the cap, and how far its centreline goes on above the end-point."""
+    if not p.get("capped"):
+        return ""
+    more = f"{'>' if p.get('continues_past_followed_range') else ''}{p['continues_to_m'] / 1000:.1f} km"
+    return f"（截断，中心线延续至约{more}）<br>(capped; the centreline continues to about {more})"
 
 
 def _release(m: folium.Map, features: list[dict[str, Any]]) -> None:
@@ -157,8 +181,13 @@ def _panel(result: dict[str, Any]) -> str:
     sub = inc["substance"]
     rows = "".join(
         f"<tr><td>{e['order']}</td><td>{html.escape(e['name'])}<br><small>{html.escape(e.get('name_en') or '')}"
-        f"</small></td><td>{e['level_zh']}</td><td>{_short_time(e['first_arrival_time'])}</td></tr>"
+        f"</small>{BEYOND if e.get('beyond_modelled_range') else ''}</td><td>{e['level_zh']}</td>"
+        f"<td>{_short_time(e['first_arrival_time'])}</td></tr>"
         for e in result.get("notify", []))
+    warnings = "".join(f"<li>{html.escape(w['zh'])}<br><small>{html.escape(w['en'])}</small></li>"
+                       for w in result.get("warnings", []))
+    if warnings:
+        warnings = f'<b>提示 Warnings</b><ul class="warnings" style="margin:2px 0;padding-left:16px">{warnings}</ul>'
     return (
         '<div style="position:fixed;bottom:60px;left:10px;z-index:9999;background:white;padding:8px;'
         'max-height:60%;overflow:auto;font:12px sans-serif;border:1px solid #888;max-width:340px">'
@@ -166,7 +195,7 @@ def _panel(result: dict[str, Any]) -> str:
         f"{html.escape(sub['name_zh'])} {html.escape(sub['name'])} — {html.escape(inc['release_time'])}<br>"
         "<b>需通知 Who must be told</b>"
         '<table style="border-collapse:collapse"><tr><th>#</th><th>名称 Name</th><th>级别</th>'
-        f"<th>首次到达 First arrival</th></tr>{rows}</table>"
+        f"<th>首次到达 First arrival</th></tr>{rows}</table>{warnings}"
         "<small>模型估算 model estimates</small></div>"
     )
 

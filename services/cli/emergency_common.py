@@ -81,7 +81,7 @@ def print_notify(r: dict[str, Any]) -> None:
                   hm(e["first_arrival_time"]), "/".join(e["via"]), e["detail"])
     out.print(t)
     for w in r["warnings"]:
-        out.print(f"[yellow]warning:[/yellow] {w}")
+        out.print(f"[yellow]提示 warning:[/yellow] {w['zh']} / {w['en']}")
 
 
 def hm(iso: str | None) -> str:

@@ -67,7 +67,7 @@ def _print_plume(r: dict[str, Any]) -> None:
               f"at {inc['wind_speed_m_s']:g} m/s, "
               f"stability {model['stability']} ({model['stability_source']}), {model['dispersion']}")
     t = Table(title="威胁区 threat zones")
-    for c in ("zone", "LOC mg/m³", "far edge m", "half-width m", "area km²", "capped", "population",
+    for c in ("zone", "LOC mg/m³", "far edge m", "half-width m", "area km²", "capped", "population (area-weighted)",
               "risk sources", "water sources", "protected areas"):
         t.add_column(c)
     for f in r["features"]:
@@ -76,8 +76,16 @@ def _print_plume(r: dict[str, Any]) -> None:
             continue
         n = p["counts"]
         t.add_row(p["endpoint"], f"{p['loc_mg_m3']:g}", f"{p['far_edge_m']:.0f}", f"{p['max_half_width_m']:.0f}",
-                  f"{p['area_km2']:.3g}", "yes" if p["capped"] else "no",
-                  "-" if p["population"] is None else f"{p['population']:,} / {p['population_area_weighted']:,}",
+                  f"{p['area_km2']:.3g}", _capped(p),
+                  "-" if p["population"] is None else f"{p['population']:,}",
                   str(n["risk_source"]), str(n["water_reserve"]), str(n["protected_area"]))
     out.print(t)
     print_notify(r)
+
+
+def _capped(p: dict[str, Any]) -> str:
+    """'no', or how far the centreline of a capped zone stays above its end-point."""
+    if not p["capped"]:
+        return "no"
+    more = ">" if p.get("continues_past_followed_range") else ""
+    return f"yes, continues to {more}{p['continues_to_m'] / 1000:.1f} km"

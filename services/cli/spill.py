@@ -62,14 +62,19 @@ def _print_spill(r: dict[str, Any]) -> None:
               f"{inc['mass_t']:g} t at {inc['release_time']}; snapped to {snap['river']} ({snap['reach_key']}) "
               f"{snap['distance_m']:.0f} m away; horizon {inc['horizon_h']:g} h")
     t = Table(title="沿程受体 receptors along the path (in order of arrival)")
-    for c in ("km", "receptor", "name", "first arrival", "peak", "peak mg/L", "tail", "class III"):
+    for c in ("km", "receptor", "name", "threshold mg/L", "above from", "peak", "peak mg/L", "back below",
+              "threshold basis"):
         t.add_column(c)
     for f in r["features"]:
         p = f["properties"]
         if p.get("role") != "receptor":
             continue
-        over = "" if "exceeds_class_iii" not in p else ("EXCEEDED" if p["exceeds_class_iii"] else "ok")
-        t.add_row(f"{p['at_m'] / 1000:.1f}", p["receptor"], str(p["name"]), hm(p["leading_edge_time"]),
-                  hm(p["peak_time"]), num(p.get("peak_mg_l")), hm(p.get("tail_time")), over)
+        th = p.get("threshold")
+        source = "-" if th is None else f"{th['basis']} {th['water_class'] or ''}".strip()
+        above = (hm(p["exceeds_from_time"]) if p.get("exceeds_from_time") else
+                 f">= {hm(p['not_before_time'])}" if p.get("exceeds") and p.get("not_before_time") else
+                 "stays below" if p.get("exceeds") is False else "-")
+        t.add_row(f"{p['at_m'] / 1000:.1f}", p["receptor"], str(p["name"]), num(p.get("threshold_mg_l")), above,
+                  hm(p.get("peak_time")), num(p.get("peak_mg_l")), hm(p.get("exceeds_until_time")), source)
     out.print(t)
     print_notify(r)

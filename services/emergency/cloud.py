@@ -27,8 +27,8 @@ import numpy as np
 
 from gis import river_transport as rt
 
-__all__ = ["Reach", "ReachSpec", "Equivalent", "Points", "Passage", "equivalent", "passage", "passages",
-           "exceedance_window", "exceedance_windows", "chain", "concentration"]
+__all__ = ["Reach", "ReachSpec", "Equivalent", "Points", "Passage", "equivalent", "passages", "chain",
+           "concentration"]
 
 #: Closer than this to the release point (m of travel) the 1-D solution is singular; nothing is computed.
 MIN_DISTANCE_M = 1.0
@@ -121,12 +121,15 @@ def equivalent(reach: Reach, at_m: float, mass_kg: float) -> Equivalent | None:
 
 @dataclass(frozen=True)
 class Passage:
-    """How the cloud passes a point: seconds after the release and the peak in mg/L."""
+    """How the cloud passes a point, seconds after the release: the peak, and the window above a threshold.
 
-    leading_s: float
+    ``rise_s``/``fall_s`` are None when the peak does not exceed the threshold (or there is none).
+    """
+
     peak_s: float
-    tail_s: float
     peak_mg_l: float
+    rise_s: float | None
+    fall_s: float | None
 
 
 @dataclass(frozen=True)
@@ -145,72 +148,27 @@ class Points:
         cols = list(zip(*[(e.x_m, e.u, e.area, e.dispersion, e.mass_kg) for e in eqs])) or [()] * 5
         return cls(*(np.asarray(c, dtype=np.float64) for c in cols))
 
-    def concentration(self, t_s: np.ndarray, decay_per_s: float = 0.0) -> np.ndarray:
-        """Concentration (mg/L) at each point at its own time ``t_s[i]``."""
-        return np.asarray(rt.concentration(self.mass_kg, self.area, self.dispersion, self.u, self.x_m, t_s,
-                                           decay_per_s))
 
+def passages(p: Points, thresholds_mg_l: np.ndarray | None = None, decay_per_s: float = 0.0) -> list[Passage]:
+    """Peak time and value at every point, and when it rises above and falls below its threshold.
 
-def passages(p: Points, decay_per_s: float = 0.0) -> list[Passage]:
-    """Leading edge, peak time and value, and tail at every point (gis.river_transport, vectorised)."""
-    if p.x_m.size == 0:
-        return []
-    t_peak, c_peak = (np.atleast_1d(v) for v in rt.peak(p.mass_kg, p.area, p.dispersion, p.u, p.x_m, decay_per_s))
-    lead = np.atleast_1d(rt.leading_edge_time(p.x_m, p.u, p.dispersion))
-    tail = np.atleast_1d(rt.tail_time(p.x_m, p.u, p.dispersion))
-    return [Passage(float(a), float(b), float(c), float(d)) for a, b, c, d in zip(lead, t_peak, tail, c_peak)]
-
-
-def exceedance_windows(p: Points, limits_mg_l: np.ndarray, decay_per_s: float = 0.0
-                       ) -> list[tuple[float, float] | None]:
-    """First and last time (s) each point's concentration exceeds its limit (NaN limit: none), or None.
-
-    C(t) at a fixed point rises to one peak and falls, so both crossings of every point are found by
-    one vectorised bisection, to better than 1 s.
+    ``thresholds_mg_l[i]`` is point i's threshold (NaN: none).  Everything is solved on the analytic
+    solution by :mod:`gis.river_transport` (exact maximum; crossings by root-finding), vectorised.
     """
     n = p.x_m.size
     if n == 0:
         return []
-    limits = np.asarray(limits_mg_l, dtype=np.float64)
     t_peak, c_peak = (np.atleast_1d(v) for v in rt.peak(p.mass_kg, p.area, p.dispersion, p.u, p.x_m, decay_per_s))
-    hit = np.isfinite(limits) & np.isfinite(c_peak) & (c_peak > np.where(np.isfinite(limits), limits, np.inf))
-    out: list[tuple[float, float] | None] = [None] * n
-    if not hit.any():
-        return out
-    sub = Points(*(a[hit] for a in (p.x_m, p.u, p.area, p.dispersion, p.mass_kg)))
-    lim, tp = limits[hit], t_peak[hit]
-    hi = np.maximum(2.0 * tp, tp + 3600.0)
-    for _ in range(60):  # the falling side ends where C is back under the limit
-        still = sub.concentration(hi, decay_per_s) > lim
-        if not still.any():
-            break
-        hi = np.where(still, hi * 2.0, hi)
-    # columns: rising side in [0, t_peak], falling side in [t_peak, hi]; "inside" ends have C > limit
-    inside = np.stack([tp, tp])
-    outside = np.stack([np.zeros_like(tp), hi])
-    for _ in range(80):
-        if np.all(np.abs(inside - outside) < 1.0):
-            break
-        mid = 0.5 * (inside + outside)
-        above = np.stack([sub.concentration(mid[0], decay_per_s), sub.concentration(mid[1], decay_per_s)]) > lim
-        inside = np.where(above, mid, inside)
-        outside = np.where(above, outside, mid)
-    t = 0.5 * (inside + outside)
-    for j, i in enumerate(np.flatnonzero(hit)):
-        out[i] = (float(t[0, j]), float(t[1, j]))
-    return out
+    limits = np.full(n, np.nan) if thresholds_mg_l is None else np.asarray(thresholds_mg_l, dtype=np.float64)
+    rise, fall = (np.atleast_1d(v) for v in rt.threshold_crossings(p.mass_kg, p.area, p.dispersion, p.u, p.x_m,
+                                                                    limits, decay_per_s))
+    return [Passage(float(tp), float(cp), _finite(r), _finite(f)) for tp, cp, r, f in zip(t_peak, c_peak, rise, fall)]
 
 
-def passage(eq: Equivalent, decay_per_s: float = 0.0) -> Passage:
-    """Leading edge, peak time and value, and tail at the point of ``eq`` (gis.river_transport)."""
-    return passages(Points.of([eq]), decay_per_s)[0]
+def _finite(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
 
 
 def concentration(eq: Equivalent, t_s: np.ndarray | float, decay_per_s: float = 0.0) -> np.ndarray | float:
     """Concentration (mg/L) at the point of ``eq`` at time(s) ``t_s`` after the release."""
     return rt.concentration(eq.mass_kg, eq.area, eq.dispersion, eq.u, eq.x_m, t_s, decay_per_s)
-
-
-def exceedance_window(eq: Equivalent, limit_mg_l: float, decay_per_s: float = 0.0) -> tuple[float, float] | None:
-    """First and last time (s) the concentration at the point of ``eq`` exceeds ``limit_mg_l``, or None."""
-    return exceedance_windows(Points.of([eq]), np.array([limit_mg_l]), decay_per_s)[0]

@@ -70,3 +70,8 @@ def rounded(geometry: dict[str, Any], digits: int = 7) -> dict[str, Any]:
 def crs_uri(output_crs: str) -> str:
     """The URI a response names its coordinates' CRS with."""
     return parse_crs(output_crs).uri
+
+
+def warning(code: str, zh: str, en: str) -> dict[str, str]:
+    """A warning as every output carries it: a stable code, the Chinese text first, the English alongside."""
+    return {"code": code, "zh": zh, "en": en}

@@ -94,7 +94,13 @@ class SpillRequest(Incident):
         1_000.0, description="Intakes and stations this close to the path are met, m (0..10000)")
     decay_per_day: float = Field(0.0, description="First-order decay rate k, 1/day (0: conservative substance)")
     dispersion_m2_s: float | None = Field(
-        None, description="Longitudinal dispersion D for every reach, m²/s; default Fischer's estimate per reach")
+        None, description="Longitudinal dispersion D for every reach, m²/s (e.g. from a tracer study); "
+                          "default Deng et al. (2001) per reach")
+    threshold_mg_l: float | None = Field(
+        None, description="Concentration that counts as arrival at every point, mg/L; default the substance's "
+                          "GB 3838-2002 limit for each point's water class")
+    detection_limit_mg_l: float | None = Field(
+        None, description="Detection limit, mg/L: the threshold where the substance has no GB 3838-2002 limit")
 
     @field_validator("mass_t")
     @classmethod
@@ -135,6 +141,11 @@ class SpillRequest(Incident):
     @classmethod
     def _dispersion(cls, v: float | None) -> float | None:
         return None if v is None else _positive("dispersion_m2_s", "m²/s", v)
+
+    @field_validator("threshold_mg_l", "detection_limit_mg_l")
+    @classmethod
+    def _threshold(cls, v: float | None) -> float | None:
+        return None if v is None else _positive("a threshold (threshold_mg_l, detection_limit_mg_l)", "mg/L", v)
 
 
 class PlumeRequest(Incident):

@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from gis.river_transport import RIVER_CLASSES
+from gis.river_transport import MAX_TO_MEAN_VELOCITY, RIVER_CLASSES, earliest_physical_time
 from layers.catalogue import SCHEMA
-from layers.substances import CLASSES, Substance, WaterLimit, lookup, water_limits
+from layers.substances import CLASSES, Substance, lookup
 from services.emergency import cloud, notify
-from services.emergency.common import clock, crs_uri, release_clock, release_point, reproject
+from services.emergency.common import clock, crs_uri, release_clock, release_point, reproject, warning
 from services.emergency.requests import SpillRequest
+from services.emergency.thresholds import Thresholds
 from services.emergency.walk import Walk, WalkedReach, prepare, reach_summary
 from services.errors import InvalidParameter
 from services.river import (
@@ -72,7 +73,7 @@ def trace_spill(conn: psycopg.Connection, req: SpillRequest, *, now: datetime | 
     walk = prepare(conn, downstream(conn, start, horizon_s), horizon_s, req.dispersion_m2_s)
     mass_kg = req.mass_t * 1000.0
     k = req.decay_per_day / 86_400.0
-    ctx = _Context(walk, sub, mass_kg, k, t0)
+    ctx = _Context(walk, sub, mass_kg, k, t0, Thresholds(sub, req.threshold_mg_l, req.detection_limit_mg_l))
 
     receptors = _receptors(conn, walk, req.receptor_distance_m)
     features: list[dict[str, Any]] = [
@@ -82,9 +83,9 @@ def trace_spill(conn: psycopg.Connection, req: SpillRequest, *, now: datetime | 
                                               "distance_m": round(start.distance_m, 1)}),
     ]
     crossings = jurisdictions_entered(conn, walk.steps)
-    values = ctx.evaluate([(i, r.step.end_m, None) for i, r in enumerate(walk.reaches)]
-                          + [(r["step"], r["at_m"], r["properties"].get("target_class")) for r in receptors]
-                          + [(e.step, e.entry_m, None) for e in crossings])
+    values = ctx.evaluate([(i, r.step.end_m, None, {}) for i, r in enumerate(walk.reaches)]
+                          + [(r["step"], r["at_m"], r["kind"], r["properties"]) for r in receptors]
+                          + [(e.step, e.entry_m, None, {}) for e in crossings])
     ends, at_receptors, at_crossings = (values[:len(walk.reaches)],
                                         values[len(walk.reaches):len(walk.reaches) + len(receptors)],
                                         values[len(walk.reaches) + len(receptors):])
@@ -110,7 +111,7 @@ def trace_spill(conn: psycopg.Connection, req: SpillRequest, *, now: datetime | 
         "features": features,
         "jurisdictions": jurisdictions,
         "notify": notify.from_spill(jurisdictions),
-        "warnings": walk.warnings + _warnings(walk, start, t0),
+        "warnings": walk.warnings + _warnings(walk, start, t0) + ctx.range_warnings(),
     }
 
 
@@ -123,44 +124,68 @@ def _snap(conn: psycopg.Connection, lon: float, lat: float, max_m: float) -> Sna
 
 
 class _Context:
-    """What every point evaluation needs: the walk and cloud, substance, mass, decay and release time."""
+    """What every point evaluation needs: the walk and cloud, substance, mass, decay, release time, thresholds."""
 
-    def __init__(self, walk: Walk, sub: Substance, mass_kg: float, k: float, t0: datetime) -> None:
+    def __init__(self, walk: Walk, sub: Substance, mass_kg: float, k: float, t0: datetime,
+                 thresholds: Thresholds) -> None:
         self.walk, self.sub, self.mass_kg, self.k, self.t0 = walk, sub, mass_kg, k, t0
-        limits = water_limits()
-        self.limit: WaterLimit | None = limits.get(sub.gb3838) if sub.gb3838 else None
-        if self.limit is not None and self.limit.kind != "max":
-            self.limit = None
+        self.thresholds = thresholds
+        self.limit = thresholds.limit
+        self.refused: list[float] = []  # distances (m) where the model's times outran the fastest water
 
-    def evaluate(self, points: list[tuple[int, float, str | None]]) -> list[dict[str, Any]]:
-        """Arrival times, peak and GB 3838 comparison at each (walked reach index, metres, target class).
+    def evaluate(self, points: list[tuple[int, float, str | None, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """When the concentration first exceeds the point's threshold, peaks and falls back below it.
 
-        All points are evaluated together (one vectorised call per quantity)."""
-        eqs = [cloud.equivalent(self.walk.cloud[i], at_m, self.mass_kg) for i, at_m, _ in points]
+        ``points`` are (walked reach index, metres from the release, receptor kind or None, receptor
+        properties).  All points are solved together (one vectorised call).  A time earlier than the
+        fastest water could bring anything there (:func:`gis.river_transport.earliest_physical_time`)
+        is not reported: the 1-D model is outside its range there, and the response says so.
+        """
+        eqs = [cloud.equivalent(self.walk.cloud[i], at_m, self.mass_kg) for i, at_m, _, _ in points]
+        thresholds = [self.thresholds.at(kind, props) for _, _, kind, props in points]
         live = cloud.Points.of([e for e in eqs if e is not None])
-        limit = self.limit.limits[CLASS_III] if self.limit is not None else math.nan
-        passages = iter(cloud.passages(live, self.k))
-        windows = iter(cloud.exceedance_windows(live, np.full(live.x_m.size, limit), self.k))
+        limits = np.array([t.mg_l if t is not None else np.nan for t, e in zip(thresholds, eqs) if e is not None])
+        passages = iter(cloud.passages(live, limits, self.k))
         out = []
-        for (i, at_m, target), eq in zip(points, eqs):
+        for (i, at_m, _, props), eq, threshold in zip(points, eqs, thresholds):
             reach = self.walk.cloud[i]
-            d: dict[str, Any] = {"advective_s": round(reach.tau(at_m), 1), "mass_share": round(reach.mass_share, 6)}
+            tau = reach.tau(at_m)
+            d: dict[str, Any] = {"advective_s": round(tau, 1), "advective_time": clock(self.t0, tau),
+                                 "mass_share": round(reach.mass_share, 6),
+                                 "threshold_mg_l": threshold.mg_l if threshold else None,
+                                 "threshold": threshold.as_dict() if threshold else None}
             if eq is None:
-                window = None
-                d.update(leading_edge_s=0.0, peak_s=0.0, tail_s=None, peak_mg_l=None,
-                         note="at the release point: the 1-D solution is singular there")
+                d.update(exceeds=None, exceeds_from_s=None, peak_s=0.0, exceeds_until_s=None, peak_mg_l=None,
+                         note="at the release point: the 1-D solution is singular there",
+                         note_zh="泄漏点处一维解奇异，不计算")
             else:
-                p, window = next(passages), next(windows)
-                d.update(leading_edge_s=round(p.leading_s, 1), peak_s=round(p.peak_s, 1),
-                         tail_s=round(p.tail_s, 1), peak_mg_l=_sig(p.peak_mg_l))
-            for name in ("leading_edge", "peak", "tail"):
-                d[f"{name}_time"] = clock(self.t0, d[f"{name}_s"])
-            d.update(self._quality(d["peak_mg_l"], window, target))
+                d.update(self._times(next(passages), tau, at_m, threshold is not None))
+            for name in ("exceeds_from", "peak", "exceeds_until", "not_before"):
+                if f"{name}_s" in d:
+                    d[f"{name}_time"] = clock(self.t0, d[f"{name}_s"])
+            d.update(self._quality(d["peak_mg_l"], props.get("target_class")))
             out.append(d)
         return out
 
-    def _quality(self, c: float | None, window: tuple[float, float] | None, target_class: str | None
-                 ) -> dict[str, Any]:
+    def _times(self, p: cloud.Passage, tau: float, at_m: float, has_threshold: bool) -> dict[str, Any]:
+        """The crossing and peak times at one point, with those the model cannot support left out."""
+        earliest = float(earliest_physical_time(tau))
+        d: dict[str, Any] = {"exceeds": (p.rise_s is not None) if has_threshold else None,
+                             "exceeds_from_s": _round(p.rise_s), "peak_s": round(p.peak_s, 1),
+                             "exceeds_until_s": _round(p.fall_s), "peak_mg_l": _sig(p.peak_mg_l)}
+        outran = [name for name, t in (("exceeds_from", p.rise_s), ("peak", p.peak_s), ("exceeds_until", p.fall_s))
+                  if t is not None and t < earliest]
+        if outran:
+            self.refused.append(at_m)
+            for name in outran:
+                d[f"{name}_s"] = None
+            d.update(model_in_range=False, not_before_s=round(earliest, 1))
+        else:
+            d["model_in_range"] = True
+        return d
+
+    def _quality(self, c: float | None, target_class: str | None) -> dict[str, Any]:
+        """The peak against the substance's GB 3838 limits: its class, the ratio to class III, the target."""
         if self.limit is None:
             return {}
         lim = self.limit
@@ -169,9 +194,7 @@ class _Context:
             return out
         graded = len(set(lim.limits)) > 1  # Table 3 items have one limit for every class
         out.update(water_class=lim.water_class(c) if graded else None,
-                   ratio_to_class_iii=_sig(c / lim.limits[CLASS_III]), exceeds_class_iii=c > lim.limits[CLASS_III],
-                   class_iii_exceeded_from=clock(self.t0, window[0]) if window else None,
-                   class_iii_exceeded_until=clock(self.t0, window[1]) if window else None)
+                   ratio_to_class_iii=_sig(c / lim.limits[CLASS_III]), exceeds_class_iii=c > lim.limits[CLASS_III])
         if target_class in CLASSES:
             target = lim.limits[CLASSES.index(target_class)]
             out.update(target_class=target_class, target_limit_mg_l=target, exceeds_target=c > target)
@@ -193,6 +216,23 @@ class _Context:
         return {"level": e.properties["level"], "code": e.key, "name": e.name, "name_en": e.properties["name_en"],
                 "parent_code": e.properties["parent_code"], "entry_m": round(e.entry_m, 1),
                 "river": self.walk.reaches[e.step].step.name, **values}
+
+
+    def range_warnings(self) -> list[dict[str, str]]:
+        """One warning when the 1-D model's times outran the fastest water anywhere (those times are left out)."""
+        if not self.refused:
+            return []
+        far = max(self.refused) / 1000.0
+        n = len(self.refused)
+        return [warning(
+            "spill-model-out-of-range",
+            f"泄漏点下游约{far:.1f}公里内（{n}处），一维模型给出的超标或峰值时间早于河道最快水流"
+            f"（断面平均流速的{MAX_TO_MEAN_VELOCITY:g}倍）所能到达的时间：模型在此超出适用范围，这些时间不予报告，"
+            "只给出“不早于”的时间（not_before_time），请以现场监测为准",
+            f"within about {far:.1f} km of the release ({n} points) the 1-D model puts the threshold crossing or the "
+            f"peak before the fastest water in the channel ({MAX_TO_MEAN_VELOCITY:g} × the mean velocity) could "
+            "arrive: the model is outside its range there, so those times are not reported, only the earliest "
+            "possible time (not_before_time); rely on monitoring")]
 
 
 RECEPTOR_ZH = {
@@ -265,8 +305,12 @@ def _model(req: SpillRequest, walk: Walk, sub: Substance, mass_kg: float, k: flo
     classes = sorted({r.step.river_class for r in walk.reaches})
     assumptions = [
         "instantaneous release, mixed over the cross-section at once (see mixing_length_km)",
-        "the leading edge and tail are the cloud's centre ± 2σ (σ = √(2Dt)) passing the point",
+        "arrival is a concentration: at every point the times C first exceeds the point's threshold and falls "
+        "back below it are the roots of C(x, t) = threshold on the analytic solution "
+        "(gis.river_transport.threshold_crossings); each point states its threshold and where it comes from",
         "peak time and value are the exact maximum over t of C(x, t) (gis.river_transport.peak)",
+        f"no time earlier than the fastest water ({MAX_TO_MEAN_VELOCITY:g} × the mean velocity; Chiu & Said 1995) "
+        "is reported: there the 1-D model is outside its range and only not_before_time is given",
         "jurisdictions, intakes and stations are located along the path by the advective (centre) time",
     ]
     if sub.gb3838 is None:
@@ -280,7 +324,10 @@ def _model(req: SpillRequest, walk: Walk, sub: Substance, mass_kg: float, k: flo
         "source": "DESIGN.md 8.5; gis.river_transport (1-D advection–dispersion, instantaneous release)",
         "mass_kg": mass_kg, "decay_per_s": k, "decay_per_day": req.decay_per_day,
         "dispersion": (f"given: {req.dispersion_m2_s:g} m²/s on every reach" if req.dispersion_m2_s else
-                       "Fischer (1975): D = 0.011 u² B² / (h u*), u* = √(g h S), per reach"),
+                       "per reach: the measured value where the reach has one (river.dispersion_m2_s), else "
+                       "Deng, Singh & Bengtsson (2001), J. Hydraul. Eng. 127(11): D = h u* · 0.15/(8 ε_t0) · "
+                       "(U/u*)² · (B/h)^(5/3), ε_t0 = 0.145 + (U/u*)(B/h)^1.38 / 3520, u* = √(g h S) "
+                       "(dispersion_source in model.reaches)"),
         "composition": COMPOSITION,
         "horizon_h": req.horizon_h, "snap_distance_m": req.snap_distance_m,
         "receptor_distance_m": req.receptor_distance_m,
@@ -301,41 +348,38 @@ def _mixing_length_km(r: WalkedReach) -> float:
     return round(0.4 * s.velocity_ms * s.width_m**2 / (0.6 * s.depth_m * shear) / 1000.0, 1)
 
 
-def _warnings(walk: Walk, start: Snap, t0: datetime) -> list[str]:
+def _warnings(walk: Walk, start: Snap, t0: datetime) -> list[dict[str, str]]:
     out = []
     if walk.reaches:
         first = walk.reaches[0]
         length = _mixing_length_km(first)
         if length * 1000.0 > max(r.step.end_m for r in walk.reaches):
-            out.append(f"on {first.step.name} a bank release needs about {length:g} km to mix over the "
-                       "cross-section (Fischer): along the whole path the stated (cross-section mean) "
-                       "concentrations underestimate the near-bank plume and overestimate the far bank")
+            name = first.step.name
+            out.append(warning(
+                "spill-not-mixed",
+                f"在{name}上岸边排放约需{length:g}公里才能在断面上混合均匀（Fischer）：全程给出的断面平均浓度"
+                "低估近岸污染带、高估对岸浓度",
+                f"on {name} a bank release needs about {length:g} km to mix over the cross-section (Fischer): "
+                "along the whole path the stated (cross-section mean) concentrations underestimate the near-bank "
+                "plume and overestimate the far bank"))
     for r in walk.reaches:
         if r.ends_network:
-            out.append(f"the cloud leaves the mapped river network at the end of {r.step.key} ({r.step.name}) "
-                       f"at {clock(t0, r.step.t_end_s)}; what lies beyond is not known here")
-    out += _dispersion_warnings(walk)
+            at = clock(t0, r.step.t_end_s)
+            out.append(warning(
+                "spill-leaves-network",
+                f"污染团于{at}在{r.step.key}（{r.step.name}）末端流出已建河网，其后情况此处未知",
+                f"the cloud leaves the mapped river network at the end of {r.step.key} ({r.step.name}) at {at}; "
+                "what lies beyond is not known here"))
     if start.distance_m > 500:
-        out.append(f"the release point is {start.distance_m:.0f} m from {start.name}: check that it drains there")
+        out.append(warning(
+            "spill-far-from-river",
+            f"泄漏点距{start.name}{start.distance_m:.0f}米：请核实其是否排入该河",
+            f"the release point is {start.distance_m:.0f} m from {start.name}: check that it drains there"))
     return out
 
 
-def _dispersion_warnings(walk: Walk) -> list[str]:
-    """Say where the cloud is dispersion-dominated (Peclet u x / D < 10), once per river."""
-    out, seen = [], set()
-    for r in walk.reaches:
-        s = r.step
-        if s.name in seen or r.dispersion_source != "fischer":
-            continue
-        reach_x = 10.0 * r.dispersion_m2_s / s.velocity_ms
-        if s.start_m < reach_x:
-            seen.add(s.name)
-            out.append(
-                f"on {s.name} Fischer's D is {r.dispersion_m2_s:,.0f} m²/s (B/h = {s.width_m / s.depth_m:.0f}); "
-                f"Fischer overestimates D for wide rivers by up to tenfold, and with it the 1-D solution puts "
-                f"leading edges and peaks well before the water itself (x/u) for the first "
-                f"{reach_x / 1000:,.0f} km; give dispersion_m2_s from a tracer study where one is known")
-    return out
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
 
 
 def _sig(v: float | None, digits: int = 4) -> float | None:

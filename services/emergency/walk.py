@@ -16,8 +16,9 @@ import numpy as np
 import psycopg
 
 from gis.crs import geodesic_distance_m
-from gis.river_transport import RIVER_CLASSES, fischer_dispersion
+from gis.river_transport import RIVER_CLASSES, deng_dispersion
 from services.emergency.cloud import Reach, ReachSpec, chain
+from services.emergency.common import warning
 from services.river import ReachRecord, Step, reach_records
 
 #: Stored attributes that fall back to the river class defaults when missing.
@@ -46,7 +47,7 @@ class Walk:
 
     reaches: list[WalkedReach]
     cloud: list[Reach]
-    warnings: list[str]
+    warnings: list[dict[str, str]]
 
     @property
     def steps(self) -> list[Step]:
@@ -66,16 +67,19 @@ def prepare(conn: psycopg.Connection, steps: list[Step], horizon_s: float,
     """Link, cut and parameterise the steps of :func:`services.river.downstream`.
 
     Steps whose velocity is 0 (or missing time) stop the walk there, with a warning.  D is
-    ``dispersion_m2_s`` on every reach when given, else Fischer's estimate from the reach's u, width,
-    depth and slope.  The mass divides at a branching node in proportion to the branches' flows.
+    ``dispersion_m2_s`` on every reach when given, else the reach's measured value
+    (``river.dispersion_m2_s``), else Deng et al.'s (2001) estimate for natural rivers from the
+    reach's u, width, depth and slope (:func:`gis.river_transport.deng_dispersion`).
+    The mass divides at a branching node in proportion to the branches' flows.
     """
     records = reach_records(conn, [s.reach_id for s in steps])
-    warnings: list[str] = []
+    warnings: list[dict[str, str]] = []
     kept: list[Step] = []
     parents: list[int | None] = []
     for step in steps:
         if step.t_end_s is None or not step.velocity_ms or step.velocity_ms <= 0:
-            warnings.append(f"reach {step.key} ({step.name}) has no positive velocity: the walk stops there")
+            warnings.append(warning("spill-no-velocity", f"河段{step.key}（{step.name}）无正流速：追踪在此停止",
+                                    f"reach {step.key} ({step.name}) has no positive velocity: the walk stops there"))
             continue
         parent = _parent(step, kept, records)
         if kept and parent is None:
@@ -100,10 +104,13 @@ def prepare(conn: psycopg.Connection, steps: list[Step], horizon_s: float,
         if cut:
             step = _cut(step, horizon_s)
         width, depth, slope, defaults = hydraulics[i]
+        measured = records.get(step.reach_id)
         if dispersion_m2_s is not None:
             d, source = float(dispersion_m2_s), "given"
+        elif measured is not None and measured.dispersion_m2_s is not None and measured.dispersion_m2_s > 0:
+            d, source = float(measured.dispersion_m2_s), "measured"
         else:
-            d, source = float(fischer_dispersion(step.velocity_ms, width, depth, slope)), "fischer"
+            d, source = float(deng_dispersion(step.velocity_ms, width, depth, slope)), "deng2001"
         reaches.append(WalkedReach(
             step=replace(step, width_m=width, depth_m=depth, slope=slope), parent=parents[i],
             mass_share=shares[i], flow_m3s=flows[i], area_m2=width * depth, dispersion_m2_s=d,

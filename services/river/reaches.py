@@ -36,6 +36,7 @@ class ReachRecord:
     depth_m: float | None
     slope: float | None
     flow_m3s: float | None
+    dispersion_m2_s: float | None = None
 
 
 def reach_records(conn: psycopg.Connection, reach_ids: list[int]) -> dict[int, ReachRecord]:
@@ -43,7 +44,7 @@ def reach_records(conn: psycopg.Connection, reach_ids: list[int]) -> dict[int, R
     if not reach_ids:
         return {}
     rows = conn.execute(
-        f"""SELECT id AS reach_id, from_node, to_node, velocity_ms, width_m, depth_m, slope, flow_m3s
+        f"""SELECT id AS reach_id, from_node, to_node, velocity_ms, width_m, depth_m, slope, flow_m3s, dispersion_m2_s
             FROM {SCHEMA}.river WHERE id = ANY(%s)""", (list(reach_ids),)).fetchall()
     return {int(r["reach_id"]): ReachRecord(**dict(r)) for r in rows}
 

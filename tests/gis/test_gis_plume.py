@@ -11,6 +11,7 @@ from gis.plume import (
     ThreatZone,
     centreline_concentration,
     concentration,
+    place_centreline,
     place_zone,
     sigma_y,
     sigma_z,
@@ -179,10 +180,41 @@ def test_zone_capped_at_ten_km_and_low_wind_warning() -> None:
     zone = threat_zone(50.0, 0.8, "F", 5.8)
     assert zone.capped and zone.far_edge_m == 10_000.0
     assert zone.polygon.bounds[2] == pytest.approx(10_000.0)
-    assert any("below 1 m/s" in w for w in zone.warnings)
-    assert any("10000 m" in w for w in zone.warnings)
+    assert any("below 1 m/s" in w["en"] and "1 m/s" in w["zh"] for w in zone.warnings)
+    assert any("10000 m" in w["en"] and "10000米" in w["zh"] for w in zone.warnings)
+    assert {w["code"] for w in zone.warnings} == {"plume-low-wind", "plume-capped"}
     calm_free = threat_zone(1.0, 3.0, "D", 58.0)
-    assert calm_free.warnings == () and not calm_free.capped
+    assert calm_free.warnings == () and not calm_free.capped and calm_free.continues_to_m is None
+
+
+def test_a_capped_zone_says_how_far_it_goes_on() -> None:
+    # chlorine 10 kg/s at night (F), 2 m/s: still above end-point 1 (58 mg/m³) at 10 km
+    q, u, loc = 10.0, 2.0, 58.0
+    zone = threat_zone(q, u, "F", loc)
+    assert zone.capped and zone.far_edge_m == 10_000.0 and zone.polygon.bounds[2] == pytest.approx(10_000.0)
+
+    def c(x: float) -> float:
+        sy, sz = ref_sigmas(x, "F", False)
+        return q * 1e6 / (math.pi * u * sy * sz)
+
+    lo, hi = 10_000.0, 100_000.0  # independent bisection, C decreasing in x
+    assert c(lo) > loc > c(hi)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if c(mid) > loc else (lo, mid)
+    assert zone.continues_to_m == pytest.approx(lo, rel=1e-9)
+    assert any(f"{lo / 1000:.1f}" in w["en"] for w in zone.warnings)
+    # end-point 2 stays above 5.8 mg/m³ past the range followed (Briggs' F sigma_z levels off)
+    assert threat_zone(q, u, "F", 5.8).continues_to_m == math.inf
+
+
+def test_centreline_beyond_the_cap_runs_downwind() -> None:
+    lon, lat = 118.79, 32.27
+    line = place_centreline(10_000.0, 28_000.0, lon, lat, wind_from_deg=270.0)
+    az0, _, d0 = GEOD.inv(lon, lat, *line.coords[0])
+    az1, _, d1 = GEOD.inv(lon, lat, *line.coords[-1])
+    assert d0 == pytest.approx(10_000.0, rel=1e-3) and d1 == pytest.approx(28_000.0, rel=1e-3)
+    assert az0 == pytest.approx(90.0, abs=0.2) and az1 == pytest.approx(90.0, abs=0.2)
 
 
 def test_zone_rejects_bad_inputs() -> None:

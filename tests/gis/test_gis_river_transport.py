@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 
 from gis.river_transport import (
+    MAX_TO_MEAN_VELOCITY,
     RIVER_CLASSES,
     ReachParameters,
     concentration,
     default_reach_parameters,
+    deng_dispersion,
+    earliest_physical_time,
     fischer_dispersion,
-    leading_edge_time,
     peak,
-    tail_time,
+    threshold_crossings,
 )
 
 
@@ -74,21 +76,97 @@ def test_mass_conservation(k) -> None:
     assert mass == pytest.approx(m * math.exp(-k * t), rel=1e-6)  # in fact far better than required
 
 
-def test_edge_times_solve_the_edge_equations() -> None:
-    u, d = 0.8, 250.0
-    x = np.array([100.0, 2_000.0, 50_000.0])
-    t_front = leading_edge_time(x, u, d)
-    t_back = tail_time(x, u, d)
-    np.testing.assert_allclose(u * t_front + 2 * np.sqrt(2 * d * t_front), x, rtol=1e-12)
-    np.testing.assert_allclose(u * t_back - 2 * np.sqrt(2 * d * t_back), x, rtol=1e-12)
-    assert (t_front < x / u).all() and (t_back > x / u).all()
-    # the naive approximation (x - 2 sqrt(2 D x/u)) / u differs noticeably close to the source
-    naive = (x[0] - 2 * np.sqrt(2 * d * x[0] / u)) / u
-    assert naive < 0 < t_front[0]
-    assert isinstance(leading_edge_time(1000.0, 1.0, 10.0), float)
-    assert leading_edge_time(1000.0, 1.0, 0.0) == pytest.approx(1000.0)  # no dispersion: pure advection
+def _deng_by_hand(u: float, b: float, h: float, slope: float) -> float:
+    """Deng, Singh & Bengtsson (2001), J. Hydraul. Eng. 127(11), written out again here."""
+    u_star = math.sqrt(9.81 * h * slope)
+    eps_t0 = 0.145 + (1 / 3520) * (u / u_star) * (b / h) ** 1.38
+    return h * u_star * 0.15 / (8 * eps_t0) * (u / u_star) ** 2 * (b / h) ** (5 / 3)
+
+
+def test_deng_dispersion_by_hand_and_far_below_fischer_on_the_yangtze() -> None:
+    # Yangtze defaults: u* = 0.0542494, U/u* = 18.4334, B/h = 100: eps_t0 = 0.145 + 18.4334 * 100^1.38 / 3520
+    u_star = math.sqrt(9.81 * 15 * 2e-5)
+    eps = 0.145 + (1.0 / u_star) * 100**1.38 / 3520
+    assert eps == pytest.approx(3.1578, abs=1e-3)
+    expected = 15 * u_star * 0.15 / (8 * eps) * (1.0 / u_star) ** 2 * 100 ** (5 / 3)
+    assert expected == pytest.approx(_deng_by_hand(1.0, 1500.0, 15.0, 2e-5), rel=1e-12)
+    assert deng_dispersion(1.0, 1500.0, 15.0, 2e-5) == pytest.approx(expected, rel=1e-12)
+    assert 3000 < expected < 4000  # about 3,500 m²/s, where Fischer gives 30,000
+    assert fischer_dispersion(1.0, 1500.0, 15.0, 2e-5) / expected > 8
+    for u, b, h, s in [(0.3, 20.0, 1.5, 5e-4), (0.5, 150.0, 5.0, 1e-4), (2.0, 400.0, 3.0, 3e-4)]:
+        assert deng_dispersion(u, b, h, s) == pytest.approx(_deng_by_hand(u, b, h, s), rel=1e-12)
+    d = deng_dispersion(np.array([0.5, 1.0]), 100.0, 4.0, 1e-4)
+    assert d.shape == (2,)
     with pytest.raises(ValueError):
-        tail_time(-1.0, 1.0, 10.0)
+        deng_dispersion(1.0, 100.0, 4.0, 0.0)
+
+
+def _c_by_hand(m: float, a: float, d: float, u: float, x: float, t: float, k: float) -> float:
+    """C(x, t) in mg/L written out again, in plain floats."""
+    return m / (a * math.sqrt(4 * math.pi * d * t)) * math.exp(-((x - u * t) ** 2) / (4 * d * t) - k * t) * 1000
+
+
+def _root_by_hand(f, lo: float, hi: float) -> float:
+    """Plain bisection on the sign of f, 200 halvings (f(lo) and f(hi) of opposite sign)."""
+    f_lo = f(lo)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if (f(mid) > 0) == (f_lo > 0):
+            lo, f_lo = mid, f(mid)
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("m, a, d, u, x, lim, k", [
+    (10_000.0, 22_500.0, 3536.0, 1.0, 16_000.0, 0.01, 0.0),  # 10 t of benzene on the Yangtze, at Nanjing
+    (1_000.0, 400.0, 5.0, 0.5, 20_000.0, 0.2, 0.0),
+    (500.0, 300.0, 400.0, 0.5, 8_000.0, 0.05, 2e-5),
+    (50.0, 1000.0, 50.0, 0.8, 60_000.0, 1e-4, 1e-6),
+])
+def test_threshold_crossings_against_an_independent_root(m, a, d, u, x, lim, k) -> None:
+    rise, fall = threshold_crossings(m, a, d, u, x, lim, k)
+    # independently: the peak by dense sampling, then a root of C - limit on either side of it
+    ts = np.linspace(1.0, 20 * x / u, 400_001)
+    cs = np.array([_c_by_hand(m, a, d, u, x, t, k) for t in ts[::100]])
+    t_max = float(ts[::100][cs.argmax()])
+    assert cs.max() > lim
+
+    def g(t: float) -> float:
+        return _c_by_hand(m, a, d, u, x, t, k) - lim
+
+    lo = t_max
+    while g(lo) > 0:
+        lo /= 2
+    hi = t_max
+    while g(hi) > 0:
+        hi *= 2
+    assert rise == pytest.approx(_root_by_hand(g, lo, t_max), rel=1e-9)
+    assert fall == pytest.approx(_root_by_hand(g, t_max, hi), rel=1e-9)
+    assert rise < peak(m, a, d, u, x, k)[0] < fall
+    assert concentration(m, a, d, u, x, rise, k) == pytest.approx(lim, rel=1e-9)
+    assert concentration(m, a, d, u, x, fall, k) == pytest.approx(lim, rel=1e-9)
+
+
+def test_threshold_never_reached_and_vectorised() -> None:
+    rise, fall = threshold_crossings(1.0, 22_500.0, 3536.0, 1.0, np.array([16_000.0, 50_000.0]), [10.0, 1e-7])
+    assert math.isnan(rise[0]) and math.isnan(fall[0])  # the peak stays below 10 mg/L
+    assert rise[1] < 50_000.0 < fall[1]
+    rise, fall = threshold_crossings(1.0, 10.0, 1.0, 1.0, 100.0, float("nan"))
+    assert math.isnan(rise) and math.isnan(fall)
+    with pytest.raises(ValueError):
+        threshold_crossings(1.0, 10.0, 1.0, 1.0, 0.0, 1.0)
+
+
+def test_nothing_outruns_the_fastest_water() -> None:
+    # Chiu & Said (1995): U / u_max = e^M / (e^M - 1) - 1/M, about 0.66 for M = 2.1
+    phi = math.exp(2.1) / (math.exp(2.1) - 1) - 1 / 2.1
+    assert 1 / phi == pytest.approx(MAX_TO_MEAN_VELOCITY, rel=0.02)
+    assert earliest_physical_time(16_000.0) == pytest.approx(16_000.0 / MAX_TO_MEAN_VELOCITY)
+    # Fischer's D on the Yangtze: the threshold is crossed at Nanjing long before any water could arrive
+    rise, _ = threshold_crossings(50_000.0, 22_500.0, fischer_dispersion(1.0, 1500.0, 15.0, 2e-5), 1.0, 16_000.0,
+                                  0.01)
+    assert rise < 0.5 * earliest_physical_time(16_000.0)
 
 
 def test_default_reach_parameters() -> None:
@@ -96,7 +174,7 @@ def test_default_reach_parameters() -> None:
     assert isinstance(y, ReachParameters)
     assert (y.u, y.width, y.depth, y.slope) == (1.0, 1500.0, 15.0, 2e-5)
     assert y.area == 22500.0
-    assert y.dispersion == pytest.approx(fischer_dispersion(1.0, 1500.0, 15.0, 2e-5))
+    assert y.dispersion == pytest.approx(_deng_by_hand(1.0, 1500.0, 15.0, 2e-5), rel=1e-12)
     assert set(RIVER_CLASSES) == {"yangtze-main", "major", "minor", "canal"}
     for name in RIVER_CLASSES:
         p = default_reach_parameters(name)

@@ -74,6 +74,26 @@ def max_half_width_m(q: float, u: float, s: str, loc: float, urban: bool) -> flo
     return best
 
 
+def _area_weighted(demo_db: DatabaseSettings, polygon: Any) -> float:
+    """People in a WGS84 polygon: every cell of the demo raster weighted by the part of it covered (shapely boxes)."""
+    with rasterio.open(raster_path(demo_db, "population")) as ds:
+        data = ds.read(1).astype(float)
+        t = ds.transform
+        nodata = ds.nodata
+    if nodata is not None:
+        data[data == nodata] = 0.0
+    minx, miny, maxx, maxy = polygon.bounds
+    c0, c1 = int((minx - t.c) // t.a) - 1, int((maxx - t.c) // t.a) + 2
+    r0, r1 = int((maxy - t.f) // t.e) - 1, int((miny - t.f) // t.e) + 2
+    total = 0.0
+    for r in range(max(r0, 0), min(r1, data.shape[0])):
+        for c in range(max(c0, 0), min(c1, data.shape[1])):
+            cell = shapely.box(t.c + c * t.a, t.f + (r + 1) * t.e, t.c + (c + 1) * t.a, t.f + r * t.e)
+            if cell.intersects(polygon):
+                total += data[r, c] * cell.intersection(polygon).area / cell.area
+    return total
+
+
 @pytest.fixture(scope="module")
 def client(demo_db: DatabaseSettings) -> Iterator[TestClient]:
     with TestClient(create_app(demo_db)) as c:
@@ -126,13 +146,10 @@ def test_population_and_receptors_match_independent_counts(client: TestClient, d
     inner = shape(_zones(res)["endpoint-1"]["geometry"])
     props = _zones(res)["endpoint-2"]["properties"]
 
-    with rasterio.open(raster_path(demo_db, "population")) as ds:  # cells whose centre is inside
-        data = ds.read(1)
-        rows, cols = np.mgrid[0:ds.height, 0:ds.width]
-        xs, ys = rasterio.transform.xy(ds.transform, rows.ravel(), cols.ravel(), offset="center")
-    inside = shapely.contains_xy(outer, np.asarray(xs), np.asarray(ys))
-    assert props["population"] == pytest.approx(float(data.ravel()[inside].sum()), abs=1.0)
-    assert props["population_cells"] == int(inside.sum())
+    for zone, polygon in (("endpoint-2", outer), ("endpoint-1", inner)):  # one figure: the area-weighted sum
+        p = _zones(res)[zone]["properties"]
+        assert p["population_basis"] == "area_weighted"
+        assert p["population"] == pytest.approx(_area_weighted(demo_db, polygon), abs=1.0)
     assert props["population"] > 0
 
     with db.connect(demo_db, "app") as conn:
@@ -161,16 +178,79 @@ def test_jurisdictions_inside_are_told_in_order_of_arrival(client: TestClient) -
     levels = {j["level"] for j in res["jurisdictions"]}
     assert {"province", "city", "county"} <= levels
     assert "320100" in {j["code"] for j in res["jurisdictions"]}  # the park lies in Nanjing
-    for j in res["jurisdictions"]:
-        assert 0 <= j["distance_m"] <= 10_000
+    for j in res["jurisdictions"]:  # inside the drawn zones, or named beyond the 10 km cap
+        assert (10_000 < j["distance_m"]) if j["beyond_modelled_range"] else (0 <= j["distance_m"] <= 10_000)
         assert j["first_arrival_s"] == pytest.approx(j["distance_m"] / 1.5, abs=0.1)
     arrivals = [e["first_arrival_s"] for e in res["notify"]]
     assert arrivals == sorted(arrivals) and [e["order"] for e in res["notify"]] == list(range(1, len(arrivals) + 1))
     assert all(e["via"] == ["air"] for e in res["notify"])
-    county_pop = sum(j["population"] for j in res["jurisdictions"] if j["level"] == "county")
-    zone_pop = _zones(res)["endpoint-2"]["properties"]["population"]
-    assert county_pop == pytest.approx(zone_pop, rel=0.02)  # the counties tile the zone
+    counties = [j for j in res["jurisdictions"] if j["level"] == "county" and not j["beyond_modelled_range"]]
+    for zone in ("endpoint-1", "endpoint-2"):  # the counties tile each zone, with the zone's own figure
+        zone_pop = _zones(res)[zone]["properties"]["population"]
+        assert sum(j["population_by_zone"][zone] for j in counties) == pytest.approx(zone_pop, rel=0.02, abs=2)
     assert outer.area > 0
+
+
+def test_one_population_per_zone_in_every_output(client: TestClient) -> None:
+    # a release whose end-point-1 zone lies inside one county: the row that names that zone gives its people
+    res = _plume(client, release_rate_kg_s=5.0, stability="F", wind_speed_m_s=2.0, wind_from_deg=0.0)
+    zones = {z: _zones(res)[z]["properties"]["population"] for z in ("endpoint-1", "endpoint-2")}
+    assert 0 < zones["endpoint-1"] < zones["endpoint-2"]
+    rows = {e["code"]: e for e in res["notify"]}
+    for j in res["jurisdictions"]:
+        assert j["population_basis"] == "area_weighted"
+        if j["beyond_modelled_range"]:  # named, not drawn: no population is claimed
+            assert j["population"] is None
+            continue
+        assert j["population"] == j["population_by_zone"][j["zone"]]
+        assert rows[j["code"]]["population"] == j["population"]
+        assert j["population"] <= zones[j["zone"]] + 1  # never more people than the zone it names holds
+        if j["level"] == "province":  # the zone lies in one province: its row holds the zone's figure exactly
+            assert j["population"] == zones[j["zone"]]
+            assert f"{zones[j['zone']]}" in rows[j["code"]]["detail"]
+    text = client.get("/analysis/plume/bulletin", params={
+        "x": CHEM_PARK[0], "y": CHEM_PARK[1], "substance": "chlorine", "release_rate_kg_s": 5.0,
+        "wind_from_deg": 0.0, "wind_speed_m_s": 2.0, "stability": "F"}).text
+    assert f"人口（面积加权）population (area-weighted) {zones['endpoint-1']}" in text
+    assert "cell centres" not in text
+
+
+def test_a_capped_zone_still_names_the_neighbours_downwind(client: TestClient, demo_db: DatabaseSettings) -> None:
+    # chlorine, 10 kg/s, at night with a clear sky and wind from the west: F, both zones cut at 10 km
+    res = _plume(client, release_rate_kg_s=10.0, stability=None, day=False, cloud_cover_eighths=2,
+                 wind_speed_m_s=2.0, wind_from_deg=270.0)
+    assert res["model"]["stability"] == "F"
+    ep1 = _zones(res)["endpoint-1"]["properties"]
+    assert ep1["capped"] and ep1["far_edge_m"] == 10_000
+    reach = far_edge_m_unbounded(10.0, 2.0, "F", 58.0)
+    assert ep1["continues_to_m"] == pytest.approx(reach, abs=0.1)  # given to 0.1 m
+    beyond = {j["code"]: j for j in res["jurisdictions"] if j["beyond_modelled_range"]}
+    assert "321000" in beyond, "Yangzhou lies downwind beyond the cap"
+    yz = beyond["321000"]
+    assert yz["zone"] == "endpoint-1" and 10_000 < yz["distance_m"] < reach
+    assert yz["first_arrival_s"] == pytest.approx(yz["distance_m"] / 2.0, abs=0.1)
+    # independently: walk the geodesic east from the source and find where it first enters Yangzhou
+    with db.connect(demo_db, "app") as conn:
+        g = conn.execute("SELECT ST_AsGeoJSON(geom) AS g FROM riskatlas.admin_area WHERE code = '321000'").fetchone()
+    yangzhou = shape(json.loads(g["g"]))
+    entry = next(d for d in np.arange(10_000.0, reach, 50.0)
+                 if yangzhou.contains(Point(*GEOD.fwd(*CHEM_PARK, 90.0, d)[:2])))
+    assert yz["distance_m"] == pytest.approx(entry, abs=200.0)
+    row = next(e for e in res["notify"] if e["code"] == "321000")
+    assert row["beyond_modelled_range"] and "超出模拟范围" in row["detail_zh"] and "beyond the modelled range" in row["detail"]
+    assert not any(j["beyond_modelled_range"] for j in res["jurisdictions"] if j["code"] == "320100")
+    capped = [w for w in res["warnings"] if w["code"] == "plume-capped"]
+    assert capped and all(w["zh"] and w["en"] for w in capped)
+    assert any(f"{reach / 1000:.1f}" in w["en"] for w in capped)
+
+
+def far_edge_m_unbounded(q: float, u: float, s: str, loc: float) -> float:
+    """Where the centreline falls to ``loc``, without the 10 km cap (bisection up to 100 km)."""
+    lo, hi = 10.0, 100_000.0
+    for _ in range(300):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if centreline_mg_m3(q, u, mid, s, False) > loc else (lo, mid)
+    return 0.5 * (lo + hi)
 
 
 def test_cap_at_ten_km_and_low_wind_warning(client: TestClient) -> None:
@@ -183,8 +263,8 @@ def test_cap_at_ten_km_and_low_wind_warning(client: TestClient) -> None:
                             ring[:, 0], ring[:, 1])
     downwind = dist * np.cos(np.radians(fwd - 180.0))  # wind from the north: downwind is south
     assert downwind.max() == pytest.approx(10_000, rel=2e-3)  # cut square at 10 km downwind, as ALOHA
-    assert any("below 1 m/s" in w for w in res["warnings"])
-    assert any("10000 m" in w for w in res["warnings"])
+    assert any("below 1 m/s" in w["en"] and "低于1 m/s" in w["zh"] for w in res["warnings"])
+    assert any("10000 m" in w["en"] and "10000米" in w["zh"] for w in res["warnings"])
 
 
 def test_stability_is_derived_when_not_given(client: TestClient) -> None:
@@ -244,6 +324,15 @@ def test_plume_bulletin_and_cli_map(client: TestClient, demo_db: DatabaseSetting
     assert "threat zones" in res.stdout and "who must be told" in res.stdout
     page = html.read_text(encoding="utf-8")
     assert "L.geoJson" in page or "L.geoJSON" in page
+    capped = tmp_path / "capped.html"
+    res = CliRunner().invoke(app, ["plume", "--x", str(CHEM_PARK[0]), "--y", str(CHEM_PARK[1]), "-s", "chlorine",
+                                   "--rate-kg-s", "10", "--wind-from", "270", "--wind-speed", "2", "--night",
+                                   "--cloud", "2", "--map", str(capped)])
+    assert res.exit_code == 0, res.output
+    assert "扬州市" in res.stdout and "提示 warning" in res.stdout
+    page = capped.read_text(encoding="utf-8")  # the map's panel names Yangzhou and says why, and the warnings
+    assert "扬州市" in page and "超出模拟范围 beyond the modelled range" in page
+    assert "提示 Warnings" in page and "威胁区只画到10000米" in page and "the zone is drawn only to 10000 m" in page
     assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)
     bad = CliRunner().invoke(app, ["plume", "--x", "118.8", "--y", "32.2", "-s", "chlorine", "--rate-kg-s", "1",
                                    "--wind-from", "0", "--wind-speed", "0", "--stability", "D", "--json"])

@@ -4,6 +4,7 @@ jurisdictions, GB 3838 comparison, bulletins, the CLI, and bad inputs answered w
 from __future__ import annotations
 
 import csv
+import html as html_module
 import io
 import json
 import math
@@ -75,6 +76,12 @@ def stepped_river(fresh_db: DatabaseSettings, tmp_path: Path) -> DatabaseSetting
     ])
 
 
+@pytest.fixture
+def measured_river(fresh_db: DatabaseSettings, tmp_path: Path) -> DatabaseSettings:
+    same = {"velocity_ms": 0.5, "width_m": 100.0, "depth_m": 4.0, "slope": 1e-4}
+    return _river(fresh_db, tmp_path, [{**same, "dispersion_m2_s": 42.0}, same, same])
+
+
 @pytest.fixture(scope="module")
 def demo_client(demo_db: DatabaseSettings) -> Iterator[TestClient]:
     with TestClient(create_app(demo_db)) as client:
@@ -115,13 +122,56 @@ def test_arrival_times_on_a_straight_river_equal_x_over_u(uniform_river: Databas
         c = (mass_kg / (area * math.sqrt(4 * math.pi * d * t_peak))
              * math.exp(-((x - u * t_peak) ** 2) / (4 * d * t_peak)))
         assert r["end_peak_mg_l"] == pytest.approx(c * 1000.0, rel=1e-3)
-        # the leading edge and the tail are the centre ± 2σ passing x: u t ± 2√(2 D t) = x
-        for key, sign in (("end_leading_edge_s", +1), ("end_tail_s", -1)):
-            t = r[key]
-            assert u * t + sign * 2 * math.sqrt(2 * d * t) == pytest.approx(x, rel=1e-4)
+        # arrival is a concentration: C(x, t) = 0.01 mg/L (benzene, GB 3838 Table 3; class III where no class
+        # is known) on either side of the peak, found here by bisection on C itself
+        assert r["end_threshold_mg_l"] == 0.01 and r["end_threshold"]["water_class"] == "III"
+        assert "GB 3838-2002" in r["end_threshold"]["source"] and "GB 3838-2002" in r["end_threshold"]["source_zh"]
+
+        def over(t: float, x: float = x) -> float:
+            return mass_kg / (area * math.sqrt(4 * math.pi * d * t)) * math.exp(-((x - u * t) ** 2) / (4 * d * t)) \
+                * 1000.0 - 0.01
+
+        rise, fall = _bisect(over, 1.0, t_peak), _bisect(over, 10 * t_peak, t_peak)
+        assert r["end_exceeds"] and r["end_exceeds_from_s"] == pytest.approx(rise, abs=0.1)
+        assert r["end_exceeds_until_s"] == pytest.approx(fall, abs=0.1)
+        assert r["end_exceeds_from_time"] < r["end_peak_time"] < r["end_exceeds_until_time"]
     intake = next(p for p in _by_role(res, "receptor") if p["key"] == "W1")
     assert intake["receptor"] == "intake" and intake["distance_to_path_m"] == pytest.approx(111, abs=5)
     assert intake["advective_s"] == pytest.approx(_x(RELEASE_LON, 119.30) / u, rel=3e-3)
+
+
+def _bisect(f: Any, below: float, above: float) -> float:
+    """The root of f between a time where f < 0 and one where f > 0 (plain bisection)."""
+    for _ in range(200):
+        mid = 0.5 * (below + above)
+        below, above = (mid, above) if f(mid) < 0 else (below, mid)
+    return 0.5 * (below + above)
+
+
+def test_the_request_threshold_and_a_detection_limit_come_first_and_are_named(uniform_river: DatabaseSettings
+                                                                            ) -> None:
+    with TestClient(create_app(uniform_river)) as client:
+        given = _spill(client, x=RELEASE_LON, y=LAT, substance="benzene", mass_t=2, dispersion_m2_s=5.0,
+                       horizon_h=200, threshold_mg_l=0.05)
+        methanol = _spill(client, x=RELEASE_LON, y=LAT, substance="methanol", mass_t=2, dispersion_m2_s=5.0,
+                          horizon_h=200, detection_limit_mg_l=0.002)
+        bare = _spill(client, x=RELEASE_LON, y=LAT, substance="methanol", mass_t=2, dispersion_m2_s=5.0,
+                      horizon_h=200)
+    for p in _by_role(given, "receptor"):
+        assert p["threshold_mg_l"] == 0.05 and p["threshold"]["basis"] == "request"
+    intake = next(p for p in _by_role(given, "receptor") if p["key"] == "W1")
+    x, u, d, area, m = intake["at_m"], 0.5, 5.0, 400.0, 2000.0
+
+    def over(t: float) -> float:
+        return m / (area * math.sqrt(4 * math.pi * d * t)) * math.exp(-((x - u * t) ** 2) / (4 * d * t)) * 1000 - 0.05
+
+    assert intake["exceeds_from_s"] == pytest.approx(_bisect(over, 1.0, x / u), abs=0.1)
+    assert intake["exceeds_until_s"] == pytest.approx(_bisect(over, 10 * x / u, x / u), abs=0.1)
+    for p in _by_role(methanol, "receptor"):
+        assert p["threshold"]["basis"] == "detection_limit" and p["threshold_mg_l"] == 0.002
+    for p in _by_role(bare, "receptor"):  # no limit and no detection limit: only the peak
+        assert p["threshold"] is None and p["exceeds"] is None and p["exceeds_from_s"] is None
+        assert p["peak_mg_l"] > 0
 
 
 def test_travel_time_sums_reach_by_reach_and_defaults_are_stated(stepped_river: DatabaseSettings) -> None:
@@ -140,16 +190,37 @@ def test_travel_time_sums_reach_by_reach_and_defaults_are_stated(stepped_river: 
     assert model["R1"]["defaults_used"] == [] and model["R1"]["area_m2"] == pytest.approx(1000.0)
     assert set(model["R2"]["defaults_used"]) == {"width_m", "depth_m", "slope"}
     assert model["R2"]["width_m"] == res["model"]["class_defaults"]["major"]["width_m"]
-    for r in model.values():  # Fischer: D = 0.011 u² B² / (h √(g h S)), computed here independently
+    for r in model.values():  # Deng et al. (2001), computed here independently
         u, b, h, slope = r["velocity_m_s"], r["width_m"], r["depth_m"], r["slope"]
-        fischer = 0.011 * u**2 * b**2 / (h * math.sqrt(9.81 * h * slope))
-        assert r["dispersion_source"] == "fischer" and r["dispersion_m2_s"] == pytest.approx(fischer, rel=1e-3)
+        assert r["dispersion_source"] == "deng2001"
+        assert r["dispersion_m2_s"] == pytest.approx(_deng(u, b, h, slope), rel=1e-3)
 
     section = next(p for p in _by_role(res, "receptor") if p["key"] == "S1")
     assert section["receptor"] == "cross_border_section" and section["target_class"] == "III"
     assert section["advective_s"] == pytest.approx(t2 + _x(XS[2], 119.40) / 2.0, rel=3e-3)
     times = [p["advective_s"] for p in _by_role(res, "receptor")]
     assert times == sorted(times)
+
+
+def _deng(u: float, b: float, h: float, slope: float) -> float:
+    """Deng, Singh & Bengtsson (2001), J. Hydraul. Eng. 127(11): D/(h u*) = 0.15/(8 ε) (U/u*)² (B/h)^(5/3)."""
+    u_star = math.sqrt(9.81 * h * slope)
+    eps = 0.145 + (u / u_star) * (b / h) ** 1.38 / 3520
+    return h * u_star * 0.15 / (8 * eps) * (u / u_star) ** 2 * (b / h) ** (5 / 3)
+
+
+def test_a_measured_dispersion_comes_before_the_estimate_and_the_request_before_both(
+        measured_river: DatabaseSettings) -> None:
+    with TestClient(create_app(measured_river)) as client:
+        res = _spill(client, x=RELEASE_LON, y=LAT, substance="benzene", mass_t=2, horizon_h=200)
+        given = _spill(client, x=RELEASE_LON, y=LAT, substance="benzene", mass_t=2, horizon_h=200, dispersion_m2_s=7.0)
+    model = {r["reach_key"]: r for r in res["model"]["reaches"]}
+    assert model["R1"]["dispersion_source"] == "measured" and model["R1"]["dispersion_m2_s"] == 42.0
+    assert model["R2"]["dispersion_source"] == "deng2001"
+    assert model["R2"]["dispersion_m2_s"] == pytest.approx(_deng(0.5, 100.0, 4.0, 1e-4), rel=1e-3)
+    assert "measured value" in res["model"]["dispersion"]
+    for r in given["model"]["reaches"]:
+        assert r["dispersion_source"] == "given" and r["dispersion_m2_s"] == 7.0
 
 
 def test_the_cloud_conserves_mass_across_reaches(stepped_river: DatabaseSettings) -> None:
@@ -162,14 +233,14 @@ def test_the_cloud_conserves_mass_across_reaches(stepped_river: DatabaseSettings
     for reach in walk.cloud:
         for at_m in np.linspace(reach.start_m, reach.end_m, 4)[1:]:
             eq = cloud.equivalent(reach, float(at_m), mass)
-            tail = cloud.passage(eq).tail_s
-            t = np.linspace(1.0, 6.0 * tail, 400_001)
+            sigma_t = math.sqrt(reach.var_t(float(at_m)))
+            t = np.linspace(1.0, eq.tau_s + 12.0 * sigma_t, 400_001)
             c_kg_m3 = np.asarray(cloud.concentration(eq, t)) / 1000.0
             flux = float(np.trapezoid(c_kg_m3, t)) * reach.u * reach.area
             assert flux == pytest.approx(mass, rel=2e-3), (reach.index, at_m)
     # and at fixed times the mass in the water, ∫ A C dx along the walk, is M while the cloud crosses
     # the boundaries between reaches of different u, A and D
-    for t in (30_000.0, 50_000.0, 65_000.0):  # early enough that the cloud has not left the river's end
+    for t in (20_000.0, 40_000.0, 55_000.0):  # early enough that the cloud has not left the river's end
         total = 0.0
         for reach in walk.cloud:
             xs = np.linspace(reach.start_m, reach.end_m, 20_001)
@@ -238,12 +309,62 @@ def test_peaks_are_compared_with_gb3838(demo_client: TestClient) -> None:
     assert all(p["gb3838_factor"] == "benzene" and p["class_iii_limit_mg_l"] == 0.01 for p in receptors)
     exceeded = [p for p in receptors if p["exceeds_class_iii"]]
     assert exceeded and all(p["ratio_to_class_iii"] > 1 for p in exceeded)
-    for p in exceeded:
-        assert p["class_iii_exceeded_from"] <= p["peak_time"] <= p["class_iii_exceeded_until"]
+    for p in exceeded:  # benzene has one limit for every class: exceeding class III is exceeding the threshold
+        assert p["exceeds"] and p["threshold_mg_l"] == 0.01
+        start = p["exceeds_from_time"] or p["not_before_time"]
+        assert start <= (p["peak_time"] or p["not_before_time"]) <= p["exceeds_until_time"]
     assert all(p["ratio_to_class_iii"] == pytest.approx(p["peak_mg_l"] / 0.01, rel=1e-3) for p in receptors)
     plain = _spill(demo_client, x=MAANSHAN[0], y=MAANSHAN[1], substance="methanol", mass_t=50)
-    assert all("gb3838_factor" not in p for p in _by_role(plain, "receptor"))
+    assert all("gb3838_factor" not in p and p["threshold"] is None for p in _by_role(plain, "receptor"))
     assert any("no GB 3838-2002 factor" in a for a in plain["model"]["assumptions"])
+
+
+def test_on_the_yangtze_no_time_outruns_the_water_and_the_response_says_so(demo_client: TestClient) -> None:
+    res = _spill(demo_client, x=MAANSHAN[0], y=MAANSHAN[1], substance="benzene", mass_t=10)
+    for r in res["model"]["reaches"]:  # Deng et al. (2001) by hand, about a tenth of Fischer on the main stem
+        u, b, h, slope = r["velocity_m_s"], r["width_m"], r["depth_m"], r["slope"]
+        assert r["dispersion_source"] == "deng2001"
+        assert r["dispersion_m2_s"] == pytest.approx(_deng(u, b, h, slope), rel=1e-3)
+        if r["river_class"] == "yangtze-main":
+            fischer = 0.011 * u**2 * b**2 / (h * math.sqrt(9.81 * h * slope))
+            assert r["dispersion_m2_s"] < fischer / 5
+    points = _by_role(res, "receptor") + res["jurisdictions"]
+    for p in points:  # nothing before the fastest water (1.5 × the mean velocity) could bring it
+        for key in ("exceeds_from_s", "peak_s"):
+            if p.get(key) is not None and p["advective_s"] > 0:
+                assert p[key] >= p["advective_s"] / 1.5 - 0.1, (p.get("name"), key)
+    refused = [p for p in points if p.get("model_in_range") is False]
+    assert refused, "close to the release the 1-D model is out of its range on the Yangtze"
+    for p in refused:
+        assert p["not_before_s"] == pytest.approx(p["advective_s"] / 1.5, abs=0.2)
+        assert p["exceeds_from_s"] is None or p["peak_s"] is None
+    warning = next(w for w in res["warnings"] if w["code"] == "spill-model-out-of-range")
+    assert "一维模型" in warning["zh"] and "outside its range" in warning["en"]
+    nanjing = next(j for j in res["jurisdictions"] if j["code"] == "320100")
+    entry = next(e for e in res["notify"] if e["code"] == "320100")
+    assert entry["first_arrival_s"] >= nanjing["advective_s"] / 1.5 - 0.1
+    assert entry["first_arrival_basis"] in ("threshold", "not_before", "advective")
+    assert entry["threshold_mg_l"] == 0.01 and "GB 3838-2002" in entry["threshold_source"]
+
+
+def test_thresholds_follow_each_receptors_water_class(demo_client: TestClient) -> None:
+    res = _spill(demo_client, x=MAANSHAN[0], y=MAANSHAN[1], substance="ammonia", mass_t=200)
+    nh3 = {"I": 0.15, "II": 0.5, "III": 1.0, "IV": 1.5, "V": 2.0}  # GB 3838-2002 Table 1, NH3-N
+    kinds = set()
+    for p in _by_role(res, "receptor"):
+        t = p["threshold"]
+        assert t["basis"] == "gb3838" and p["threshold_mg_l"] == nh3[t["water_class"]]
+        if p["receptor"] == "intake":
+            assert t["water_class"] == "II"
+        elif p["receptor"] in ("cross_border_section", "monitoring_station") and p.get("target_class"):
+            assert t["water_class"] == p["target_class"]
+        elif p["receptor"] == "protection_zone":
+            assert t["water_class"] == ("II" if p["level"] == "1" else "III")
+        kinds.add(p["receptor"])
+        if p["exceeds"] and p["exceeds_from_s"] is not None:
+            assert p["exceeds_from_s"] < p["exceeds_until_s"]
+    assert {"intake", "protection_zone", "cross_border_section"} <= kinds
+    assert all(j["threshold"]["water_class"] == "III" for j in res["jurisdictions"])
 
 
 def test_gcj02_input_lands_on_the_same_point(demo_client: TestClient) -> None:
@@ -303,20 +424,42 @@ def test_bulletins_as_csv_text_and_json(demo_client: TestClient) -> None:
     codes = [row[2] for row in rows[1:]]
     assert codes.index("340500") < codes.index("320100") < codes.index("321100")
     assert any(row[1] == "取水口 intake" for row in rows[1:])
-    assert rows[1][5].startswith("2026-03-01T08:00")
+    assert rows[1][5].startswith("2026-03-01T")
+    assert rows[0][-3:] == ["阈值 Threshold", "阈值来源 Threshold source", "回落至阈值以下 Back below threshold"]
+    intake = next(row for row in rows[1:] if row[1] == "取水口 intake")
+    assert intake[-3] == "0.01" and "GB 3838-2002" in intake[-2]
 
     text = demo_client.get("/analysis/spill/bulletin", params=params).text
     assert "需通知的行政区" in text and "Jurisdictions to notify" in text and "马鞍山市 Ma'anshan" in text
+    assert "阈值 threshold 0.01 mg/L" in text and "GB 3838-2002" in text
+    spill = _spill(demo_client, **params)
+    for w in spill["warnings"]:  # every warning in Chinese first, then English, in the text as in the JSON
+        assert f"{w['zh']} / {w['en']}" in text
 
-    both = demo_client.post("/analysis/bulletin", params={"f": "json"}, json={
+    both_body = {
         "spill": params,
         "plume": {"x": MAANSHAN[0], "y": MAANSHAN[1], "substance": "benzene", "release_rate_kg_s": 20,
-                  "wind_from_deg": 270, "wind_speed_m_s": 2, "stability": "F", "release_time": "2026-03-01T08:00"}})
+                  "wind_from_deg": 270, "wind_speed_m_s": 2, "stability": "F", "release_time": "2026-03-01T08:00"}}
+    both = demo_client.post("/analysis/bulletin", params={"f": "json"}, json=both_body)
     assert both.status_code == 200, both.text
     doc = both.json()
     assert len(doc["incidents"]) == 2
     via = {e["code"]: e["via"] for e in doc["notify"]}
     assert "river" in via["340500"] and "air" in via["340500"]
+    # each merged row's first arrival and its basis come from the same route: the earlier one
+    plume_alone = demo_client.post("/analysis/plume", json=both_body["plume"]).json()
+    spill_alone = _spill(demo_client, **params)
+    by_air = {e["code"]: e for e in plume_alone["notify"]}
+    by_river = {e["code"]: e for e in spill_alone["notify"]}
+    assert set(by_air) & set(by_river)
+    for e in doc["notify"]:
+        air, river = by_air.get(e["code"]), by_river.get(e["code"])
+        first = min((r for r in (river, air) if r), key=lambda r: r["first_arrival_s"])
+        assert e["first_arrival_s"] == first["first_arrival_s"]
+        if air and (not river or air["first_arrival_s"] < river["first_arrival_s"]):
+            assert e["first_arrival_basis"] == "air"
+        else:
+            assert e["first_arrival_basis"] == river["first_arrival_basis"] != "air"
     bad = demo_client.get("/analysis/spill/bulletin", params={**params, "mass_t": -1})
     assert bad.status_code == 400 and "mass_t" in bad.json()["description"]
 
@@ -338,6 +481,9 @@ def test_cli_spill_writes_json_map_and_bulletin(demo_db: DatabaseSettings, tmp_p
     page = html.read_text(encoding="utf-8")
     assert "L.polyline" in page or "L.polyLine" in page
     assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)  # no CDN: Leaflet is inlined
+    assert "提示 Warnings" in page and "阈值 threshold" in page  # the warnings and each receptor's threshold
+    for w in doc["warnings"]:
+        assert html_module.escape(w["zh"]) in page and html_module.escape(w["en"]) in page
     assert bulletin.read_text(encoding="utf-8").lstrip("\ufeff").startswith("序号 No.")
     table = runner.invoke(app, ["spill", "--x", str(MAANSHAN[0]), "--y", str(MAANSHAN[1]), "-s", "benzene",
                                 "--mass-t", "10"])
