@@ -211,6 +211,21 @@ WATER_RESERVE = Layer(
         Field("water_body", title="Water body", title_zh="所在水体"),
         Field("size", title="Lake/reservoir size", title_zh="湖库规模", domain=("small", "medium", "large")),
         Field("population_served", "int", title="Population served", title_zh="服务人口", minimum=0),
+        # HJ 338-2018 size classes (layers/data/hj338_protection_zones.yaml, size_classes): a reservoir
+        # is classed by its total storage, a lake by its area; medium reservoirs follow the small rule
+        Field("water_body_type", title="Lake or reservoir", title_zh="湖库类别", domain=("lake", "reservoir")),
+        Field("storage_1e8_m3", "float", title="Total storage", title_zh="总库容", unit="1e8 m3", minimum=0),
+        Field("area_km2", "float", title="Water area", title_zh="水面面积", unit="km2", minimum=0),
+        # groundwater sources (wells): HJ 338-2018 groundwater zones by aquifer and yield
+        Field("aquifer", title="Aquifer", title_zh="含水层类型", domain=("porous", "fissure", "karst")),
+        Field("confinement", title="Confinement", title_zh="地下水埋藏条件", domain=("phreatic", "confined")),
+        Field("aquifer_medium", title="Aquifer medium", title_zh="含水层介质",
+              domain=("fine-sand", "medium-sand", "coarse-sand", "gravel", "pebble")),
+        Field("yield_m3_per_day", "float", title="Yield", title_zh="日开采量", unit="m3/d", minimum=0),
+        Field("k_m_per_day", "float", title="Hydraulic conductivity", title_zh="渗透系数", unit="m/d", minimum=0),
+        Field("hydraulic_gradient", "float", title="Hydraulic gradient", title_zh="水力坡度", minimum=0),
+        Field("effective_porosity", "float", title="Effective porosity", title_zh="有效孔隙度", minimum=0,
+              maximum=1),
     ),
     style=Style(color="#2166ac", radius=6),
 )

@@ -37,6 +37,11 @@ VALUE_ZH: dict[str, dict[str, str]] = {
     "rank": {"national": "国家级", "provincial": "省级", "municipal": "市级"},
     "river_class": {"yangtze-main": "长江干流", "major": "主要河流", "minor": "支流", "canal": "运河"},
     "size": {"small": "小型", "medium": "中型", "large": "大中型"},
+    "water_body_type": {"lake": "湖泊", "reservoir": "水库"},
+    "aquifer": {"porous": "孔隙水", "fissure": "裂隙水", "karst": "岩溶水"},
+    "confinement": {"phreatic": "潜水", "confined": "承压水"},
+    "aquifer_medium": {"fine-sand": "细砂", "medium-sand": "中砂", "coarse-sand": "粗砂", "gravel": "砾石",
+                       "pebble": "卵石"},
     "severity": {"high": "高", "medium": "中", "low": "低"},
     "q_band": {"Q0": "Q0（Q<1）", "Q1": "Q1（1≤Q<10）", "Q2": "Q2（10≤Q<100）", "Q3": "Q3（Q≥100）"},
 }

@@ -57,7 +57,16 @@ from etl.sources.boundaries import CREDIT, METRO_CITIES, METRO_EXTRA_COUNTIES, r
 from etl.sources.demo_rivers import COURSE_NOTE, resolve_courses
 from gis.chinese_offsets import wgs84_to_gcj02
 from gis.crs import LOCAL_METRIC
-from gis.protection_zones import lake_zones, river_zones, zone_parameters
+from gis.protection_zones import (
+    GroundwaterRules,
+    Hydraulics,
+    LakeClasses,
+    groundwater_radii,
+    groundwater_zones,
+    lake_zones,
+    river_zones,
+    zone_parameters,
+)
 
 __all__ = ["DemoFile", "DemoManifest", "CSV_HEADER", "DEFAULT_SEED", "write_demo_files"]
 
@@ -464,8 +473,32 @@ def _river_intake(river: _River, at: Coord, width: float) -> Point:
 _LEVEL_ZH = {"1": "一级保护区", "2": "二级保护区", "quasi": "准保护区"}
 
 
+#: Water-source attributes of HJ 338 copied from demo_places.yaml to the features when given.
+_HJ338_ATTRS = ("water_body_type", "storage_1e8_m3", "area_km2", "aquifer", "confinement", "aquifer_medium",
+                "yield_m3_per_day", "k_m_per_day", "hydraulic_gradient", "effective_porosity")
+
+
+def _derived_zones(
+    spec: Mapping[str, Any], intake: Point, hj338: Mapping[str, Any]
+) -> tuple[str | None, dict[str, MultiPolygon]]:
+    """(size class or None, zones) of a lake-reservoir or groundwater source per HJ 338."""
+    params = zone_parameters(hj338)
+    if spec["kind"] == "groundwater":
+        hyd = None
+        if spec.get("k_m_per_day") is not None:
+            hyd = Hydraulics(spec["k_m_per_day"], spec["hydraulic_gradient"], spec["effective_porosity"])
+        radii = groundwater_radii(GroundwaterRules.from_doc(hj338["groundwater"]), spec["aquifer"],
+                                  spec["confinement"], spec["yield_m3_per_day"], spec.get("aquifer_medium"), hyd)
+        return None, groundwater_zones(intake, radii)
+    classes = LakeClasses.from_doc(hj338["size_classes"])
+    body = spec["water_body_type"]
+    size = classes.size_of(body, storage_1e8_m3=spec.get("storage_1e8_m3"), area_km2=spec.get("area_km2"))
+    return size, lake_zones(intake, classes.rule_of(body, size), params)
+
+
 def _reserves_and_zones(
-    specs: list[dict[str, Any]], rivers: dict[str, _River], region: _Region, params: Mapping[str, float]
+    specs: list[dict[str, Any]], rivers: dict[str, _River], region: _Region, params: Mapping[str, float],
+    hj338: Mapping[str, Any],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Water-source features (intake points) and their derived HJ 338 protection zones."""
     reserves, zones = [], []
@@ -479,16 +512,18 @@ def _reserves_and_zones(
             width = float(river.spec["width_m"])
             intake = _river_intake(river, tuple(spec["at"]), width)
             derived = river_zones(intake, river.line(), width, params)
+            size = None
         else:
             intake = Point(spec["at"])
-            derived = lake_zones(intake, spec["size"], params)
+            size, derived = _derived_zones(spec, intake, hj338)
         county = region.county_of(np.array([intake.x]), np.array([intake.y]))[0]
         if not county:
             raise ValueError(f"water source {spec['name']} at {intake.wkt} is outside the region")
         reserves.append({
             "key": key, "name": spec["name"], "kind": spec["kind"], "water_body": spec["water_body"],
-            "size": spec.get("size"), "population_served": int(spec["population_served"]),
+            "size": size, "population_served": int(spec["population_served"]),
             "owner_city": city, "geometry": intake, "river_key": spec.get("river"),
+            **{a: spec[a] for a in _HJ338_ATTRS if a in spec},
         })
         for level, geom in derived.items():
             zones.append({
@@ -923,7 +958,7 @@ def _feature_collection(name: str, rows: Iterable[dict[str, Any]], fields: Seque
 
 _FIELDS = {
     "river": ("key", "name", "river_class", "velocity_ms", "flow_m3s", "width_m", "depth_m", "slope", "owner_city"),
-    "water_reserve": ("key", "name", "kind", "water_body", "size", "population_served", "owner_city"),
+    "water_reserve": ("key", "name", "kind", "water_body", "size", "population_served", "owner_city", *_HJ338_ATTRS),
     "protection_zone": ("key", "reserve_key", "name", "level", "derived_zone", "owner_city"),
     "protected_area": ("key", "name", "kind", "rank", "owner_city"),
     "monitoring_station": ("key", "name", "medium", "kind", "target_class", "owner_city"),
@@ -954,12 +989,13 @@ def write_demo_files(out_dir: Path, seed: int = DEFAULT_SEED, n_sources: int = 2
     region = _load_region()
     places = _load_yaml(DATA_DIR / "demo_places.yaml")
     river_specs = resolve_courses(_load_yaml(DATA_DIR / "demo_rivers.yaml")["rivers"])
-    params = zone_parameters(_load_yaml(HJ338_YAML))
+    hj338 = _load_yaml(HJ338_YAML)
+    params = zone_parameters(hj338)
     short = places["names"]["city_short"]
 
     rivers = _build_rivers(river_specs, region)
     reaches = [r for river in rivers.values() for r in _reaches(river, region, rng)]
-    reserves, zones = _reserves_and_zones(places["water_reserves"], rivers, region, params)
+    reserves, zones = _reserves_and_zones(places["water_reserves"], rivers, region, params, hj338)
     areas, lakes = _protected_areas(places["protected_areas"], rivers, region)
     stations = _stations(places, rivers, reserves, region, short)
     channels = [_to_lonlat(_to_metric(r["geometry"]).buffer(r["width_m"] / 2.0 + 50.0)) for r in reaches]
