@@ -382,7 +382,7 @@ def groundwater_radii(
     if aquifer != "porous":
         raise ValueError(f"a {aquifer} aquifer needs hydraulics (K, I, n) for R = alpha K I T / n; "
                          f"the empirical radii of HJ 338 are for porous aquifers only")
-    if medium not in rules.porous_radii:
+    if medium is None or medium not in rules.porous_radii:
         raise ValueError(f"medium was {medium!r}, expected one of {tuple(rules.porous_radii)} "
                          f"(or give hydraulics for the formula)")
     i = 1 if rules.pick == "high" else 0

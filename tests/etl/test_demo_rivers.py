@@ -15,7 +15,7 @@ from shapely.geometry import LineString, Point, shape
 
 from etl.sources.boundaries import region_boundaries
 from etl.sources.demo_region import write_demo_files
-from etl.sources.demo_rivers import SIMPLIFY_M, SNAP_M, resolve_courses, shared_line
+from etl.sources.demo_rivers import INSIDE_M, SIMPLIFY_M, resolve_courses, shared_line
 from gis.chinese_offsets import gcj02_to_wgs84
 from gis.crs import LOCAL_METRIC
 
@@ -81,22 +81,32 @@ def test_points_on_the_real_yangtze_are_near_the_demo_yangtze(reaches: list[dict
     assert dist < NEAR_M, f"{where}: the demo's Yangtze is {dist:.0f} m from {point}"
 
 
-def test_yangtze_through_nanjing_runs_on_the_line_pukou_shares_across_the_river(
+def test_yangtze_through_nanjing_runs_beside_the_line_pukou_shares_across_the_river(
     counties: dict[str, shapely.Geometry],
 ) -> None:
-    """Every vertex of the Yangtze between Jiangning's Tongjing reach and the bridge lies on Pukou's
-    boundary and on that of a county of the other bank (within the snap and simplify tolerances)."""
+    """Every vertex of the Yangtze between Jiangning's Tongjing reach and the bridge lies INSIDE_M from
+    Pukou's boundary (within the simplification tolerance), inside a county of the other bank."""
     spec = next(s for s in resolve_courses(yaml.safe_load(RIVERS_YAML.read_text(encoding="utf-8"))["rivers"])
                 if s["key"] == "yangtze")
     coords = np.array(spec["coords"])
     stretch = coords[(coords[:, 1] > 31.90) & (coords[:, 1] < 32.11) & (coords[:, 0] < 118.8)]
     assert len(stretch) >= 12
     pukou = counties["320111"].boundary
-    other = shapely.union_all([counties[c] for c in ("320115", "320114", "320105", "320106")]).boundary
-    tol = SNAP_M + SIMPLIFY_M
+    other = shapely.union_all([counties[c] for c in ("320115", "320114", "320105", "320106")])
     for lon, lat in stretch:
         p = metric(Point(lon, lat))
-        assert pukou.distance(p) < tol and other.distance(p) < tol, (lon, lat)
+        assert INSIDE_M - SIMPLIFY_M - 1 < pukou.distance(p) < INSIDE_M + SIMPLIFY_M + 1, (lon, lat)
+        assert other.contains(p), (lon, lat)
+
+
+def test_yangtze_stays_on_one_side_of_the_nanjing_yangzhou_border(counties: dict[str, shapely.Geometry]) -> None:
+    """Along Yizheng (Yangzhou) and Qixia (Nanjing) the river does not weave across the border: it
+    never enters Yizheng."""
+    spec = next(s for s in resolve_courses(yaml.safe_load(RIVERS_YAML.read_text(encoding="utf-8"))["rivers"])
+                if s["key"] == "yangtze")
+    line = metric(LineString(spec["coords"]))
+    assert line.intersection(counties["320113"]).length > 10_000  # it runs along Qixia for kilometres
+    assert line.intersection(counties["321081"]).length == 0.0
 
 
 def test_shared_line_runs_from_start_to_end_and_refuses_strangers() -> None:
