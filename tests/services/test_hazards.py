@@ -531,8 +531,10 @@ def _chu_course() -> list[tuple[float, float]]:
     """The course of the Chu river (滁河) as the demo region draws it: from Chuzhou into Nanjing."""
     import yaml
 
+    from etl.sources.demo_rivers import resolve_courses
+
     doc = yaml.safe_load((ROOT / "etl" / "sources" / "data" / "demo_rivers.yaml").read_text(encoding="utf-8"))
-    return [tuple(c) for c in next(r for r in doc["rivers"] if r["key"] == "chu")["coords"]]
+    return [tuple(c) for c in next(r for r in resolve_courses(doc["rivers"]) if r["key"] == "chu")["coords"]]
 
 
 def _beside(coords: list[tuple[float, float]], at_m: float, side_m: float, inside: shapely.Geometry) -> Point:
