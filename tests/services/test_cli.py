@@ -101,8 +101,14 @@ def test_dry_run_as_a_city_steward_writes_nothing_and_reports_what_the_file_stat
     assert len(stated) == 2, report["disagreements"]
     assert _ledger(fresh_db) == before, "a dry run keeps no row, batch, reject or history"
 
-    # the same file as Nanjing's steward: every row lies in Chuzhou, so the database refuses them all
+    # the same file as Nanjing's steward: every row lies in Chuzhou, so every row is refused; the
+    # inventory and its history are untouched, the attempt and its rejects are on record
     done = run(fresh_db, "load", str(EXAMPLE), "--layer", "risk_source", "--mapping", "demo_chuzhou_risk_source",
                "--crs", "gcj02", "--as-city", "320100", "--json")
     assert done.returncode == 2, done.stdout
-    assert _ledger(fresh_db) == before
+    report = json.loads(done.stdout)
+    assert report["status"] == "rejected" and report["rows_rejected"] == 46
+    assert all("320100" in r["reason"] for r in report["rejects"])
+    after = _ledger(fresh_db)
+    assert (after["risk_source"], after["row_history"]) == (before["risk_source"], before["row_history"])
+    assert (after["load_batch"], after["load_reject"]) == (before["load_batch"] + 1, before["load_reject"] + 46)
