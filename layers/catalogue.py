@@ -35,6 +35,9 @@ RISK_LEVELS = ("general", "larger", "major")
 #: HJ 941-2018 bands of Q: Q0 (Q < 1, graded general directly), Q1 [1, 10), Q2 [10, 100), Q3 >= 100.
 Q_BANDS = ("Q0", "Q1", "Q2", "Q3")
 RISK_LEVEL_ZH = {"general": "一般", "larger": "较大", "major": "重大"}
+#: What the stored levels of a risk source are: graded, or waiting for an M score (HJ 941 needs M
+#: for a medium whose Q is at least 1).
+GRADE_STATUSES = ("graded", "pending-m")
 
 
 @dataclass(frozen=True)
@@ -182,11 +185,19 @@ RISK_SOURCE = Layer(
         # the quantities, and the public sees its HJ 941 band (DESIGN 9; migration 0006).
         Field("q_value", "float", title="Q (HJ 941)", title_zh="Q值", minimum=0, restricted=True),
         Field("q_band", title="Q band (HJ 941)", title_zh="Q值区间", domain=Q_BANDS, derived=True),
-        Field("m_score", "int", title="M score (HJ 941)", title_zh="M值", minimum=0, maximum=100),
+        # HJ 941-2018 scores M for air (§6.2) and for water (§7.2); a file with one M (m_score) has it
+        # used for both media, and the grade says so (migration 0007).
+        Field("m_score", "int", title="M score, one for both media (HJ 941)", title_zh="M值（两要素共用）",
+              minimum=0, maximum=100),
+        Field("m_air", "int", title="M score, air (HJ 941 §6.2)", title_zh="大气M值", minimum=0, maximum=100),
+        Field("m_water", "int", title="M score, water (HJ 941 §7.2)", title_zh="水M值", minimum=0, maximum=100),
         Field("air_level", title="Air risk level", title_zh="大气风险等级", domain=RISK_LEVELS),
         Field("water_level", title="Water risk level", title_zh="水风险等级", domain=RISK_LEVELS),
         Field("risk_level", title="Risk level", title_zh="风险等级", domain=RISK_LEVELS),
         Field("grade_label", title="Grade label (HJ 941)", title_zh="分级表征"),
+        # 'pending-m': Q and E are graded but a medium with Q >= 1 has no M; the label shows the levels
+        # M could give, and stewards list these sources (riskatlas grade --pending, or this filter).
+        Field("grade_status", title="Grade status", title_zh="分级状态", domain=GRADE_STATUSES, derived=True),
         Field("status", title="Status", title_zh="状态",
               domain=("active", "closed", "under-construction")),
     ),
