@@ -309,6 +309,25 @@ def test_batch_and_stale_scopes_and_history(world: DatabaseSettings, tmp_path: P
     assert (keys.sources, keys.graded, keys.rejected) == (2, 1, 1)
 
 
+def test_gb3838_table_1_item_numbers() -> None:
+    """GB 3838-2002 Table 1: 3 DO, 4 CODMn, 5 COD, 6 BOD5, 7 NH3-N, 8 TP, 9 TN, ... 14 As, 15 Hg, 16 Cd."""
+    from layers.substances import water_limits
+
+    items = {f: int(w.clause.rsplit(" ", 1)[1]) for f, w in water_limits().items() if "Table 1 item" in w.clause}
+    assert items == {"DO": 3, "CODMn": 4, "COD": 5, "NH3-N": 7, "TP": 8, "TP-lake": 8, "TN": 9, "arsenic": 14,
+                     "mercury": 15, "cadmium": 16, "cyanide": 19, "volatile-phenol": 20, "petroleum": 21}
+
+
+def test_substance_media_carry_their_clause() -> None:
+    from layers.substances import lookup
+
+    for name, media in (("chlorine", {"air"}), ("hydrogen sulfide", {"air"}), ("氯化氢", {"air", "water"}),
+                        ("氨", {"air", "water"}), ("甲醛", {"air", "water"}), ("环氧乙烷", {"air", "water"}),
+                        ("氨氮浓度≥2000mg/L的废液", {"water"}), ("COD浓度≥10000mg/L的有机废液", {"water"})):
+        s = lookup(name)
+        assert set(s.media) == media and s.media_clause.startswith("HJ 941-2018"), name
+
+
 def test_grading_needs_the_population_raster(fresh_db: DatabaseSettings) -> None:
     with pytest.raises(grading.GradingError, match="no raster layer named 'population'"):
         grading.grade_sources(fresh_db, scope="all")
@@ -390,6 +409,23 @@ def test_explanation_endpoint(world: DatabaseSettings, tmp_path: Path) -> None:
         assert bad["status"] == "rejected" and "1234-56-7" not in json.dumps(bad)
         assert bad["reasons"] == ["the substance inventory cannot be graded (the lines and their problems are "
                                   "shown to analysts, stewards and admins)"]
+        # one M for both media, said so; the nature-reserve/wetland reading shown
+        assert steps[2]["one_m_for_both"] is True and steps[2]["from"].startswith("one M for both media")
+        assert (steps[2]["m_air_band"], steps[2]["m_water_band"]) == ("M3", "M3")
+        assert steps[4]["reserve_wetland_reading"]["setting"] == "hj941-2018"
+        assert steps[4]["reserve_wetland_reading"]["class"] == "E2"
+        assert "大于" in steps[3]["rule"] and steps[1]["clause"].startswith("HJ 941-2018 §6.1 (air) and §7.1 (water)")
+        h = client.get("/analysis/grade/H", headers={"X-API-Key": "analyst-key"}).json()
+        h2 = {s["step"]: s for s in h["steps"]}[2]
+        assert (h2["m_air"], h2["m_water"], h2["one_m_for_both"]) == (30, 10, False) and h["matches_stored"] is True
+        assert h["label"] == EXPECTED["H"][1]
+        for headers in ({"X-API-Key": "analyst-key"}, {}):  # pending M: explained to everyone, without Q
+            i = client.get("/analysis/grade/I", headers=headers).json()
+            assert (i["status"], i["label"], i["levels"]) == ("pending-m", PENDING_I[0], list(PENDING_I[2]))
+            assert "M score" in i["pending_m"] and i["matches_stored"] is True
+            i5 = {s["step"]: s for s in i["steps"]}[5]
+            assert (i5["air"]["cell"], i5["water"]["cell"]) == ("E2/Q1/M?", "E3/Q1/M?")
+        assert "q_air" not in {s["step"]: s for s in i["steps"]}[1]
         missing = client.get("/analysis/grade/NOPE")
         assert missing.status_code == 404 and missing.json()["code"] == "NotFound"
 
