@@ -39,6 +39,7 @@ VALUE_ZH: dict[str, dict[str, str]] = {
     "size": {"small": "小型", "medium": "中型", "large": "大中型"},
     "severity": {"high": "高", "medium": "中", "low": "低"},
     "q_band": {"Q0": "Q0（Q<1）", "Q1": "Q1（1≤Q<10）", "Q2": "Q2（10≤Q<100）", "Q3": "Q3（Q≥100）"},
+    "grade_status": {"graded": "已分级", "pending-m": "待评M值（Q、E已评，等级为M可能给出的范围）"},
 }
 
 #: English names where the stored value is not already readable once hyphens become spaces.
@@ -48,9 +49,13 @@ VALUE_EN: dict[str, dict[str, str]] = {
              "upstream": "upstream of another city"},
     # HJ 941-2018 bands: the public sees the band of Q, never Q itself (DESIGN 9)
     "q_band": {"Q0": "Q0 (Q < 1)", "Q1": "Q1 (1 ≤ Q < 10)", "Q2": "Q2 (10 ≤ Q < 100)", "Q3": "Q3 (Q ≥ 100)"},
+    # HJ 941 needs M for a medium whose Q is 1 or more; until it is scored the label shows M? and the
+    # levels M could give
+    "grade_status": {"graded": "graded", "pending-m": "pending M (Q and E graded; the level is the range M could give)"},
 }
 
 UNGRADED = {"en": "not graded", "zh": "未分级"}
+PENDING_M = {"en": "pending M score", "zh": "待评M值"}
 
 #: Words of the pages, in both languages.
 UI: dict[str, dict[str, str]] = {
