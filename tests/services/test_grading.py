@@ -232,6 +232,19 @@ def test_a_source_without_m_gets_q_e_and_the_range_of_levels(world: DatabaseSett
     assert (i["grade_status"], i["grade_label"]) == ("graded", "较大[较大-大气(Q1-M3-E2)+一般-水(Q1-M1-E3)]")
 
 
+def test_the_load_report_says_when_one_m_serves_both_media(world: DatabaseSettings, tmp_path: Path) -> None:
+    from services.after_load import after_load
+
+    SOURCES["A"] = (A, SOURCES["A"][1], 55)
+    try:
+        load = load_file(world, _sources(tmp_path / "a.geojson", ["A", "H"]), "risk_source")
+    finally:
+        SOURCES["A"] = (A, SOURCES["A"][1], 50)
+    derived = after_load(world, "risk_source", load.batch_id).to_dict()
+    assert derived["grading"]["one_m_for_both"] == 1 and derived["grading"]["pending"] == 0
+    assert any("1 source(s) give one M (m_score): it is used for both air and water" in n for n in derived["notes"])
+
+
 def test_pending_sources_are_a_filter_of_the_api_and_a_cli_listing(world: DatabaseSettings, tmp_path: Path) -> None:
     grading.grade_sources(world, scope="all")
     with TestClient(create_app(world, APISettings())) as client:
