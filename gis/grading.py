@@ -5,7 +5,9 @@ as data (``GradingTables.from_dict`` of the parsed ``layers/data/hj941_grading.y
 ``CriticalTable`` of the HJ 169 substances); nothing here reads a file or a database.
 
 Levels are the English names stored in the database: ``general`` (一般), ``larger`` (较大) and
-``major`` (重大).  A medium whose Q is below 1 is graded general directly and written ``Q0``.
+``major`` (重大).  A medium whose Q is below 1 is graded general directly and written ``Q0``.  Air
+(HJ 941-2018 §6) and water (§7) each count their own substances (``Critical.air``, ``Critical.water``)
+and have their own M; a medium with Q ≥ 1 and no M is pending M, its level the range M could give.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ E_CLASSES = ("E1", "E2", "E3")
 
 
 class GradingProblem(ValueError):
-    """The inputs of one source cannot be graded (bad quantity, unknown substance, missing M)."""
+    """The inputs of one source cannot be graded (bad quantity, unknown substance, an M below every
+    band, an unknown sensitivity class).  A missing M is no problem: the medium is pending M."""
 
 
 class TablesError(ValueError):
