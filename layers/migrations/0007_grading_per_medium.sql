@@ -13,7 +13,10 @@ ALTER TABLE riskatlas.risk_source
 
 CREATE INDEX risk_source_grade_status ON riskatlas.risk_source (grade_status) WHERE grade_status = 'pending-m';
 
--- The grade keeps both M scores and bands, where they came from, and the range of levels.
+-- The grade keeps both M scores and bands, where they came from, and the range of levels.  The view
+-- the application role reads grades through selects every column (m_band too): it is dropped here and
+-- made again, from the new columns, by the grants that follow every migration (layers/grants.py).
+DROP VIEW IF EXISTS riskatlas.risk_grade_visible;
 ALTER TABLE riskatlas.risk_grade DROP CONSTRAINT risk_grade_status_check;
 ALTER TABLE riskatlas.risk_grade
     ADD CONSTRAINT risk_grade_status_check CHECK (status IN ('graded', 'pending-m', 'rejected')),
