@@ -20,8 +20,13 @@ run: demo
 test:
 	RISKATLAS_WITH_BROWSER=1 ./scripts/setup.sh
 	$(VENV)/riskatlas db start
+	$(MAKE) --no-print-directory lint
+	$(VENV)/pytest -q --durations=15
+
+lint:
 	$(VENV)/lint-imports
-	$(VENV)/pytest -q
+	$(VENV)/ruff check .
+	$(VENV)/mypy
 
 bench: db
 	$(VENV)/pip install -q -e ".[bench]"

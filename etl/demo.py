@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql
+
 from etl.load import Progress, load_file
 from etl.raster import register_raster
 from etl.sources.boundaries import CREDIT, region_boundaries
 from etl.sources.demo_region import write_demo_files
 from layers import db
-from layers.catalogue import SCHEMA
+from layers.catalogue import relation
 from layers.settings import DatabaseSettings
 
 DEMO_SEED = 20261126
@@ -61,8 +63,8 @@ def load_demo(settings: DatabaseSettings, folder: Path | None = None, *, seed: i
         report.loads.append({"file": path.name, "layer": entry["layer"], **_summary(out.to_dict())})
     with db.transaction(settings) as conn:
         conn.execute(
-            f"""INSERT INTO {SCHEMA}.dataset_info (name, value) VALUES ('demo', %s)
-                ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value""",
+            sql.SQL("""INSERT INTO {} (name, value) VALUES ('demo', %s)
+                ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value""").format(relation("dataset_info")),
             (json.dumps({"synthetic": True, "seed": seed,
                          "notice": "Synthetic demo inventory: risk sources, water sources, zones, protected "
                                    "areas, rivers, stations and population are invented for demonstration.",

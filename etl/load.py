@@ -20,6 +20,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import shapely
+from psycopg import sql
 
 from etl.errors import InputError, LoadFailed
 from etl.mapping import Mapping, load_mapping
@@ -27,7 +28,7 @@ from etl.normalise import Prepared, Reject, prepare
 from etl.readers import read
 from etl.report import LoadReport
 from layers import db, grants
-from layers.catalogue import SCHEMA, Layer, get_layer
+from layers.catalogue import BOUNDARY_PIECES, SCHEMA, Layer, get_layer, relation
 from layers.settings import DatabaseSettings
 
 Progress = Callable[[str, int, int], None]
@@ -105,9 +106,9 @@ def load_file(settings: DatabaseSettings, path: str | Path, layer_name: str, *,
 
 def region_envelope(conn: psycopg.Connection) -> tuple[float, float, float, float]:
     """The bounding box of the loaded cities, 0.3° wider; a default box before boundaries exist."""
-    row = conn.execute(f"""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
-        FROM (SELECT ST_Expand(ST_Extent(geom)::geometry, 0.3) AS e FROM {SCHEMA}.admin_area
-              WHERE level = 'city') s""").fetchone()
+    row = conn.execute(sql.SQL("""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+        FROM (SELECT ST_Expand(ST_Extent(geom)::geometry, 0.3) AS e FROM {areas}
+              WHERE level = 'city') s""").format(areas=relation("admin_area"))).fetchone()
     vals = list(row.values()) if isinstance(row, dict) else list(row or [])
     if not vals or vals[0] is None:
         return DEFAULT_ENVELOPE
@@ -132,8 +133,8 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
         with conn.transaction():
             db.act_as(conn, actor.context)
             batch_id = conn.execute(
-                f"""INSERT INTO {SCHEMA}.load_batch (layer, file_name, sha256, status, rows_in, as_city)
-                    VALUES (%s, %s, %s, 'committed', %s, %s) RETURNING id""",
+                sql.SQL("""INSERT INTO {batches} (layer, file_name, sha256, status, rows_in, as_city)
+                    VALUES (%s, %s, %s, 'committed', %s, %s) RETURNING id""").format(batches=relation("load_batch")),
                 (layer.name, path.name, sha, p.rows_in, actor.city)).fetchone()["id"]
             conn.execute("SELECT set_config('riskatlas.batch_id', %s, true)", (str(batch_id),))
             step("stage", 0, len(p.frame))
@@ -143,8 +144,8 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
             if layer.jurisdiction:
                 rejects += _assign_jurisdiction(conn, layer, actor, report, p)
             step("upsert", 0, 1)
-            if layer.name == "admin_area":
-                inserted, updated = _upsert_admin(conn)
+            if layer.load_as == "boundaries":
+                inserted, updated = _upsert_boundaries(conn, layer)
             else:
                 with _bulk_indexes(conn, layer, as_owner):
                     inserted, updated = _upsert(conn, layer, columns)
@@ -158,9 +159,9 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
             report.status = _status(report)
             _write_rejects(conn, batch_id, report.rejects, p)
             conn.execute(
-                f"""UPDATE {SCHEMA}.load_batch SET status = %s, finished_at = clock_timestamp(),
+                sql.SQL("""UPDATE {batches} SET status = %s, finished_at = clock_timestamp(),
                        rows_inserted = %s, rows_updated = %s, rows_unchanged = %s, rows_rejected = %s
-                    WHERE id = %s""",
+                    WHERE id = %s""").format(batches=relation("load_batch")),
                 (report.status if not dry_run else "dry-run", inserted, updated, report.rows_unchanged,
                  report.rows_rejected, batch_id))
             if dry_run:
@@ -173,7 +174,7 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
         message = exc.diag.message_primary or str(exc).splitlines()[0]
         _record_failure(conn, layer, path, sha, p.rows_in, actor, message)
         raise LoadFailed(f"file {path.name}: load into {layer.name} failed and was rolled back: {message}") from None
-    conn.execute(f"ANALYZE {layer.table}")
+    conn.execute(sql.SQL("ANALYZE {}").format(relation(layer.name)))
     conn.commit()
     return report
 
@@ -195,8 +196,9 @@ def _record_failure(conn: psycopg.Connection, layer: Layer, path: Path, sha: str
     try:
         with conn.transaction():
             conn.execute(
-                f"""INSERT INTO {SCHEMA}.load_batch (layer, file_name, sha256, status, rows_in, as_city,
-                        finished_at, message) VALUES (%s, %s, %s, 'failed', %s, %s, clock_timestamp(), %s)""",
+                sql.SQL("""INSERT INTO {batches} (layer, file_name, sha256, status, rows_in, as_city,
+                        finished_at, message) VALUES (%s, %s, %s, 'failed', %s, %s, clock_timestamp(), %s)"""
+                        ).format(batches=relation("load_batch")),
                 (layer.name, path.name, sha, rows_in, actor.city, message[:2000]))
     except psycopg.Error:
         conn.rollback()
@@ -213,9 +215,9 @@ def _stage_columns(layer: Layer, frame: pd.DataFrame) -> list[tuple[str, str]]:
 def _stage(conn: psycopg.Connection, p: Prepared) -> list[str]:
     """COPY the clean rows into a temporary staging table; return the layer columns staged."""
     cols = _stage_columns(p.layer, p.frame)
-    ddl = ", ".join(f'"{c}" {t}' for c, t in cols)
-    conn.execute(f"CREATE TEMP TABLE stage (row_no integer PRIMARY KEY, {ddl}, geom geometry(Geometry, 4326)) "
-                 "ON COMMIT DROP")
+    ddl = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in cols)
+    conn.execute(sql.SQL("CREATE TEMP TABLE stage (row_no integer PRIMARY KEY, {}, geom geometry(Geometry, 4326)) "
+                         "ON COMMIT DROP").format(ddl))
     arrays = {"row_no": pa.array(p.frame.index.to_numpy(dtype="int64"))}
     for c, t in cols:
         s = p.frame[c]
@@ -229,9 +231,10 @@ def _stage(conn: psycopg.Connection, p: Prepared) -> list[str]:
     arrays["geom"] = pa.array(shapely.to_wkb(geoms, hex=True, include_srid=True) if len(geoms) else [],
                               type=pa.string())
     table = pa.table(arrays)
-    sql = f"COPY stage ({', '.join(chr(34) + n + chr(34) for n in table.column_names)}) FROM STDIN (FORMAT csv)"
+    copy_sql = sql.SQL("COPY stage ({}) FROM STDIN (FORMAT csv)").format(
+        sql.SQL(", ").join(map(sql.Identifier, table.column_names)))
     options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-    with conn.cursor().copy(sql) as copy:
+    with conn.cursor().copy(copy_sql) as copy:
         for start in range(0, table.num_rows, 200_000):
             buf = pa.BufferOutputStream()
             pa_csv.write_csv(table.slice(start, 200_000), buf, options)
@@ -243,25 +246,28 @@ def _stage(conn: psycopg.Connection, p: Prepared) -> list[str]:
 def _assign_jurisdiction(conn: psycopg.Connection, layer: Layer, actor: Actor, report: LoadReport,
                          p: Prepared) -> list[Reject]:
     """Derive city and county by point-in-polygon; reject rows a steward may not write."""
-    probe = "s.geom" if layer.geometry_type == "Point" else "ST_PointOnSurface(s.geom)"
+    point = "geom" if layer.geometry_type == "Point" else "ST_PointOnSurface(geom)"
+    probe = sql.SQL(point.replace("geom", "s.geom"))
     stated_owner = "owner_city" in _staged(conn)
     # A row's owner is the city it lies in. Only an administrator may record another owner (a joint
     # arrangement, e.g. a city's water-source zone that reaches into its neighbour); a steward's file
     # cannot place a row in another city's care, nor claim a row lying in another city.
-    owner = "coalesce(s.owner_city, k.city_code)" if stated_owner and actor.role == "admin" else "k.city_code"
+    owner = sql.SQL("coalesce(s.owner_city, k.city_code)" if stated_owner and actor.role == "admin"
+                    else "k.city_code")
     # One set-based join against the subdivided counties, driven from the pieces through an index on
     # the staged geometries so PostGIS reuses each piece's prepared geometry; a point on a shared edge
     # takes the lower code.
-    conn.execute(f"CREATE INDEX ON stage USING gist (({probe.replace('s.', '')}))")
+    conn.execute(sql.SQL("CREATE INDEX ON stage USING gist (({}))").format(sql.SQL(point)))
     conn.execute("ANALYZE stage")
-    conn.execute(f"""CREATE TEMP TABLE juris ON COMMIT DROP AS
+    conn.execute(sql.SQL("""CREATE TEMP TABLE juris ON COMMIT DROP AS
         SELECT s.row_no, k.county_code, k.city_code, {owner} AS owner_city
         FROM stage s LEFT JOIN (
             SELECT DISTINCT ON (s.row_no) s.row_no, p.code AS county_code, a.parent_code AS city_code
             FROM stage s
-            JOIN {SCHEMA}.admin_piece p ON p.level = 'county' AND ST_Intersects(p.geom, {probe})
-            JOIN {SCHEMA}.admin_area a ON a.code = p.code
-            ORDER BY s.row_no, p.code) k USING (row_no)""")
+            JOIN {pieces} p ON p.level = 'county' AND ST_Intersects(p.geom, {probe})
+            JOIN {areas} a ON a.code = p.code
+            ORDER BY s.row_no, p.code) k USING (row_no)""").format(
+        owner=owner, probe=probe, pieces=relation(BOUNDARY_PIECES), areas=relation("admin_area")))
     conn.execute("ALTER TABLE juris ADD PRIMARY KEY (row_no)")
     outside = conn.execute("SELECT count(*) AS n FROM juris WHERE county_code IS NULL").fetchone()["n"]
     if outside:
@@ -283,10 +289,10 @@ def _assign_jurisdiction(conn: psycopg.Connection, layer: Layer, actor: Actor, r
                                 "steward's rows belong to the city they lie in")
     rejects: list[Reject] = []
     if actor.role == "steward":
-        rows = conn.execute(f"""SELECT s.row_no, j.owner_city AS city, t.owner_city AS existing
-            FROM stage s JOIN juris j USING (row_no) LEFT JOIN {layer.table} t ON t.key = s.key
+        rows = conn.execute(sql.SQL("""SELECT s.row_no, j.owner_city AS city, t.owner_city AS existing
+            FROM stage s JOIN juris j USING (row_no) LEFT JOIN {table} t ON t.key = s.key
             WHERE j.owner_city IS DISTINCT FROM %s OR t.owner_city IS DISTINCT FROM NULL
-              AND t.owner_city <> %s""", (actor.city, actor.city)).fetchall()
+              AND t.owner_city <> %s""").format(table=relation(layer.name)), (actor.city, actor.city)).fetchall()
         for r in rows:
             if r["existing"] and r["existing"] != actor.city:
                 why = f"key exists in city {r['existing']}'s inventory; a steward of {actor.city} may not change it"
@@ -321,43 +327,48 @@ def _staged(conn: psycopg.Connection) -> set[str]:
 
 def _upsert(conn: psycopg.Connection, layer: Layer, columns: list[str]) -> tuple[int, int]:
     """One set-based upsert by key; unchanged rows are left alone.  Returns (inserted, updated)."""
+    ident = sql.Identifier
     data = [c for c in columns if c not in ("key", "owner_city")]
     target = ["key", *data]
-    select = [f's."{c}"' for c in target]
-    source = "stage s"
+    select: list[sql.Composable] = [sql.SQL("s.{}").format(ident(c)) for c in target]
+    source = sql.SQL("stage s")
     if layer.jurisdiction:
         target += ["city_code", "county_code"]
-        select += ["j.city_code", "j.county_code"]
-        source = "stage s JOIN juris j USING (row_no)"
+        select += [sql.SQL("j.city_code"), sql.SQL("j.county_code")]
+        source = sql.SQL("stage s JOIN juris j USING (row_no)")
     if layer.owned:
         target.append("owner_city")
-        select.append("j.owner_city" if layer.jurisdiction else "s.owner_city")
-    if layer.name == "river":
+        select.append(sql.SQL("j.owner_city" if layer.jurisdiction else "s.owner_city"))
+    if layer.network:
         target += ["from_node", "to_node"]
-        select += [_node_sql("ST_StartPoint(s.geom)"), _node_sql("ST_EndPoint(s.geom)")]
+        select += [sql.SQL(_node_sql("ST_StartPoint(s.geom)")), sql.SQL(_node_sql("ST_EndPoint(s.geom)"))]
     target += ["geom", "batch_id", "updated_by"]
-    geom = "ST_Multi(s.geom)" if layer.geometry_type == "MultiPolygon" else "s.geom"
-    select += [geom, "current_setting('riskatlas.batch_id')::bigint", f"{SCHEMA}.acting_user()"]
+    select += [sql.SQL("ST_Multi(s.geom)" if layer.geometry_type == "MultiPolygon" else "s.geom"),
+               sql.SQL("current_setting('riskatlas.batch_id')::bigint"),
+               sql.SQL("{}.acting_user()").format(ident(SCHEMA))]
     compare = [c for c in target if c not in ("key", "batch_id", "updated_by")]
     # An UPDATE of the rows that changed, then an INSERT of the new keys, rather than INSERT .. ON
     # CONFLICT: the application role may not read the restricted columns of the table (nor, through
     # EXCLUDED, write-compare them), so the current values are read through the view that shows
     # them to the verified actor, and each row's change is decided before it is written.
-    named = ", ".join(f'{e} AS "{c}"' for e, c in zip(select, target))
-    rows = f"SELECT {named} FROM {source}"
-    current = grants.visible_view(layer.name) if layer.name in grants.restricted_columns() else layer.table
-    cols = ", ".join(f'"{c}"' for c in target)
-    old = ", ".join(f'v."{c}"' for c in compare)
-    new = ", ".join(f'u."{c}"' for c in compare)
-    unchanged = f"EXISTS (SELECT 1 FROM {current} v WHERE v.key = u.key AND ({old}) IS NOT DISTINCT FROM ({new}))"
-    conn.execute(f"CREATE TEMP TABLE upsert_rows ON COMMIT DROP AS {rows}")
+    table = relation(layer.name)
+    current = relation(f"{layer.name}_visible") if layer.name in grants.restricted_columns() else table
+    named = sql.SQL(", ").join(sql.SQL("{} AS {}").format(e, ident(c)) for e, c in zip(select, target))
+    cols = sql.SQL(", ").join(map(ident, target))
+
+    def listed(alias: str) -> sql.Composable:
+        return sql.SQL(", ").join(sql.SQL("{}.{}").format(ident(alias), ident(c)) for c in compare)
+
+    conn.execute(sql.SQL("CREATE TEMP TABLE upsert_rows ON COMMIT DROP AS SELECT {} FROM {}").format(named, source))
     conn.execute("CREATE UNIQUE INDEX ON upsert_rows (key)")
     conn.execute("ANALYZE upsert_rows")
-    sets = ", ".join(f'"{c}" = u."{c}"' for c in target if c != "key")
-    updated = conn.execute(f"""UPDATE {layer.table} AS t SET {sets}, updated_at = now()
-        FROM upsert_rows u WHERE t.key = u.key AND NOT {unchanged}""").rowcount
-    inserted = conn.execute(f"""INSERT INTO {layer.table} ({cols}) SELECT {cols} FROM upsert_rows u
-        WHERE NOT EXISTS (SELECT 1 FROM {layer.table} t WHERE t.key = u.key)""").rowcount
+    sets = sql.SQL(", ").join(sql.SQL("{c} = u.{c}").format(c=ident(c)) for c in target if c != "key")
+    updated = conn.execute(sql.SQL("""UPDATE {table} AS t SET {sets}, updated_at = now()
+        FROM upsert_rows u WHERE t.key = u.key AND NOT EXISTS (
+            SELECT 1 FROM {current} v WHERE v.key = u.key AND ({old}) IS NOT DISTINCT FROM ({new}))""").format(
+        table=table, sets=sets, current=current, old=listed("v"), new=listed("u"))).rowcount
+    inserted = conn.execute(sql.SQL("""INSERT INTO {table} ({cols}) SELECT {cols} FROM upsert_rows u
+        WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.key = u.key)""").format(table=table, cols=cols)).rowcount
     return int(inserted), int(updated)
 
 
@@ -372,7 +383,8 @@ def _bulk_indexes(conn: psycopg.Connection, layer: Layer, as_owner: bool) -> Ite
     It runs inside the load's transaction, so a failure restores the indexes with everything else.
     """
     staged = conn.execute("SELECT count(*) AS n FROM stage").fetchone()["n"]
-    empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {layer.table}) AS e").fetchone()["e"]
+    empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {}) AS e").format(relation(layer.name))
+                         ).fetchone()["e"]
     if not as_owner or staged < BULK_ROWS or not empty:
         yield
         return
@@ -385,26 +397,33 @@ def _node_sql(point: str) -> str:
             f" + round(ST_Y({point}) * {NODE_SCALE})::bigint)")
 
 
-def _upsert_admin(conn: psycopg.Connection) -> tuple[int, int]:
-    """Upsert boundaries by code and rebuild the subdivided pieces used for point-in-polygon."""
+def _upsert_boundaries(conn: psycopg.Connection, layer: Layer) -> tuple[int, int]:
+    """Upsert boundaries by their id field (the code) and rebuild the subdivided pieces used for point-in-polygon."""
     conn.execute("SET CONSTRAINTS ALL DEFERRED")
-    row = conn.execute(f"""WITH up AS (
-            INSERT INTO {SCHEMA}.admin_area AS t (code, name, name_en, level, parent_code, source, geom)
-            SELECT s.key, s.name, s.name_en, s.level, s.parent_code, s.source, ST_Multi(s.geom) FROM stage s
-            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, name_en = EXCLUDED.name_en,
-                level = EXCLUDED.level, parent_code = EXCLUDED.parent_code, source = EXCLUDED.source,
-                geom = EXCLUDED.geom, updated_at = now()
-            WHERE (t.name, t.name_en, t.level, t.parent_code, t.source, t.geom)
-                  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.level, EXCLUDED.parent_code,
-                                    EXCLUDED.source, EXCLUDED.geom)
+    others = [f.name for f in layer.input_fields if f.name != layer.id_field]
+    target = [layer.id_field, *others, "geom"]
+    table = relation(layer.name)
+    ident = sql.Identifier
+    row = conn.execute(sql.SQL("""WITH up AS (
+            INSERT INTO {table} AS t ({target})
+            SELECT s.key, {others_s}, ST_Multi(s.geom) FROM stage s
+            ON CONFLICT ({id}) DO UPDATE SET {assign}, updated_at = now()
+            WHERE ({t_cols}) IS DISTINCT FROM ({x_cols})
             RETURNING (xmax = 0) AS inserted)
         SELECT count(*) FILTER (WHERE inserted) AS ins, count(*) FILTER (WHERE NOT inserted) AS upd
-        FROM up""").fetchone()
+        FROM up""").format(
+        table=table, target=sql.SQL(", ").join(map(ident, target)), id=ident(layer.id_field),
+        others_s=sql.SQL(", ").join(sql.SQL("s.{}").format(ident(c)) for c in others),
+        assign=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=ident(c)) for c in [*others, "geom"]),
+        t_cols=sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in [*others, "geom"]),
+        x_cols=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in [*others, "geom"]),
+    )).fetchone()
     if row["ins"] or row["upd"]:
-        conn.execute(f"DELETE FROM {SCHEMA}.admin_piece")
-        conn.execute(f"""INSERT INTO {SCHEMA}.admin_piece (code, level, geom)
-            SELECT code, level, ST_Subdivide(geom, 64) FROM {SCHEMA}.admin_area""")
-        conn.execute(f"ANALYZE {SCHEMA}.admin_piece")
+        pieces = relation(BOUNDARY_PIECES)
+        conn.execute(sql.SQL("DELETE FROM {}").format(pieces))
+        conn.execute(sql.SQL("INSERT INTO {pieces} (code, level, geom) SELECT {id}, level, ST_Subdivide(geom, 64) "
+                             "FROM {table}").format(pieces=pieces, id=ident(layer.id_field), table=table))
+        conn.execute(sql.SQL("ANALYZE {}").format(pieces))
     return int(row["ins"]), int(row["upd"])
 
 
@@ -413,7 +432,8 @@ def _write_rejects(conn: psycopg.Connection, batch_id: int, rejects: list[Reject
         return
     src = p.source_records
     seen: set[tuple[int, str]] = set()
-    with conn.cursor().copy(f"COPY {SCHEMA}.load_reject (batch_id, row_no, reason, field, record) FROM STDIN") as copy:
+    copy_sql = sql.SQL("COPY {} (batch_id, row_no, reason, field, record) FROM STDIN").format(relation("load_reject"))
+    with conn.cursor().copy(copy_sql) as copy:
         for r in rejects:
             if (r.row_no, r.reason) in seen:
                 continue

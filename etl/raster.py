@@ -11,12 +11,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import rasterio
+from psycopg import sql
 from rasterio.warp import transform_bounds
 
 from etl.errors import InputError
 from etl.load import file_sha256
 from layers import db
-from layers.catalogue import RASTER_KINDS, SCHEMA
+from layers.catalogue import RASTER_KINDS, relation
 from layers.settings import DatabaseSettings
 
 
@@ -65,18 +66,19 @@ def register_raster(settings: DatabaseSettings, path: str | Path, kind: str, *, 
         shutil.copyfile(path, target)
     with db.transaction(settings) as conn:
         batch = conn.execute(
-            f"""INSERT INTO {SCHEMA}.load_batch (layer, file_name, sha256, status, rows_in, rows_inserted,
-                    finished_at) VALUES (%s, %s, %s, 'committed', 1, 1, clock_timestamp()) RETURNING id""",
+            sql.SQL("""INSERT INTO {} (layer, file_name, sha256, status, rows_in, rows_inserted,
+                    finished_at) VALUES (%s, %s, %s, 'committed', 1, 1, clock_timestamp()) RETURNING id"""
+                    ).format(relation("load_batch")),
             (name or kind, path.name, sha)).fetchone()["id"]
         conn.execute(
-            f"""INSERT INTO {SCHEMA}.raster_layer (name, kind, title, path, crs, width, height, unit, sha256,
+            sql.SQL("""INSERT INTO {} (name, kind, title, path, crs, width, height, unit, sha256,
                     synthetic, source, batch_id, footprint)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_MakeEnvelope(%s, %s, %s, %s, 4326))
                 ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, title = EXCLUDED.title,
                     path = EXCLUDED.path, crs = EXCLUDED.crs, width = EXCLUDED.width, height = EXCLUDED.height,
                     unit = EXCLUDED.unit, sha256 = EXCLUDED.sha256, synthetic = EXCLUDED.synthetic,
                     source = EXCLUDED.source, batch_id = EXCLUDED.batch_id, footprint = EXCLUDED.footprint,
-                    updated_at = now()""",
+                    updated_at = now()""").format(relation("raster_layer")),
             (name or kind, kind, tags.get("description") or f"{kind} raster", str(target), crs, width, height,
              unit, sha, synthetic, source or tags.get("source"), batch, *bounds))
     return RasterReport(name or kind, kind, str(target), crs, width, height, sha, synthetic)
@@ -85,7 +87,8 @@ def register_raster(settings: DatabaseSettings, path: str | Path, kind: str, *, 
 def raster_path(settings: DatabaseSettings, name: str) -> Path:
     """The stored file of a registered raster."""
     with db.connect(settings, "app") as conn:
-        row = conn.execute(f"SELECT path FROM {SCHEMA}.raster_layer WHERE name = %s", (name,)).fetchone()
+        row = conn.execute(sql.SQL("SELECT path FROM {} WHERE name = %s").format(relation("raster_layer")),
+                           (name,)).fetchone()
     if row is None:
         raise InputError(f"no raster layer named {name!r} is registered")
     return Path(row["path"])

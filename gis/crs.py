@@ -174,7 +174,8 @@ def _epsg_spec(value: object, code: int) -> CrsSpec:
         raise _unknown(value, f"EPSG:{code} is not a CRS known to PROJ") from None
     if not (crs.is_geographic or crs.is_projected) or len(crs.axis_info) != 2:
         raise _unknown(value, f"{crs.name} is not a 2-D geographic or projected CRS")
-    datum = crs.geodetic_crs.datum.name if crs.geodetic_crs is not None else ""
+    geodetic = crs.geodetic_crs
+    datum = geodetic.datum.name if geodetic is not None and geodetic.datum is not None else ""
     if not datum.startswith(_WGS84_LIKE_DATUMS):
         try:
             Transformer.from_crs(crs, "EPSG:4326", always_xy=True, allow_ballpark=False)

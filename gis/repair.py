@@ -205,7 +205,7 @@ def repair_geometries(geoms: ArrayLike, expected: ExpectedType, *,
             else:
                 out[i], repaired[i], changes[i] = result, True, change
 
-    rejected = np.not_equal(reasons, None)
+    rejected = _is_set(reasons)
     out[rejected] = None
     repaired &= ~rejected
     changes[~repaired] = None
@@ -316,9 +316,14 @@ def parse_geometries(values: ArrayLike, fmt: Literal["wkb", "wkt"]) -> tuple[NDA
     parse = shapely.from_wkb if fmt == "wkb" else shapely.from_wkt
     out = np.asarray(parse(arr, on_invalid="ignore"), dtype=object)
     closed = np.zeros(len(arr), dtype=bool)
-    retry = np.flatnonzero(np.equal(out, None) & np.not_equal(arr, None))
+    retry = np.flatnonzero(~_is_set(out) & _is_set(arr))
     if len(retry):
         again = np.asarray(parse(arr[retry], on_invalid="fix"), dtype=object)
         out[retry] = again
-        closed[retry] = np.not_equal(again, None)
+        closed[retry] = _is_set(again)
     return out, closed
+
+
+def _is_set(values: np.ndarray) -> np.ndarray:
+    """A boolean mask: True where the object array holds something other than None."""
+    return np.fromiter((v is not None for v in values), dtype=bool, count=len(values))

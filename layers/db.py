@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Literal
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from layers import cluster
 from layers.settings import DatabaseSettings
@@ -53,8 +53,10 @@ def set_actor(conn: psycopg.Connection, *, user: str, role: str, city: str | Non
     Only the owner can mint (``riskatlas.issue_context``); the application role presents a context
     obtained from ``riskatlas.authenticate`` with :func:`act_as`.  Returns the context.
     """
-    row = conn.execute("SELECT riskatlas.issue_context(%s, %s, %s) AS ctx", (user, role, city)).fetchone()
-    context = row["ctx"] if isinstance(row, dict) else row[0]
+    row = conn.cursor(row_factory=tuple_row).execute("SELECT riskatlas.issue_context(%s, %s, %s)",
+                                                     (user, role, city)).fetchone()
+    assert row is not None  # a function call returns one row
+    context = str(row[0])
     act_as(conn, context, batch_id=batch_id)
     return context
 
@@ -73,11 +75,12 @@ def indexes_rebuilt_after(conn: psycopg.Connection, table: str) -> Iterator[None
     index row by row.  Run it inside a transaction, so that a failure restores them with the rest.
     ``table`` must come from the catalogue (it is interpolated).
     """
-    indexes = conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    indexes = cur.execute(
         """SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS ddl
            FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND NOT i.indisunique""",
         (table,)).fetchall()
-    keys = conn.execute("""SELECT conname, pg_get_constraintdef(oid) AS ddl FROM pg_constraint
+    keys = cur.execute("""SELECT conname, pg_get_constraintdef(oid) AS ddl FROM pg_constraint
                            WHERE conrelid = %s::regclass AND contype = 'f'""", (table,)).fetchall()
     for k in keys:
         conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{k["conname"]}"')

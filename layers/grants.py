@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from layers.catalogue import LAYERS, SCHEMA
 
@@ -53,8 +54,9 @@ def apply(conn: psycopg.Connection, app_role: str) -> None:
     tables = [r[0] if not isinstance(r, dict) else r["tablename"] for r in conn.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", (SCHEMA,)).fetchall()]
     restricted = restricted_columns()
-    found = conn.execute("SELECT to_regprocedure('riskatlas.actor_sees_restricted()') IS NOT NULL AS v").fetchone()
-    verified = found["v"] if isinstance(found, dict) else found[0]
+    found = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT to_regprocedure('riskatlas.actor_sees_restricted()') IS NOT NULL").fetchone()
+    verified = bool(found and found[0])
     if not verified:
         restricted = {}  # a schema older than 0005 (upgrading step by step): no verified actor to show them to
     with conn.transaction():

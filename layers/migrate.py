@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from layers import grants
-from layers.catalogue import SCHEMA
+from layers.catalogue import relation
 from layers.settings import DatabaseSettings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -40,10 +41,10 @@ def available(folder: Path = MIGRATIONS) -> list[Migration]:
 
 def applied(conn: psycopg.Connection) -> dict[int, str]:
     """Versions applied to this database with their checksums."""
-    conn.execute(f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migration (
+    conn.execute(sql.SQL("""CREATE TABLE IF NOT EXISTS {} (
         version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now())""")
-    rows = conn.execute(f"SELECT version, checksum FROM {SCHEMA}.schema_migration").fetchall()
+        applied_at timestamptz NOT NULL DEFAULT now())""").format(relation("schema_migration")))
+    rows = conn.execute(sql.SQL("SELECT version, checksum FROM {}").format(relation("schema_migration"))).fetchall()
     return {r["version"] if isinstance(r, dict) else r[0]: r["checksum"] if isinstance(r, dict) else r[1]
             for r in rows}
 
@@ -67,7 +68,8 @@ def upgrade(conn: psycopg.Connection, settings: DatabaseSettings, target: int | 
             continue
         with conn.transaction():
             conn.execute(m.sql)
-            conn.execute(f"INSERT INTO {SCHEMA}.schema_migration (version, name, checksum) VALUES (%s, %s, %s)",
+            conn.execute(sql.SQL("INSERT INTO {} (version, name, checksum) VALUES (%s, %s, %s)").format(
+                relation("schema_migration")),
                          (m.version, m.name, m.checksum))
         ran.append(m.version)
     grant_app_role(conn, settings)

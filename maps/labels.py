@@ -1,58 +1,32 @@
 """Chinese and English words of the maps: domain values (categories, levels, kinds) and page text.
 
-Field titles come from the layer catalogue; this module holds what the catalogue does not name in two
-languages: the values of its domains, the hazard-flag vocabulary (issue 4) and the words of the pages.
-One table serves the web viewer, the phone page and the report maps, so they always agree.
+Field titles and the names of domain values come from the layer catalogue (labelled domains, and the
+hazard flags' vocabulary declared there); this module adds the words of the pages. One table serves
+the web viewer, the phone page and the report maps, so they always agree.
 """
 
 from __future__ import annotations
 
-from layers.catalogue import LAYERS, RISK_LEVEL_ZH
+from layers.catalogue import FLAG_KIND_LABELS, LAYERS, SEVERITY_LABELS, Label
 
-#: Chinese names of domain values, by field name (a value missing here is shown as it is stored).
-VALUE_ZH: dict[str, dict[str, str]] = {
-    "risk_level": dict(RISK_LEVEL_ZH),
-    "air_level": dict(RISK_LEVEL_ZH),
-    "water_level": dict(RISK_LEVEL_ZH),
-    "category": {
-        "chemical": "化工", "hazardous-waste": "危险废物", "tailings": "尾矿库", "wastewater-plant": "污水处理厂",
-        "oil-and-gas-storage": "油气储存", "pharmaceutical": "制药", "metal-plating": "电镀", "other": "其他",
-    },
-    "status": {"active": "在产", "closed": "关停", "under-construction": "在建"},
-    "medium": {"air": "大气", "water": "水"},
-    "kind": {
-        # protected_area, monitoring_station, water_reserve and hazard flags share the name `kind`.
-        "nature-reserve": "自然保护区", "ecological-red-line": "生态保护红线", "wetland": "湿地",
-        "forest-park": "森林公园", "scenic": "风景名胜区",
-        "air-quality": "空气质量站", "national-section": "国控断面", "cross-border-section": "跨界断面",
-        "automatic-water": "水质自动站",
-        "river": "河流型", "lake-reservoir": "湖库型", "groundwater": "地下水型",
-        "city-border": "邻近市界", "province-border": "邻近省界", "upstream": "位于他市上游",
-        "protection-zone": "水源保护区", "protected-area": "生态保护区域",
-    },
-    "level": {
-        "1": "一级保护区", "2": "二级保护区", "quasi": "准保护区",
-        "province": "省", "city": "市", "county": "区县",
-    },
-    "rank": {"national": "国家级", "provincial": "省级", "municipal": "市级"},
-    "river_class": {"yangtze-main": "长江干流", "major": "主要河流", "minor": "支流", "canal": "运河"},
-    "size": {"small": "小型", "medium": "中型", "large": "大中型"},
-    "severity": {"high": "高", "medium": "中", "low": "低"},
-    "q_band": {"Q0": "Q0（Q<1）", "Q1": "Q1（1≤Q<10）", "Q2": "Q2（10≤Q<100）", "Q3": "Q3（Q≥100）"},
-    "grade_status": {"graded": "已分级", "pending-m": "待评M值（Q、E已评，等级为M可能给出的范围）"},
-}
 
-#: English names where the stored value is not already readable once hyphens become spaces.
-VALUE_EN: dict[str, dict[str, str]] = {
-    "level": {"1": "level 1 zone", "2": "level 2 zone", "quasi": "quasi zone"},
-    "kind": {"city-border": "near a city border", "province-border": "near a province border",
-             "upstream": "upstream of another city"},
-    # HJ 941-2018 bands: the public sees the band of Q, never Q itself (DESIGN 9)
-    "q_band": {"Q0": "Q0 (Q < 1)", "Q1": "Q1 (1 ≤ Q < 10)", "Q2": "Q2 (10 ≤ Q < 100)", "Q3": "Q3 (Q ≥ 100)"},
-    # HJ 941 needs M for a medium whose Q is 1 or more; until it is scored the label shows M? and the
-    # levels M could give
-    "grade_status": {"graded": "graded", "pending-m": "pending M (Q and E graded; the level is the range M could give)"},
-}
+def _domain_labels() -> dict[str, dict[str, Label]]:
+    """Every labelled domain of the catalogue by field name, and the hazard flags' (kind, severity)."""
+    out: dict[str, dict[str, Label]] = {}
+    for layer in LAYERS.values():
+        for f in layer.fields:
+            if f.labels:
+                out.setdefault(f.name, {}).update(dict(f.labels))
+    out.setdefault("kind", {}).update(FLAG_KIND_LABELS)  # protected areas, stations, sources and flags share `kind`
+    out["severity"] = dict(SEVERITY_LABELS)
+    return out
+
+
+#: The zh/en names of domain values, by field name: all from the catalogue (a value missing here is
+#: shown as it is stored).
+DOMAIN_LABELS: dict[str, dict[str, Label]] = _domain_labels()
+VALUE_ZH: dict[str, dict[str, str]] = {f: {v: lab.zh for v, lab in d.items()} for f, d in DOMAIN_LABELS.items()}
+VALUE_EN: dict[str, dict[str, str]] = {f: {v: lab.en for v, lab in d.items()} for f, d in DOMAIN_LABELS.items()}
 
 UNGRADED = {"en": "not graded", "zh": "未分级"}
 PENDING_M = {"en": "pending M score", "zh": "待评M值"}

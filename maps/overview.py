@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from layers import db
-from layers.catalogue import ADMIN_AREA, LAYERS, SCHEMA, Layer
+from layers.catalogue import ADMIN_AREA, DRAW_ORDER, LAYERS, SCHEMA, Layer, relation
 from layers.settings import DatabaseSettings
 from maps.offline import OfflineError, add_markercluster, make_offline, remote_references
 from maps.report_layers import (
@@ -34,7 +34,7 @@ from maps.report_layers import (
     legend_html,
     title_html,
 )
-from maps.styles import DRAW_ORDER, style_document
+from maps.styles import style_document
 
 CLUSTER_ABOVE = 1_000
 #: Simplification of lines and areas, in degrees (about 20 m in the region).
@@ -132,11 +132,13 @@ def _collection(features: str) -> str:
 
 def _city(conn: psycopg.Connection, city: str) -> dict[str, Any]:
     row = conn.execute(
-        f"SELECT code, name, coalesce(name_en, name) AS name_en, ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, "
-        f"ST_XMax(geom) AS x1, ST_YMax(geom) AS y1 FROM {ADMIN_AREA.table} WHERE code = %s AND level = 'city'",
+        sql.SQL("SELECT code, name, coalesce(name_en, name) AS name_en, ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, "
+                "ST_XMax(geom) AS x1, ST_YMax(geom) AS y1 FROM {} WHERE code = %s AND level = 'city'"
+                ).format(ADMIN_AREA.relation),
         (city,)).fetchone()
     if row is None:
-        cities = conn.execute(f"SELECT code, name FROM {ADMIN_AREA.table} WHERE level = 'city' ORDER BY code").fetchall()
+        cities = conn.execute(sql.SQL("SELECT code, name FROM {} WHERE level = 'city' ORDER BY code").format(
+            ADMIN_AREA.relation)).fetchall()
         listed = ", ".join(f"{r['code']} {r['name']}" for r in cities) or "none loaded"
         raise UnknownCity(f"city was {city!r} but is expected to be the code of a loaded city: {listed}")
     return row
@@ -144,7 +146,7 @@ def _city(conn: psycopg.Connection, city: str) -> dict[str, Any]:
 
 def _dataset_notes(conn: psycopg.Connection) -> tuple[list[str], str]:
     notices, credits = [], []
-    for row in conn.execute(f"SELECT value FROM {SCHEMA}.dataset_info").fetchall():
+    for row in conn.execute(sql.SQL("SELECT value FROM {}").format(relation("dataset_info"))).fetchall():
         v = row["value"]
         if isinstance(v, dict):
             if v.get("synthetic"):
@@ -179,7 +181,7 @@ def build_overview(settings: DatabaseSettings, city: str, layers: Sequence[str] 
             row = conn.execute(FLAGS_QUERY, {"city": city}).fetchone()
             flag_data = (row["n"], row["features"])
         areas = {r["code"]: f"{r['name']} {r['name_en'] or ''}".strip() for r in conn.execute(
-            f"SELECT code, name, name_en FROM {ADMIN_AREA.table}").fetchall()}
+            sql.SQL("SELECT code, name, name_en FROM {}").format(ADMIN_AREA.relation)).fetchall()}
         notices, credit = _dataset_notes(conn)
 
     m = folium.Map(location=[(c["y0"] + c["y1"]) / 2, (c["x0"] + c["x1"]) / 2], zoom_start=9, tiles=None,

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from psycopg import sql
 
-from layers.catalogue import ADMIN_AREA, SCHEMA
+from layers.catalogue import ADMIN_AREA, relation
 from maps.labels import UI
 from maps.maplibre import SWITCHER
 from maps.styles import SHAPE_PATHS, style_document
@@ -24,21 +25,21 @@ STATIC_DIR = HERE / "static"
 TEMPLATES_DIR = HERE / "templates"
 
 #: Label point (on the surface), extent and names of every city and county, plus the whole extent.
-LABELS_SQL = f"""
+LABELS_SQL = sql.SQL("""
 SELECT code, name, name_en, level, parent_code,
        round(ST_X(p)::numeric, 5)::float AS lon, round(ST_Y(p)::numeric, 5)::float AS lat,
        round(ST_XMin(geom)::numeric, 5)::float AS xmin, round(ST_YMin(geom)::numeric, 5)::float AS ymin,
        round(ST_XMax(geom)::numeric, 5)::float AS xmax, round(ST_YMax(geom)::numeric, 5)::float AS ymax
 FROM (SELECT code, name, name_en, level, parent_code, geom, ST_PointOnSurface(geom) AS p
-      FROM {ADMIN_AREA.table} WHERE level IN ('province', 'city', 'county')) a
+      FROM {areas} WHERE level IN ('province', 'city', 'county')) a
 ORDER BY level, code
-"""
+""").format(areas=ADMIN_AREA.relation)
 
 HAZARDS_PATH = "/analysis/border-hazards"
 MATRIX_PATH = "/analysis/border-matrix"
 
 #: Credits the data set records for its sources (dataset_info values), shown as map attribution.
-CREDITS_SQL = f"SELECT value FROM {SCHEMA}.dataset_info"
+CREDITS_SQL = sql.SQL("SELECT value FROM {}").format(relation("dataset_info"))
 
 
 @cache

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from functools import cache
 from typing import Any
 
-from layers.catalogue import LAYERS, RISK_CATEGORIES, RISK_LEVELS, Layer, Style
+from layers.catalogue import DRAW_ORDER, LAYERS, RISK_CATEGORIES, RISK_LEVELS, Layer, Style
 from maps.labels import PENDING_M, UI, UNGRADED, value_labels
 
 #: Symbol shape of each risk-source category (drawn by the viewer as SDF icons, by folium as SVG).
@@ -67,17 +67,14 @@ FLAG_STYLE = Style(color="#d7301f", weight=2.5, radius=9.0, opacity=1.0, fill_op
                    palette={"high": "#b30000", "medium": "#e34a33", "low": "#fc8d59"})
 FLAG_SEVERITIES = ("high", "medium", "low")
 
-#: Drawing order, bottom to top: areas, lines, then points (risk sources last, above everything).
-DRAW_ORDER = ("admin_area", "protected_area", "protection_zone", "river", "monitoring_station", "water_reserve",
-              "risk_source")
 
 #: Which field a point layer's symbol shape follows, and the shapes of its values.
 SHAPE_BY: dict[str, tuple[str, dict[str, str]]] = {"risk_source": ("category", CATEGORY_SHAPES)}
 
 _missing_shapes = set(RISK_CATEGORIES) - set(CATEGORY_SHAPES)
-if _missing_shapes or set(DRAW_ORDER) != set(LAYERS):
+if _missing_shapes:
     raise RuntimeError(f"maps.styles is out of step with the catalogue: categories without a shape "
-                       f"{sorted(_missing_shapes)}, layers {sorted(set(LAYERS) ^ set(DRAW_ORDER))}")
+                       f"{sorted(_missing_shapes)}")
 
 
 def layer_style(layer: Layer) -> dict[str, Any]:
@@ -88,7 +85,7 @@ def layer_style(layer: Layer) -> dict[str, Any]:
         "title": layer.title,
         "title_zh": layer.title_zh,
         "geometry_type": layer.geometry_type,
-        "id_field": "key" if "key" in layer.field_names else layer.key_from[0],
+        "id_field": layer.id_field,
         **style,
         "fill": style["fill"] or style["color"],
         "fields": [{"name": f.name, "title": f.title or f.name, "title_zh": f.title_zh or f.title or f.name,

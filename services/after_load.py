@@ -9,11 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from layers.catalogue import get_layer
 from layers.settings import DatabaseSettings
-
-# Layers whose change can alter a source's grade (receptors, the river network) or every flag
-# (boundaries): after these, everything is recomputed; after a risk_source load, only its batch.
-GRADE_ALL_AFTER = {"river", "water_reserve", "protection_zone", "protected_area", "admin_area"}
 
 
 @dataclass
@@ -37,15 +34,17 @@ def after_load(settings: DatabaseSettings, layer: str, batch_id: int | None) -> 
     if batch_id is None:
         return out
     if _has_population(settings):
-        if layer == "risk_source":
+        stale = get_layer(layer).invalidates  # what the catalogue says a load of this layer makes stale
+        if "own-grades" in stale:
             out.grading = _grade_summary(grade_sources(settings, scope="batch", batch_id=batch_id))
-        elif layer in GRADE_ALL_AFTER:
+        elif "all-grades" in stale:
             out.grading = _grade_summary(grade_sources(settings, scope="all"))
         out.notes += _grade_notes(out.grading)
     else:
         out.notes.append("no population raster is registered: sources are not graded")
-    flags = refresh_after_load(settings, layer, batch_id)
-    out.hazards = flags.to_dict() if flags is not None else None
+    if "flags" in get_layer(layer).invalidates:
+        flags = refresh_after_load(settings, layer, batch_id)
+        out.hazards = flags.to_dict() if flags is not None else None
     return out
 
 

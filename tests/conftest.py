@@ -19,6 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_REPORTS: dict[str, object] = {}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that drive Chromium are marked ``browser`` (select them with ``-m browser``, skip with ``-m 'not browser'``)."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def cluster_settings() -> DatabaseSettings:
     """The project's own cluster, started if needed (as `make test` does)."""
@@ -41,15 +48,29 @@ def empty_db(cluster_settings: DatabaseSettings) -> Iterator[DatabaseSettings]:
     cluster.drop_database(cluster_settings, s.db_name)
 
 
-@pytest.fixture
-def fresh_db(cluster_settings: DatabaseSettings, region_boundaries_file: Path) -> Iterator[DatabaseSettings]:
-    """A migrated database holding the region's boundaries only; dropped afterwards."""
+@pytest.fixture(scope="session")
+def fresh_template(cluster_settings: DatabaseSettings, region_boundaries_file: Path) -> Iterator[str]:
+    """A migrated database holding the region's boundaries, built once; tests get copies of it."""
     from etl.load import load_file
 
-    s = _new_database(cluster_settings, "fresh")
+    s = _new_database(cluster_settings, "freshtpl")
     with db.connect(s) as conn:
         migrate.upgrade(conn, s)
     load_file(s, region_boundaries_file, "admin_area", sandbox=False)  # a file this session wrote
+    yield s.db_name
+    cluster.drop_database(cluster_settings, s.db_name)
+
+
+def _clone(base: DatabaseSettings, template: str, label: str) -> DatabaseSettings:
+    name = f"riskatlas_test_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    cluster.clone_database(base, template, name)
+    return base.with_db(name)
+
+
+@pytest.fixture
+def fresh_db(cluster_settings: DatabaseSettings, fresh_template: str) -> Iterator[DatabaseSettings]:
+    """A migrated database holding the region's boundaries only (a copy of the template); dropped afterwards."""
+    s = _clone(cluster_settings, fresh_template, "fresh")
     yield s
     cluster.drop_database(cluster_settings, s.db_name)
 
@@ -65,19 +86,34 @@ def region_boundaries_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_db(cluster_settings: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[DatabaseSettings]:
-    """A database with the whole demo region loaded, shared by the session (treat as read-only)."""
+def demo_template(cluster_settings: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The whole demo region loaded, graded and flagged once, as `riskatlas demo` leaves it; never used directly."""
     from etl.demo import load_demo
+    from services.after_load import after_demo
 
-    s = _new_database(cluster_settings, "demo")
+    s = _new_database(cluster_settings, "demotpl")
     with db.connect(s) as conn:
         migrate.upgrade(conn, s)
     report = load_demo(s, tmp_path_factory.mktemp("demo"))
     assert report.exit_code in (0, 1), report.to_dict()
-    from services.after_load import after_demo
-
-    after_demo(s)  # grades and hazard flags, as `riskatlas demo` leaves them
+    after_demo(s)  # grades and hazard flags
     DEMO_REPORTS[s.db_name] = report
+    yield s.db_name
+    cluster.drop_database(cluster_settings, s.db_name)
+
+
+@pytest.fixture(scope="session")
+def demo_db(cluster_settings: DatabaseSettings, demo_template: str) -> Iterator[DatabaseSettings]:
+    """A copy of the demo region shared by the session (treat as read-only)."""
+    s = _clone(cluster_settings, demo_template, "demo")
+    DEMO_REPORTS[s.db_name] = DEMO_REPORTS[demo_template]
+    yield s
+    cluster.drop_database(cluster_settings, s.db_name)
+
+
+@pytest.fixture
+def demo_copy(cluster_settings: DatabaseSettings, demo_template: str) -> Iterator[DatabaseSettings]:
+    """A copy of the demo region of one's own, to change; dropped afterwards."""
+    s = _clone(cluster_settings, demo_template, "democopy")
     yield s
     cluster.drop_database(cluster_settings, s.db_name)

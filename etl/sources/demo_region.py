@@ -57,6 +57,7 @@ from etl.sources.boundaries import CREDIT, METRO_CITIES, METRO_EXTRA_COUNTIES, r
 from gis.chinese_offsets import wgs84_to_gcj02
 from gis.crs import LOCAL_METRIC
 from gis.protection_zones import lake_zones, river_zones, zone_parameters
+from layers.catalogue import ZONE_LEVEL_LABELS
 
 __all__ = ["DemoFile", "DemoManifest", "CSV_HEADER", "DEFAULT_SEED", "write_demo_files"]
 
@@ -458,7 +459,7 @@ def _river_intake(river: _River, at: Coord, width: float) -> Point:
     return Point(float(lon[0]), float(lat[0]))
 
 
-_LEVEL_ZH = {"1": "一级保护区", "2": "二级保护区", "quasi": "准保护区"}
+_LEVEL_ZH = {v: lab.zh for v, lab in ZONE_LEVEL_LABELS.items()}
 
 
 def _reserves_and_zones(

@@ -7,9 +7,10 @@ import math
 from typing import Any, Literal
 
 import psycopg
+from psycopg import sql
 
 from gis.crs import CRS84 as CRS84_SPEC
-from layers.catalogue import SCHEMA
+from layers.catalogue import SCHEMA_SQL
 from services.errors import InvalidParameter
 
 SECTION_WITHIN_M = 3_000.0
@@ -51,9 +52,9 @@ def crossing_gaps(conn: psycopg.Connection, level: Literal["city", "province"] =
     }
 
 
-_CROSSINGS_SQL = f"""
+_CROSSINGS_SQL = sql.SQL("""
 WITH RECURSIVE reach AS MATERIALIZED (
-    SELECT id, key, name, from_node, to_node, geom, ST_Length(geom::geography) AS len FROM {SCHEMA}.river
+    SELECT id, key, name, from_node, to_node, geom, ST_Length(geom::geography) AS len FROM {schema}.river
 ), head AS (
     SELECT r.id FROM reach r
     WHERE NOT EXISTS (SELECT 1 FROM reach u WHERE u.to_node = r.from_node AND u.id <> r.id)
@@ -72,7 +73,7 @@ WITH RECURSIVE reach AS MATERIALIZED (
            ST_LineInterpolatePoint(r.geom, least(k * %(s)s / nullif(r.len, 0), 1)) AS geom
     FROM reach r, generate_series(0, ceil(r.len / %(s)s)::int) AS k
 ), labelled AS MATERIALIZED (
-    SELECT s.*, coalesce((SELECT p.code FROM {SCHEMA}.admin_piece p
+    SELECT s.*, coalesce((SELECT p.code FROM {schema}.admin_piece p
                           WHERE p.level = %(level)s AND ST_Intersects(p.geom, s.geom) ORDER BY p.code LIMIT 1), '')
                 AS code
     FROM sample s
@@ -125,9 +126,9 @@ WITH RECURSIVE reach AS MATERIALIZED (
     SELECT CASE WHEN e.r_first = 1 THEN '' ELSE e.code END AS from_code,
            CASE WHEN e.r_first = 1 THEN e.code ELSE '' END AS to_code, e.reach_id, e.at_m, e.geom
     FROM ends e
-    JOIN {SCHEMA}.admin_area a ON a.code = e.code AND a.level = %(level)s
+    JOIN {schema}.admin_area a ON a.code = e.code AND a.level = %(level)s
     WHERE ST_DWithin(ST_Boundary(a.geom)::geography, e.geom::geography, %(edge)s)
-      AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.admin_area o WHERE o.level = %(level)s AND o.code <> e.code
+      AND NOT EXISTS (SELECT 1 FROM {schema}.admin_area o WHERE o.level = %(level)s AND o.code <> e.code
                       AND ST_DWithin(o.geom::geography, e.geom::geography, %(edge)s))
 ), clustered AS (
     SELECT l.*, ST_ClusterDBSCAN(l.geom, eps := %(eps)s, minpoints := 1)
@@ -140,14 +141,14 @@ SELECT nullif(c.from_code, '') AS from_code, fa.name AS from_name, nullif(c.to_c
        ta.name AS to_name, r.key AS reach_key, r.name AS river, round(c.at_m::numeric, 1)::float8 AS at_m,
        ST_AsGeoJSON(c.geom, 7) AS geometry, n.key AS station_key, n.name AS station_name,
        round(n.d::numeric, 1)::float8 AS station_m,
-       EXISTS (SELECT 1 FROM {SCHEMA}.monitoring_station m WHERE m.kind = ANY(%(kinds)s)
+       EXISTS (SELECT 1 FROM {schema}.monitoring_station m WHERE m.kind = ANY(%(kinds)s)
                AND ST_DWithin(m.geom::geography, c.geom::geography, %(within)s)) AS covered
 FROM crossing c JOIN reach r ON r.id = c.reach_id
-LEFT JOIN {SCHEMA}.admin_area fa ON fa.code = c.from_code
-LEFT JOIN {SCHEMA}.admin_area ta ON ta.code = c.to_code
+LEFT JOIN {schema}.admin_area fa ON fa.code = c.from_code
+LEFT JOIN {schema}.admin_area ta ON ta.code = c.to_code
 LEFT JOIN LATERAL (
     SELECT m.key, m.name, ST_Distance(m.geom::geography, c.geom::geography) AS d
-    FROM {SCHEMA}.monitoring_station m WHERE m.kind = ANY(%(kinds)s)
+    FROM {schema}.monitoring_station m WHERE m.kind = ANY(%(kinds)s)
     ORDER BY m.geom <-> c.geom LIMIT 1) n ON true
 ORDER BY r.key, c.at_m
-"""
+""").format(schema=SCHEMA_SQL)

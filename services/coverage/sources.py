@@ -7,9 +7,10 @@ import math
 from typing import Any, Literal
 
 import psycopg
+from psycopg import sql
 
 from gis.crs import CRS84 as CRS84_SPEC
-from layers.catalogue import SCHEMA
+from layers.catalogue import SCHEMA_SQL
 from services import river as rn
 from services.errors import InvalidParameter
 
@@ -53,17 +54,17 @@ def _air_gaps(conn: psycopg.Connection, distance: float) -> list[dict[str, Any]]
     """Sources with no air station within ``distance`` m, with the nearest air station and its distance
     (the nearest in metres of the eight nearest in degrees)."""
     rows = conn.execute(
-        f"""SELECT DISTINCT ON (s.key) s.key, s.name, s.category, s.city_code, s.county_code, s.risk_level,
+        sql.SQL("""SELECT DISTINCT ON (s.key) s.key, s.name, s.category, s.city_code, s.county_code, s.risk_level,
                    ST_AsGeoJSON(s.geom, 7) AS geometry, n.key AS nearest_station, n.name AS nearest_station_name,
                    round(n.d::numeric, 1)::float8 AS nearest_station_m
-            FROM {SCHEMA}.risk_source s
+            FROM {schema}.risk_source s
             LEFT JOIN LATERAL (
                 SELECT m.key, m.name, ST_Distance(m.geom::geography, s.geom::geography) AS d
-                FROM {SCHEMA}.monitoring_station m WHERE m.medium = 'air'
+                FROM {schema}.monitoring_station m WHERE m.medium = 'air'
                 ORDER BY m.geom <-> s.geom LIMIT 8) n ON true
-            WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.monitoring_station m
+            WHERE NOT EXISTS (SELECT 1 FROM {schema}.monitoring_station m
                               WHERE m.medium = 'air' AND ST_DWithin(m.geom::geography, s.geom::geography, %(d)s))
-            ORDER BY s.key, n.d""", {"d": distance}).fetchall()
+            ORDER BY s.key, n.d""").format(schema=SCHEMA_SQL), {"d": distance}).fetchall()
     return [dict(r) for r in rows]
 
 
@@ -71,8 +72,8 @@ def _water_gaps(conn: psycopg.Connection, distance: float, snap_max_m: float,
                 near_m: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Sources on a river with no water station within ``distance`` m downstream."""
     conn.execute("DROP TABLE IF EXISTS bulk_point")
-    conn.execute(f"""CREATE TEMP TABLE bulk_point ON COMMIT DROP AS
-                     SELECT id AS pid, geom FROM {SCHEMA}.risk_source""")
+    conn.execute(sql.SQL("""CREATE TEMP TABLE bulk_point ON COMMIT DROP AS
+                     SELECT id AS pid, geom FROM {schema}.risk_source""").format(schema=SCHEMA_SQL))
     conn.execute("ALTER TABLE bulk_point ADD PRIMARY KEY (pid)")
     conn.execute("ANALYZE bulk_point")
     total = conn.execute("SELECT count(*) AS n FROM bulk_point").fetchone()["n"]
@@ -87,11 +88,11 @@ def _water_gaps(conn: psycopg.Connection, distance: float, snap_max_m: float,
         for pid in covered:
             copy.write_row((pid,))
     rows = conn.execute(
-        f"""SELECT s.key, s.name, s.category, s.city_code, s.county_code, s.risk_level,
+        sql.SQL("""SELECT s.key, s.name, s.category, s.city_code, s.county_code, s.risk_level,
                    ST_AsGeoJSON(s.geom, 7) AS geometry, r.key AS reach_key, r.name AS river,
                    round(p.distance_m::numeric, 1)::float8 AS reach_distance_m
-            FROM point_snap p JOIN {SCHEMA}.risk_source s ON s.id = p.pid JOIN {SCHEMA}.river r ON r.id = p.reach_id
+            FROM point_snap p JOIN {schema}.risk_source s ON s.id = p.pid JOIN {schema}.river r ON r.id = p.reach_id
             WHERE NOT EXISTS (SELECT 1 FROM covered_pid c WHERE c.pid = p.pid)
-            ORDER BY s.key""").fetchall()
+            ORDER BY s.key""").format(schema=SCHEMA_SQL)).fetchall()
     return [dict(r) for r in rows], {"sources": total, "on_a_river": snapped, "not_on_a_river": total - snapped,
                                      "snap_max_m": snap_max_m, "station_near_river_m": near_m}

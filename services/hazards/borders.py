@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
 from gis.crs import LOCAL_METRIC
-from layers.catalogue import SCHEMA
+from layers.catalogue import SCHEMA_SQL, relation
 
 #: Levels whose borders the flags use.
 BORDER_LEVELS = ("city", "province")
@@ -45,7 +46,8 @@ def ensure_borders(conn: psycopg.Connection, tolerance_m: float, piece_vertices:
     out = []
     for level in levels:
         fingerprint = _fingerprint(conn, level)
-        state = conn.execute(f"SELECT fingerprint, tolerance_m FROM {SCHEMA}.admin_border_state WHERE level = %s",
+        state = conn.execute(sql.SQL("SELECT fingerprint, tolerance_m FROM {schema}.admin_border_state WHERE level = %s"
+                                     ).format(schema=SCHEMA_SQL),
                              (level,)).fetchone()
         current = state is not None and state["fingerprint"] == fingerprint and state["tolerance_m"] == tolerance_m
         if current and not force:
@@ -62,40 +64,40 @@ def derive_borders(conn: psycopg.Connection, level: str, tolerance_m: float, pie
         raise ValueError(f"level was {level!r} but is expected to be one of ['province', 'city', 'county']")
     if tolerance_m < 0:
         raise ValueError(f"tolerance_m was {tolerance_m} but is expected to be >= 0")
-    conn.execute(f"DELETE FROM {SCHEMA}.admin_border WHERE level = %s", (level,))
-    conn.execute(f"DELETE FROM {SCHEMA}.admin_neighbour WHERE level = %s", (level,))
+    conn.execute(sql.SQL("DELETE FROM {schema}.admin_border WHERE level = %s").format(schema=SCHEMA_SQL), (level,))
+    conn.execute(sql.SQL("DELETE FROM {schema}.admin_neighbour WHERE level = %s").format(schema=SCHEMA_SQL), (level,))
     conn.execute(_BORDER_SQL, {"level": level, "tol": tolerance_m, "proj": METRIC_PROJ})
     conn.execute(_PIECE_SQL, {"level": level, "n": piece_vertices})
     conn.execute(_NEIGHBOUR_SQL, {"level": level, "tol": tolerance_m})
     conn.execute(
-        f"""INSERT INTO {SCHEMA}.admin_border_state (level, fingerprint, tolerance_m, computed_at)
+        sql.SQL("""INSERT INTO {schema}.admin_border_state (level, fingerprint, tolerance_m, computed_at)
             VALUES (%s, %s, %s, now())
             ON CONFLICT (level) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
-                tolerance_m = EXCLUDED.tolerance_m, computed_at = EXCLUDED.computed_at""",
+                tolerance_m = EXCLUDED.tolerance_m, computed_at = EXCLUDED.computed_at""").format(schema=SCHEMA_SQL),
         (level, fingerprint or _fingerprint(conn, level), tolerance_m))
     for table in ("admin_border", "admin_border_piece", "admin_neighbour"):
-        conn.execute(f"ANALYZE {SCHEMA}.{table}")
+        conn.execute(sql.SQL("ANALYZE {}").format(relation(table)))
     return _summary(conn, level, tolerance_m, derived=True)
 
 
 def neighbours(conn: psycopg.Connection, level: str = "city") -> list[dict[str, object]]:
     """The neighbour pairs of a level with their names and shared border length (m), by code."""
     return [dict(r) for r in conn.execute(
-        f"""SELECT n.code_a, a.name AS name_a, n.code_b, b.name AS name_b, n.shared_m, n.tolerance_m
-            FROM {SCHEMA}.admin_neighbour n
-            JOIN {SCHEMA}.admin_area a ON a.code = n.code_a
-            JOIN {SCHEMA}.admin_area b ON b.code = n.code_b
-            WHERE n.level = %s ORDER BY n.code_a, n.code_b""", (level,)).fetchall()]
+        sql.SQL("""SELECT n.code_a, a.name AS name_a, n.code_b, b.name AS name_b, n.shared_m, n.tolerance_m
+            FROM {schema}.admin_neighbour n
+            JOIN {schema}.admin_area a ON a.code = n.code_a
+            JOIN {schema}.admin_area b ON b.code = n.code_b
+            WHERE n.level = %s ORDER BY n.code_a, n.code_b""").format(schema=SCHEMA_SQL), (level,)).fetchall()]
 
 
 # Each area's boundary and its buffer by the tolerance, both cut into pieces of at most 64 vertices
 # (intersecting small pieces is several times faster than one line of thousands of vertices with a
 # buffered polygon of thousands more); then, per ordered pair of areas, the parts of A's boundary
 # inside B's buffer, dissolved and merged back into lines.
-_BORDER_SQL = f"""
+_BORDER_SQL = sql.SQL("""
 WITH area AS MATERIALIZED (
     SELECT code, ST_Transform(geom, %(proj)s) AS g
-    FROM {SCHEMA}.admin_area
+    FROM {schema}.admin_area
     WHERE level = %(level)s
 ), boundary_piece AS MATERIALIZED (
     SELECT code, ST_Subdivide(ST_Boundary(g), 64) AS g
@@ -117,40 +119,40 @@ WITH area AS MATERIALIZED (
     FROM shared
     WHERE NOT ST_IsEmpty(g)
 )
-INSERT INTO {SCHEMA}.admin_border (level, code, other_code, length_m, tolerance_m, geom)
+INSERT INTO {schema}.admin_border (level, code, other_code, length_m, tolerance_m, geom)
 SELECT %(level)s, code, other_code, ST_Length(geom::geography), %(tol)s, geom
 FROM line
-"""
+""").format(schema=SCHEMA_SQL)
 
-_PIECE_SQL = f"""
-INSERT INTO {SCHEMA}.admin_border_piece (level, code, other_code, geom)
+_PIECE_SQL = sql.SQL("""
+INSERT INTO {schema}.admin_border_piece (level, code, other_code, geom)
 SELECT b.level, b.code, b.other_code, d.geom
-FROM {SCHEMA}.admin_border b
+FROM {schema}.admin_border b
 CROSS JOIN LATERAL ST_Subdivide(b.geom, %(n)s) AS s(g)
 CROSS JOIN LATERAL ST_Dump(s.g) AS d
 WHERE b.level = %(level)s AND GeometryType(d.geom) = 'LINESTRING'
-"""
+""").format(schema=SCHEMA_SQL)
 
-_NEIGHBOUR_SQL = f"""
-INSERT INTO {SCHEMA}.admin_neighbour (level, code_a, code_b, shared_m, tolerance_m)
+_NEIGHBOUR_SQL = sql.SQL("""
+INSERT INTO {schema}.admin_neighbour (level, code_a, code_b, shared_m, tolerance_m)
 SELECT %(level)s, least(code, other_code), greatest(code, other_code), avg(length_m), %(tol)s
-FROM {SCHEMA}.admin_border
+FROM {schema}.admin_border
 WHERE level = %(level)s
 GROUP BY least(code, other_code), greatest(code, other_code)
-"""
+""").format(schema=SCHEMA_SQL)
 
 
 def _fingerprint(conn: psycopg.Connection, level: str) -> str:
     row = conn.execute(
-        f"""SELECT coalesce(md5(string_agg(code || '@' || updated_at::text, ',' ORDER BY code)), '') AS f
-            FROM {SCHEMA}.admin_area WHERE level = %s""", (level,)).fetchone()
+        sql.SQL("""SELECT coalesce(md5(string_agg(code || '@' || updated_at::text, ',' ORDER BY code)), '') AS f
+            FROM {schema}.admin_area WHERE level = %s""").format(schema=SCHEMA_SQL), (level,)).fetchone()
     return row["f"]
 
 
 def _summary(conn: psycopg.Connection, level: str, tolerance_m: float, *, derived: bool) -> BorderSummary:
     row = conn.execute(
-        f"""SELECT (SELECT count(*) FROM {SCHEMA}.admin_neighbour WHERE level = %(l)s) AS n,
-                   (SELECT count(*) FROM {SCHEMA}.admin_border WHERE level = %(l)s) AS b,
-                   (SELECT count(*) FROM {SCHEMA}.admin_border_piece WHERE level = %(l)s) AS p""",
+        sql.SQL("""SELECT (SELECT count(*) FROM {schema}.admin_neighbour WHERE level = %(l)s) AS n,
+                   (SELECT count(*) FROM {schema}.admin_border WHERE level = %(l)s) AS b,
+                   (SELECT count(*) FROM {schema}.admin_border_piece WHERE level = %(l)s) AS p""").format(schema=SCHEMA_SQL),
         {"l": level}).fetchone()
     return BorderSummary(level, int(row["n"]), int(row["b"]), int(row["p"]), tolerance_m, derived)

@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 
 from layers import db
-from layers.catalogue import SCHEMA
+from layers.catalogue import LAYERS, SCHEMA, get_layer
 from layers.settings import DatabaseSettings
 from services.hazards import kinds as sql
 from services.hazards.borders import ensure_borders
@@ -41,6 +41,9 @@ LAYER_KINDS: dict[str, tuple[str, ...]] = {
     "river": ("upstream",),
     "admin_area": KINDS,
 }
+_stale = {name for name, layer in LAYERS.items() if "flags" in layer.invalidates}
+if set(LAYER_KINDS) != _stale:
+    raise RuntimeError(f"hazard kinds are out of step with the catalogue's invalidates: {sorted(set(LAYER_KINDS) ^ _stale)}")
 _FEATURE_LAYERS = {"protection_zone": "protection-zone", "protected_area": "protected-area"}
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('riskatlas.hazard_refresh'))"
 
@@ -98,9 +101,9 @@ def refresh_batch(settings: DatabaseSettings, batch_id: int, rules: HazardRules 
 def refresh_batch_in(conn: psycopg.Connection, rules: HazardRules, layer: str, batch_id: int) -> RefreshReport:
     """Incremental refresh for one batch, inside the caller's transaction."""
     kinds = LAYER_KINDS[layer]
-    if layer == "admin_area":  # cities and borders may have moved: everything is recomputed
+    if get_layer(layer).load_as == "boundaries":  # cities and borders may have moved: everything is recomputed
         return run(conn, rules, kinds=kinds, scope=None, mode="full", layer=layer, batch_id=batch_id)
-    if layer == "river":
+    if get_layer(layer).network:
         return run(conn, rules, kinds=kinds, scope=None, mode="incremental", layer=layer, batch_id=batch_id)
     if layer == "risk_source":
         if _mostly(conn, batch_id):  # a bulk load: the parallel full refresh is quicker than a scoped one

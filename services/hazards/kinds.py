@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from layers.catalogue import RISK_LEVEL_ZH, SCHEMA
+from layers.catalogue import RISK_LEVEL_ZH, SCHEMA, ZONE_LEVEL_LABELS
 from services.hazards.rules import BORDER_KINDS, ZONE_LEVELS, HazardRules
 from services.river import downstream_closure
 
@@ -36,7 +36,7 @@ CANDIDATE_COLUMNS = ("source_id", "risk_level", "own_code", "other_code", "featu
                      "zone_level", "distance_m", "threshold_m", "travel_time_s", "close", "inside", "detail")
 
 ZONE_LEVEL_EN = {"1": "level-1", "2": "level-2", "quasi": "quasi"}
-ZONE_LEVEL_ZH = {"1": "一级保护区", "2": "二级保护区", "quasi": "准保护区"}
+ZONE_LEVEL_ZH = {v: lab.zh for v, lab in ZONE_LEVEL_LABELS.items()}
 
 #: Reason sentences (English, Chinese) per kind, filled in by SQL format() as bound templates.
 TEMPLATES: dict[str, tuple[str, str]] = {

@@ -69,8 +69,8 @@ class CollectionView:
 
     @property
     def id_field(self) -> str:
-        """The column whose value is the feature id: ``key``, or for admin_area its code."""
-        return "key" if "key" in self.layer.field_names else self.layer.key_from[0]
+        """The column whose value is the feature id (``Layer.id_field``)."""
+        return self.layer.id_field
 
     @property
     def id_column(self) -> sql.Identifier:

@@ -20,7 +20,6 @@ class APISettings(BaseSettings):
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=16, ge=1)
     heavy_pool_max: int = Field(default=3, ge=1)  # overlay, border hazards, river walks, plume, grading
-    pool_timeout_s: float = Field(default=5.0, gt=0)  # waiting longer for a connection is a 503 "busy"
     key_cache_seconds: float = Field(default=60.0, ge=0)  # a verified key's context is reused this long
     # JSON {"key": {"user": "...", "role": "analyst", "city": null}}, imported into the database at start
     api_keys_file: Path | None = None

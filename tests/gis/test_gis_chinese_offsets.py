@@ -1,6 +1,5 @@
 """GCJ-02 / BD-09 offsets: published values, an independent re-implementation, round trips, accuracy."""
 
-import math
 
 import numpy as np
 import pyproj
@@ -15,39 +14,10 @@ from gis.chinese_offsets import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
+from tests.offsets_reference import gcj02_to_bd09_reference, wgs84_to_gcj02_reference
 
 GEOD = pyproj.Geod(ellps="WGS84")
-
-
-def _reference_wgs_to_gcj(lng: float, lat: float) -> tuple[float, float]:
-    """The public algorithm, written out independently with scalar math (not the module's code)."""
-    a, ee = 6378245.0, 0.00669342162296594323
-    x, y = lng - 105.0, lat - 35.0
-    pi = math.pi
-    dlat = (
-        -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
-        + (20.0 * math.sin(6.0 * x * pi) + 20.0 * math.sin(2.0 * x * pi)) * 2.0 / 3.0
-        + (20.0 * math.sin(y * pi) + 40.0 * math.sin(y / 3.0 * pi)) * 2.0 / 3.0
-        + (160.0 * math.sin(y / 12.0 * pi) + 320.0 * math.sin(y * pi / 30.0)) * 2.0 / 3.0
-    )
-    dlng = (
-        300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
-        + (20.0 * math.sin(6.0 * x * pi) + 20.0 * math.sin(2.0 * x * pi)) * 2.0 / 3.0
-        + (20.0 * math.sin(x * pi) + 40.0 * math.sin(x / 3.0 * pi)) * 2.0 / 3.0
-        + (150.0 * math.sin(x / 12.0 * pi) + 300.0 * math.sin(x / 30.0 * pi)) * 2.0 / 3.0
-    )
-    radlat = math.radians(lat)
-    magic = 1 - ee * math.sin(radlat) ** 2
-    dlat = dlat * 180.0 / ((a * (1 - ee)) / (magic * math.sqrt(magic)) * pi)
-    dlng = dlng * 180.0 / (a / math.sqrt(magic) * math.cos(radlat) * pi)
-    return lng + dlng, lat + dlat
-
-
-def _reference_gcj_to_bd(lng: float, lat: float) -> tuple[float, float]:
-    x_pi = math.pi * 3000.0 / 180.0
-    z = math.hypot(lng, lat) + 0.00002 * math.sin(lat * x_pi)
-    theta = math.atan2(lat, lng) + 0.000003 * math.cos(lng * x_pi)
-    return z * math.cos(theta) + 0.0065, z * math.sin(theta) + 0.006
+_reference_wgs_to_gcj, _reference_gcj_to_bd = wgs84_to_gcj02_reference, gcj02_to_bd09_reference
 
 
 def _china_grid(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +28,9 @@ def _china_grid(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
 
 def test_published_pairs_gcoord() -> None:
     # Values published in the test suite of the gcoord library (hujiulong/gcoord), point (123, 45).
+    # The independent reference (tests.offsets_reference) that the service tests use agrees with them too.
+    assert wgs84_to_gcj02_reference(123, 45) == pytest.approx((123.00607541, 45.00197815), abs=5e-6)
+    assert gcj02_to_bd09_reference(123, 45) == pytest.approx((123.00636499, 45.00636899), abs=5e-6)
     assert wgs84_to_gcj02(123, 45) == pytest.approx((123.00607541, 45.00197815), abs=5e-6)
     assert gcj02_to_bd09(123, 45) == pytest.approx((123.00636499, 45.00636899), abs=5e-6)
     assert wgs84_to_bd09(123, 45) == pytest.approx((123.0124491, 45.0083293), abs=5e-6)

@@ -108,6 +108,21 @@ def test_cli_writes_html_and_png(demo_db: DatabaseSettings, tmp_path: Path) -> N
     assert set(summary["counts"]) == {"admin_area", "risk_source", "river"}
     assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    _assert_drawn(png)
     bad = subprocess.run([sys.executable, "-m", "services.cli", "map", "--city", "1", "--out", str(html), "--json"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "320100" in json.loads(bad.stdout)["error"]
+
+
+def _assert_drawn(png: Path) -> None:
+    """The picture shows a map, not a blank page: many colours, and most of it not the background."""
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(png) as src:
+        pixels = src.read()[:3].reshape(3, -1).T  # RGB per pixel
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    background = counts.max() / counts.sum()
+    assert len(colours) > 50, f"only {len(colours)} colours: a blank or nearly blank render"
+    assert background < 0.9, f"{background:.0%} of the picture is one colour"
+

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from layers.catalogue import LAYERS, RISK_CATEGORIES, RISK_LEVELS
+from layers.catalogue import DRAW_ORDER, LAYERS, RISK_CATEGORIES, RISK_LEVELS
 from maps.labels import value_label, value_labels
 from maps.maplibre import BASE_COLLECTIONS, SWITCHER, map_style
 from maps.offline import remote_references
-from maps.styles import CATEGORY_SHAPES, DRAW_ORDER, SHAPE_PATHS, UNGRADED_COLOR, style_document
+from maps.styles import CATEGORY_SHAPES, SHAPE_PATHS, UNGRADED_COLOR, style_document
 
 
 def test_style_document_is_the_catalogue_styles() -> None:

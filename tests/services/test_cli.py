@@ -75,3 +75,34 @@ def test_db_status_and_layers(fresh_db):
     done = run(fresh_db, "layers", "--json")
     layers = {r["name"]: r["count"] for r in json.loads(done.stdout)}
     assert layers["admin_area"] == 71 and layers["risk_source"] == 0
+
+
+EXAMPLE = ROOT / "etl/examples/synthetic_risk_source_chuzhou.csv"
+
+
+def _ledger(settings) -> dict[str, int]:
+    from layers import db
+
+    with db.connect(settings) as conn:
+        return {t: conn.execute(f"SELECT count(*) AS n FROM riskatlas.{t}").fetchone()["n"]
+                for t in ("risk_source", "load_batch", "load_reject", "row_history")}
+
+
+def test_dry_run_as_a_city_steward_writes_nothing_and_reports_what_the_file_states(fresh_db):
+    """The bureau's GB18030, GCJ-02 export with stated county codes: checked as Chuzhou's steward, nothing kept."""
+    before = _ledger(fresh_db)
+    done = run(fresh_db, "load", str(EXAMPLE), "--layer", "risk_source", "--mapping", "demo_chuzhou_risk_source",
+               "--crs", "gcj02", "--as-city", "341100", "--dry-run", "--json")
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["dry_run"] is True and report["rows_inserted"] == 46 - report["rows_rejected"] > 40
+    # the file states two county codes that disagree with where the rows lie (the demo plants them)
+    stated = [d for d in report["disagreements"] if "file_says" in d]
+    assert len(stated) == 2, report["disagreements"]
+    assert _ledger(fresh_db) == before, "a dry run keeps no row, batch, reject or history"
+
+    # the same file as Nanjing's steward: every row lies in Chuzhou, so the database refuses them all
+    done = run(fresh_db, "load", str(EXAMPLE), "--layer", "risk_source", "--mapping", "demo_chuzhou_risk_source",
+               "--crs", "gcj02", "--as-city", "320100", "--json")
+    assert done.returncode == 2, done.stdout
+    assert _ledger(fresh_db) == before

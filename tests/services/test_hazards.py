@@ -3,9 +3,10 @@
 The reference below shares no code with services.hazards: it derives the border lines itself (A's
 boundary within the tolerance of B, in the region's transverse Mercator), measures every distance in a
 transverse Mercator centred on the source (true to a millimetre at these distances), walks the river
-network in Python with geodesic reach lengths, and applies the thresholds and the severity rule of the
-rules file.  Flags whose distance (or travel time) lies within 1 m (5 s) of a threshold are left out of
-the set comparison: the two computations may round such a case either way.
+network in Python with geodesic reach lengths, and applies the thresholds and the severity rule as the
+rules file states them (the rule is re-read from the file here, not taken from services.hazards).
+Flags whose distance (or travel time) lies within 1 m (5 s) of a threshold are left out of the set
+comparison: the two computations may round such a case either way.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+import yaml
 from fastapi.testclient import TestClient
 from pyproj import Geod
 from shapely.geometry import LineString, Point, Polygon
@@ -34,7 +36,7 @@ from shapely.ops import nearest_points
 from etl.load import load_file
 from gis.crs import from_metric, metric_crs_for, to_metric
 from gis.river_transport import RIVER_CLASSES
-from layers import cluster, db, migrate
+from layers import cluster, db
 from layers.settings import DatabaseSettings
 from services.hazards import refresh_after_load, refresh_batch, refresh_full
 from services.hazards.borders import ensure_borders, neighbours
@@ -56,23 +58,16 @@ RULES = load_rules()
 
 
 @pytest.fixture(scope="module")
-def hazard_db(cluster_settings: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[DatabaseSettings]:
-    """The demo region in a database of this module's own, with graded and closed sources, refreshed.
+def hazard_db(cluster_settings: DatabaseSettings, demo_template: str) -> Iterator[DatabaseSettings]:
+    """A copy of the demo region of this module's own, with risk levels spread and some sources closed, refreshed.
 
-    The demo's sources carry no risk level yet (grading is another step); a third each is set to
-    general / larger / major here so that every threshold is exercised, and a few are closed.
+    A third each of the sources is set to general / larger / major here (whatever their grade) so that
+    every threshold is exercised, and a few are closed.
     """
-    from etl.demo import load_demo
-
     name = f"riskatlas_test_hazards_{os.getpid()}"
     cluster.drop_database(cluster_settings, name)
-    cluster.bootstrap(cluster_settings, name)
+    cluster.clone_database(cluster_settings, demo_template, name)
     s = cluster_settings.with_db(name)
-    with db.connect(s) as conn:
-        migrate.upgrade(conn, s)
-    report = load_demo(s, tmp_path_factory.mktemp("hazard_demo"))
-    assert report.exit_code in (0, 1), report.to_dict()
     with db.transaction(s) as conn:
         conn.execute("""UPDATE riskatlas.risk_source
                         SET risk_level = (ARRAY['general', 'larger', 'major'])[1 + id % 3],
@@ -166,8 +161,7 @@ class Reference:
 
     def _add(self, rules: HazardRules, key: tuple[str, str, str, str], risk: str, d: float, *, threshold: float | None,
              own: str, travel_s: float | None = None, zone_level: str | None = None) -> None:
-        sev = rules.severity(key[1], risk, distance_m=d, threshold_m=threshold, travel_time_s=travel_s,
-                             zone_level=zone_level)
+        sev = severity_from_file(key[1], risk, d, threshold, travel_s, rules.horizon_s, zone_level)
         close_edge = (threshold is not None and abs(d - rules.severity_rule.close_fraction * threshold) < 1) or (
             travel_s is not None and abs(travel_s - rules.severity_rule.close_fraction * rules.horizon_s) < 5)
         self.flags[key] = {"distance_m": d, "severity": None if close_edge else sev, "travel_time_s": travel_s,
@@ -289,6 +283,34 @@ class Reference:
                 if et <= horizon:
                     self._add(rules, (src["key"], "upstream", code, ""), src["risk_level"], em, threshold=None,
                               own=src["city_code"], travel_s=et)
+
+
+RULES_DOC = yaml.safe_load((Path(__file__).resolve().parents[2] / "layers/data/hazard_thresholds.yaml")
+                           .read_text(encoding="utf-8"))
+
+
+def severity_from_file(kind: str, risk: str, d: float, threshold: float | None, travel_s: float | None,
+                       horizon_s: float, zone_level: str | None) -> str:
+    """The severity rule as the rules file's comment states it, read from the file itself.
+
+    Start from `base` by risk level; one step up when the distance is at most `close_fraction` of the
+    threshold (upstream: the travel time at most that share of the horizon); at least `inside_floor`
+    inside a zone or protected area; at least `zone_floor[level]` for a protection-zone flag; never
+    above the highest level.
+    """
+    rule = RULES_DOC["severity"]
+    levels = list(rule["levels"])
+    i = levels.index(rule["base"][risk])
+    fraction = float(rule["close_fraction"])
+    if kind == "upstream":
+        i += 1 if travel_s is not None and travel_s <= fraction * horizon_s else 0
+    elif threshold is not None and d <= fraction * threshold:
+        i += 1
+    if kind in ("protection-zone", "protected-area") and d == 0:
+        i = max(i, levels.index(rule["inside_floor"]))
+    if kind == "protection-zone" and zone_level in rule.get("zone_floor", {}):
+        i = max(i, levels.index(rule["zone_floor"][zone_level]))
+    return levels[min(i, len(levels) - 1)]
 
 
 def derive_borders(areas: gpd.GeoDataFrame, tol: float) -> dict[tuple[str, str], shapely.Geometry]:

@@ -11,16 +11,23 @@ import pyproj
 import pytest
 from fastapi.testclient import TestClient
 
-from gis.crs import BD09, GCJ02, bearing_deg, from_wgs84, geodesic_distance_m, to_wgs84
+from gis.crs import BD09, GCJ02
 from layers import db
 from layers.settings import DatabaseSettings
 from services.nearby import NearbyQuery, candidates
 from services.web.app import create_app
 from services.web.settings import APISettings
+from tests.offsets_reference import gcj02_to_bd09_reference, wgs84_to_gcj02_reference
 
 ANALYST = {"X-API-Key": "analyst-key"}
 INSPECTOR = {"X-API-Key": "inspector-key"}
 ORIGIN = (118.78, 32.04)
+GEOD = pyproj.Geod(ellps="WGS84")  # the reference: PROJ's geodesics, not the service's helpers
+
+
+def _bearing(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
+    """Initial bearing from the first point to the second, degrees clockwise from north in [0, 360)."""
+    return float(GEOD.inv(lon0, lat0, lon1, lat1)[0]) % 360.0
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +53,8 @@ def truth(demo_db: DatabaseSettings) -> list[dict]:
             "SELECT key, category, risk_level, city_code, county_code, ST_X(geom) x, ST_Y(geom) y "
             "FROM riskatlas.risk_source"
         ).fetchall()
-    d = geodesic_distance_m(
-        ORIGIN[0], ORIGIN[1], np.array([r["x"] for r in rows]), np.array([r["y"] for r in rows])
-    )
+    xs, ys = np.array([r["x"] for r in rows]), np.array([r["y"] for r in rows])
+    d = GEOD.inv(np.full_like(xs, ORIGIN[0]), np.full_like(ys, ORIGIN[1]), xs, ys)[2]
     out = [{**r, "d": float(v)} for r, v in zip(rows, d, strict=True) if v <= 20_000]
     return sorted(out, key=lambda r: (r["d"], r["key"]))
 
@@ -68,7 +74,7 @@ def test_nearest_sites_in_order_with_distance_and_bearing(client: TestClient, tr
     assert [s["key"] for s in sites] == [t["key"] for t in truth[:25]]
     for s, t in zip(sites, truth, strict=False):
         assert s["distance_m"] == pytest.approx(t["d"], abs=0.1)
-        assert s["bearing_deg"] == pytest.approx(bearing_deg(ORIGIN[0], ORIGIN[1], t["x"], t["y"]), abs=0.06)
+        assert s["bearing_deg"] == pytest.approx(_bearing(ORIGIN[0], ORIGIN[1], t["x"], t["y"]), abs=0.06)
         assert 0 <= s["bearing_deg"] < 360
         assert (s["x"], s["y"]) == pytest.approx((t["x"], t["y"]), abs=1e-7)
         assert s["city"] and s["county"] and s["category"] == t["category"]
@@ -91,15 +97,17 @@ def test_category_and_level_filters(client: TestClient, truth: list[dict]) -> No
 
 @pytest.mark.parametrize("spec", [GCJ02, BD09])
 def test_offset_coordinates_in_and_out(client: TestClient, truth: list[dict], spec) -> None:
-    ox, oy = from_wgs84(*ORIGIN, spec)
+    gcj = wgs84_to_gcj02_reference(*ORIGIN)
+    ox, oy = gcj if spec is GCJ02 else gcj02_to_bd09_reference(*gcj)
     r = client.get("/nearby", params={"x": ox, "y": oy, "crs": spec.name, "radius": 20000, "limit": 10})
     assert r.status_code == 200 and r.headers["content-crs"] == f"<{spec.uri}>"
     doc = r.json()
     assert doc["crs"] == spec.uri and doc["origin"] == {"x": ox, "y": oy}
     assert [s["key"] for s in doc["sites"]] == [t["key"] for t in truth[:10]]
     for s, t in zip(doc["sites"], truth, strict=False):
-        back = to_wgs84(s["x"], s["y"], spec)
-        assert geodesic_distance_m(back[0], back[1], t["x"], t["y"]) < 0.05
+        gcj = wgs84_to_gcj02_reference(t["x"], t["y"])  # independent of gis.crs
+        expected = gcj if spec is GCJ02 else gcj02_to_bd09_reference(*gcj)
+        assert (s["x"], s["y"]) == pytest.approx(expected, abs=2e-7)
         assert s["distance_m"] == pytest.approx(t["d"], abs=0.5)
 
 

@@ -48,14 +48,15 @@ PAYLOADS = [
 
 
 @pytest.fixture(scope="module")
-def client(demo_db: DatabaseSettings) -> Iterator[TestClient]:
-    with TestClient(create_app(demo_db, APISettings())) as c:
-        yield c
+def counts_before(demo_db: DatabaseSettings) -> dict[str, int]:
+    """The layers' counts before the first attack of this module (the client needs them first)."""
+    return _counts(demo_db)
 
 
 @pytest.fixture(scope="module")
-def counts_before(demo_db: DatabaseSettings) -> dict[str, int]:
-    return _counts(demo_db)
+def client(demo_db: DatabaseSettings, counts_before: dict[str, int]) -> Iterator[TestClient]:
+    with TestClient(create_app(demo_db, APISettings())) as c:
+        yield c
 
 
 def _counts(settings: DatabaseSettings) -> dict[str, int]:

@@ -18,6 +18,7 @@ from services.web.app import create_app
 from services.web.settings import APISettings
 
 ANALYST = {"X-API-Key": "analyst-key"}
+INSPECTOR = {"X-API-Key": "inspector-key"}
 TMS = morecantile.tms.get("WebMercatorQuad")
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -25,7 +26,8 @@ MVT = "application/vnd.mapbox-vector-tile"
 @pytest.fixture(scope="module")
 def client(demo_db: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     keys: Path = tmp_path_factory.mktemp("keys") / "keys.json"
-    keys.write_text(json.dumps({"analyst-key": {"user": "ana", "role": "analyst"}}))
+    keys.write_text(json.dumps({"analyst-key": {"user": "ana", "role": "analyst"},
+                                "inspector-key": {"user": "ins", "role": "inspector"}}))
     with TestClient(create_app(demo_db, APISettings(api_keys_file=keys))) as c:
         yield c
 
@@ -116,7 +118,8 @@ def test_point_tile_holds_the_features_postgis_finds(
     ey = (bounds.top - my) / (bounds.top - bounds.bottom) * 4096
     px, py = feature["geometry"]["coordinates"]
     assert abs(px - ex) <= 1 and abs(py - ey) <= 1
-    assert "contact" not in feature["properties"] and "substances" not in feature["properties"]
+    restricted = {f.name for f in LAYERS["risk_source"].fields if f.restricted}
+    assert restricted and not restricted & set(feature["properties"])
 
 
 def test_restricted_fields_only_in_tiles_of_roles_that_may_see_them(client: TestClient, site: dict) -> None:
@@ -125,6 +128,12 @@ def test_restricted_fields_only_in_tiles_of_roles_that_may_see_them(client: Test
     analyst = client.get(path, headers=ANALYST)
     assert all("contact" not in f["properties"] for f in _decode(public.content)["risk_source"]["features"])
     assert client.get(path, params={"properties": "name,contact"}).status_code == 400
+    # an inspector may not see contacts either: asking for them is refused, not silently dropped
+    for field in ("contact", "substances", "q_value"):
+        refused = client.get(path, params={"properties": f"name,{field}"}, headers=INSPECTOR)
+        assert refused.status_code == 400 and field in refused.json()["description"], field
+    inspector = _decode(client.get(path, headers=INSPECTOR).content)["risk_source"]["features"]
+    assert inspector and all("contact" not in f["properties"] for f in inspector)
     chosen = client.get(path, params={"properties": "name,contact"}, headers=ANALYST)
     features = _decode(chosen.content)["risk_source"]["features"]
     assert any("contact" in f["properties"] for f in features)
