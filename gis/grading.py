@@ -5,7 +5,9 @@ as data (``GradingTables.from_dict`` of the parsed ``layers/data/hj941_grading.y
 ``CriticalTable`` of the HJ 169 substances); nothing here reads a file or a database.
 
 Levels are the English names stored in the database: ``general`` (一般), ``larger`` (较大) and
-``major`` (重大).  A medium whose Q is below 1 is graded general directly and written ``Q0``.
+``major`` (重大).  A medium whose Q is below 1 is graded general directly and written ``Q0``.  Air
+(HJ 941-2018 §6) and water (§7) each count their own substances (``Critical.air``, ``Critical.water``)
+and have their own M; a medium with Q ≥ 1 and no M is pending M, its level the range M could give.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ E_CLASSES = ("E1", "E2", "E3")
 
 
 class GradingProblem(ValueError):
-    """The inputs of one source cannot be graded (bad quantity, unknown substance, missing M)."""
+    """The inputs of one source cannot be graded (bad quantity, unknown substance, an M below every
+    band, an unknown sensitivity class).  A missing M is no problem: the medium is pending M."""
 
 
 class TablesError(ValueError):
@@ -49,12 +52,13 @@ class Band:
 
 @dataclass(frozen=True)
 class AirClass:
-    """An air sensitivity class reached with ``far_at_least`` people within the far radius or
-    ``near_at_least`` within the near radius."""
+    """An air sensitivity class reached with more than ``far_more_than`` people within the far radius
+    or more than ``near_more_than`` within the near radius (HJ 941-2018 §6.3 says 大于, greater than:
+    exactly the threshold does not reach the class)."""
 
     name: str
-    far_at_least: float
-    near_at_least: float
+    far_more_than: float
+    near_more_than: float
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class ReceptorRule:
     kind: str | None
     e_class: str
     text: str
+    by_reading: bool = False  # its class is the setting e_water.reserve_wetland_reading's
 
     def matches(self, layer: str, kind: str | None) -> bool:
         return self.layer == layer and (self.kind is None or self.kind == kind)
@@ -76,7 +81,6 @@ class GradingTables:
 
     q_general_below: float
     q_bands: tuple[Band, ...]
-    air_exclude: frozenset[str]
     m_bands: tuple[Band, ...]
     far_radius_m: float
     near_radius_m: float
@@ -88,6 +92,9 @@ class GradingTables:
     crossing_national: str
     crossing_province: str
     water_otherwise: str
+    water_reading: str  # which reading places nature reserves and important wetlands (E1 or E2)
+    water_reading_class: str
+    water_reading_text: str
     snap_max_m: float
     near_m: float
     m_columns: tuple[str, ...]
@@ -154,11 +161,20 @@ def _tables(doc: Mapping[str, Any]) -> GradingTables:
                     raise TablesError(f"grading tables: matrix {e}/{band.name}/{col} is {level!r}; expected one "
                                       f"of {list(levels)}")
                 cells[(e, band.name, col)] = str(level)
-    air_classes = tuple(AirClass(str(c["name"]), float(c["far_at_least"]), float(c["near_at_least"]))
+    air_classes = tuple(AirClass(str(c["name"]), float(c["far_more_than"]), float(c["near_more_than"]))
                         for c in air["classes"])
-    receptors = tuple(ReceptorRule(str(r["layer"]), r.get("kind"), str(r["class"]), str(r.get("text", "")))
+    reading = str(water["reserve_wetland_reading"])
+    readings = water["reserve_wetland_readings"]
+    if reading not in readings:
+        raise TablesError(f"grading tables: e_water.reserve_wetland_reading was {reading!r} but is expected to be one "
+                          f"of {list(readings)}")
+    reading_class = str(readings[reading]["class"])
+    receptors = tuple(ReceptorRule(str(r["layer"]), r.get("kind"),
+                                   reading_class if r["class"] == "reading" else str(r["class"]),
+                                   str(r.get("text", "")), r["class"] == "reading")
                       for r in water["receptors"])
     for name in [c.name for c in air_classes] + [r.e_class for r in receptors] + [
+            *(str(v["class"]) for v in readings.values()),
             air["otherwise"], water["otherwise"], *water["crossings"].values()]:
         if name not in E_CLASSES:
             raise TablesError(f"grading tables: sensitivity class {name!r} is not one of {list(E_CLASSES)}")
@@ -166,13 +182,14 @@ def _tables(doc: Mapping[str, Any]) -> GradingTables:
                       "check": bool(doc[part].get("check", False))}
                for part in ("q", "m", "e_air", "e_water", "matrix", "label")}
     return GradingTables(
-        q_general_below=float(q["general_below"]), q_bands=q_bands,
-        air_exclude=frozenset(str(x) for x in q.get("air_exclude") or ()), m_bands=m_bands,
+        q_general_below=float(q["general_below"]), q_bands=q_bands, m_bands=m_bands,
         far_radius_m=float(air["far_radius_m"]), near_radius_m=float(air["near_radius_m"]),
         air_classes=air_classes, air_otherwise=str(air["otherwise"]),
         downstream_m=float(water["downstream_m"]), reach_s=float(water["reach_hours"]) * 3600.0,
         receptors=receptors, crossing_national=str(water["crossings"]["national"]),
         crossing_province=str(water["crossings"]["province"]), water_otherwise=str(water["otherwise"]),
+        water_reading=reading, water_reading_class=reading_class,
+        water_reading_text=str(readings[reading].get("text", "")),
         snap_max_m=float(water["snap_max_m"]), near_m=float(water["near_m"]),
         m_columns=columns, cells=cells,
         level_zh={k: str(v["zh"]) for k, v in levels.items()},
@@ -189,7 +206,7 @@ def _tables(doc: Mapping[str, Any]) -> GradingTables:
 @dataclass(frozen=True)
 class Critical:
     """One substance of the critical-quantity table: its id, CAS, critical quantity (t) and whether it
-    counts towards water Q."""
+    counts towards water Q (HJ 941-2018 §7.1) and air Q (§6.1)."""
 
     id: str
     name: str
@@ -197,6 +214,7 @@ class Critical:
     critical_t: float
     water: bool
     names: tuple[str, ...] = ()  # every name and alias it may be written as
+    air: bool = True
 
 
 def normalise_name(text: str) -> str:
@@ -265,7 +283,8 @@ class QResult:
 
 
 def q_values(items: Sequence[Mapping[str, Any]] | None, table: CriticalTable, tables: GradingTables) -> QResult:
-    """Q = Σ qᵢ/Qᵢ for air (every substance not excluded) and water (water-relevant ones only).
+    """Q = Σ qᵢ/Qᵢ for air and for water, each over the substances that count for it (``Critical.air``,
+    ``Critical.water``: the media column of the substance table, HJ 941-2018 §6.1 and §7.1).
 
     ``items`` are the inventory's ``{name, cas, quantity_t}`` dicts; none or an empty list gives
     Q = 0.  Raises ``GradingProblem`` naming every bad line (negative or missing quantity, unknown
@@ -288,8 +307,7 @@ def q_values(items: Sequence[Mapping[str, Any]] | None, table: CriticalTable, ta
             problems.append(str(exc))
             continue
         ratio = float(qty) / c.critical_t
-        parts.append(QPart(str(name or c.name), cas, c.id, float(qty), c.critical_t, ratio,
-                           c.id not in tables.air_exclude, c.water))
+        parts.append(QPart(str(name or c.name), cas, c.id, float(qty), c.critical_t, ratio, c.air, c.water))
     if problems:
         raise GradingProblem("; ".join(problems))
     return QResult(q_air=sum(p.ratio for p in parts if p.air), q_water=sum(p.ratio for p in parts if p.water),
@@ -360,7 +378,7 @@ def q_many(source: ArrayLike, position: ArrayLike, names: Sequence[Any], cas: Se
         if isinstance(hit, str):
             line_problem[k] = hit
         else:
-            critical[k], air[k], water[k] = hit.critical_t, hit.id not in tables.air_exclude, hit.water
+            critical[k], air[k], water[k] = hit.critical_t, hit.air, hit.water
     ok = np.isfinite(critical)
     ratio = np.where(ok, qty / np.where(ok, critical, 1.0), 0.0)
     q_air = np.bincount(source[ok & air], weights=ratio[ok & air], minlength=n_sources)
@@ -400,16 +418,20 @@ def m_band(score: float, tables: GradingTables) -> str:
 
 def e_air(far_population: float, near_population: float, tables: GradingTables) -> tuple[str, str]:
     """The air sensitivity class from the population within the far (5 km) and near (500 m) radii,
-    and a sentence saying which threshold decided it."""
+    and a sentence saying which threshold decided it.
+
+    A class is reached by *more than* its threshold (HJ 941-2018 §6.3: 大于): 50,000 people within
+    5 km is E2, not E1; 500 within 500 m is not E2.
+    """
     far_km = tables.far_radius_m / 1000
     near_m = tables.near_radius_m
     for c in tables.air_classes:
-        if far_population >= c.far_at_least:
-            return c.name, (f"{far_population:,.0f} people within {far_km:g} km ≥ {c.far_at_least:,.0f}")
-        if near_population >= c.near_at_least:
-            return c.name, (f"{near_population:,.0f} people within {near_m:g} m ≥ {c.near_at_least:,.0f}")
+        if far_population > c.far_more_than:
+            return c.name, (f"{far_population:,.0f} people within {far_km:g} km > {c.far_more_than:,.0f}")
+        if near_population > c.near_more_than:
+            return c.name, (f"{near_population:,.0f} people within {near_m:g} m > {c.near_more_than:,.0f}")
     return tables.air_otherwise, (f"{far_population:,.0f} people within {far_km:g} km and {near_population:,.0f} "
-                                  f"within {near_m:g} m are below every threshold")
+                                  f"within {near_m:g} m exceed no threshold")
 
 
 @dataclass(frozen=True)
@@ -443,8 +465,11 @@ def e_water(receptors: Iterable[WaterReceptor], crosses_province: bool, crosses_
     for r in receptors:
         cls = receptor_class(r.layer, r.kind, tables)
         if cls is not None:
-            what = next(rule.text for rule in tables.receptors if rule.matches(r.layer, r.kind))
-            found.append((cls, f"{what} {r.name or r.key} at {r.at_m:,.0f} m downstream (≤ {km:g} km)"))
+            rule = next(rule for rule in tables.receptors if rule.matches(r.layer, r.kind))
+            why = f"{rule.text} {r.name or r.key} at {r.at_m:,.0f} m downstream (≤ {km:g} km)"
+            if rule.by_reading:
+                why += f" — {cls} under the {tables.water_reading} reading (setting e_water.reserve_wetland_reading)"
+            found.append((cls, why))
     hours = tables.reach_s / 3600
     if crosses_national:
         found.append((tables.crossing_national, f"the {hours:g}-hour downstream reach crosses a national border"))
@@ -464,116 +489,179 @@ def e_water(receptors: Iterable[WaterReceptor], crosses_province: bool, crosses_
 
 @dataclass(frozen=True)
 class MediumGrade:
-    """The grade of one medium: Q, its band, M band and E (None when Q0), the level and the cell."""
+    """The grade of one medium: Q, its band, M band and E (None when Q0), the level and the cell.
+
+    A medium with Q ≥ 1 and no M score is *pending M*: ``m_band`` is None, ``levels`` the levels the
+    matrix row (E, Q band) holds over every M band, and ``level`` the level only when that range is
+    one level (E1/Q3 is major whatever M is), else None.
+    """
 
     medium: Medium
     q: float
     q_band: str
     m_band: str | None
     e: str | None
-    level: str
+    level: str | None
+    levels: tuple[str, str] | None = None  # (lowest, highest) when pending M
+
+    @property
+    def pending(self) -> bool:
+        """Q ≥ 1 but no M: the level waits for the bureau's M score."""
+        return self.q_band != "Q0" and self.m_band is None
 
     @property
     def cell(self) -> str | None:
-        """The matrix cell used, e.g. ``E2/Q1/M3``; None when Q < 1 graded the medium directly."""
-        return None if self.m_band is None else f"{self.e}/{self.q_band}/{self.m_band}"
+        """The matrix cell used, e.g. ``E2/Q1/M3`` (``E2/Q1/M?`` pending M); None when Q < 1 graded the
+        medium directly."""
+        if self.q_band == "Q0":
+            return None
+        return f"{self.e}/{self.q_band}/{self.m_band or 'M?'}"
+
+    @property
+    def range(self) -> tuple[str, str]:
+        """The lowest and highest level the medium can have (the same level twice once graded)."""
+        if self.levels is not None:
+            return self.levels
+        assert self.level is not None
+        return self.level, self.level
 
 
 def medium_level(medium: Medium, q: float, m_score: float | None, e: str, tables: GradingTables) -> MediumGrade:
-    """The level of one medium: general when Q < 1, else the matrix cell (E, Q band, M band)."""
+    """The level of one medium: general when Q < 1, else the matrix cell (E, Q band, M band); with no
+    M score, the range of levels M could give (pending M)."""
     band = q_band(q, tables)
     if band == "Q0":
         return MediumGrade(medium, q, band, None, None, "general")
-    if m_score is None:
-        raise GradingProblem(f"{medium} Q is {q:.3g} (≥ {tables.q_general_below:g}) but the source has no M score; "
-                             "the bureau scores M on site (risk_source.m_score)")
-    mb = m_band(float(m_score), tables)
     if e not in E_CLASSES:
         raise GradingProblem(f"{medium} sensitivity was {e!r} but is expected to be one of {list(E_CLASSES)}")
+    if m_score is None:
+        row = [tables.level_of(e, band, col) for col in tables.m_columns]
+        lo = min(row, key=lambda lv: tables.level_rank[lv])
+        hi = max(row, key=lambda lv: tables.level_rank[lv])
+        return MediumGrade(medium, q, band, None, e, lo if lo == hi else None, (lo, hi))
+    mb = m_band(float(m_score), tables)
     return MediumGrade(medium, q, band, mb, e, tables.level_of(e, band, mb))
 
 
 @dataclass(frozen=True)
 class Grade:
-    """The enterprise grade: both media, the overall level (the higher) and the label."""
+    """The enterprise grade: both media, the overall level (the higher; None while pending M leaves
+    it open), its range, the label and the status (``graded`` or ``pending-m``)."""
 
     air: MediumGrade
     water: MediumGrade
-    level: str
+    level: str | None
     label: str
+    levels: tuple[str, str]
+
+    @property
+    def status(self) -> str:
+        return "pending-m" if self.air.pending or self.water.pending else "graded"
+
+
+class _Same:
+    """The default of ``grade(m_water=...)``: the air M is used for water too."""
+
+
+SAME_M = _Same()
 
 
 def grade(q_air: float, q_water: float, m_score: float | None, e_air_class: str, e_water_class: str,
-          tables: GradingTables, *, m_water: float | None = None) -> Grade:
+          tables: GradingTables, *, m_water: float | None | _Same = SAME_M) -> Grade:
     """Grade both media and combine them; the enterprise level is the higher of the two.
 
-    HJ 941 scores M separately for air and water; the inventory holds one score (``m_score``), used
-    for both unless ``m_water`` is given.
+    HJ 941 scores M separately for air (§6.2) and water (§7.2): ``m_score`` is the air M and
+    ``m_water`` the water M (by default the same score, for a source with one M).  A medium with
+    Q ≥ 1 and no M is pending (:class:`MediumGrade`): the enterprise level is then the higher of the
+    two ranges, a level only when that range is one level.
     """
     air = medium_level("air", q_air, m_score, e_air_class, tables)
-    water = medium_level("water", q_water, m_score if m_water is None else m_water, e_water_class, tables)
-    level = tables.higher(air.level, water.level)
-    return Grade(air, water, level, label(level, air, water, tables))
+    water = medium_level("water", q_water, m_score if isinstance(m_water, _Same) else m_water, e_water_class,
+                         tables)
+    (alo, ahi), (wlo, whi) = air.range, water.range
+    levels = (tables.higher(alo, wlo), tables.higher(ahi, whi))
+    level = levels[0] if levels[0] == levels[1] else None
+    return Grade(air, water, level, label(levels, air, water, tables), levels)
 
 
-def label(level: str, air: MediumGrade, water: MediumGrade, tables: GradingTables) -> str:
-    """The standard's expression, e.g. ``较大[较大-大气(Q2-M2-E3)+一般-水(Q1-M1-E3)]``."""
-    return f"{tables.level_zh[level]}[{_part(air, tables)}+{_part(water, tables)}]"
+def label(level: str | tuple[str, str], air: MediumGrade, water: MediumGrade, tables: GradingTables) -> str:
+    """The standard's expression, e.g. ``较大[较大-大气(Q2-M2-E3)+一般-水(Q1-M1-E3)]``.
+
+    Pending M, the part reads ``较大~重大-大气(Q2-M?-E2)`` (the levels M could give) and the overall
+    level the range of the higher of the two.
+    """
+    return f"{_levels_zh(level, tables)}[{_part(air, tables)}+{_part(water, tables)}]"
+
+
+def _levels_zh(level: str | tuple[str, str], tables: GradingTables) -> str:
+    lo, hi = (level, level) if isinstance(level, str) else level
+    return tables.level_zh[lo] if lo == hi else f"{tables.level_zh[lo]}~{tables.level_zh[hi]}"
 
 
 def _part(g: MediumGrade, tables: GradingTables) -> str:
-    inner = g.q_band if g.m_band is None else f"{g.q_band}-{g.m_band}-{g.e}"
-    return f"{tables.level_zh[g.level]}-{tables.media_zh[g.medium]}({inner})"
-
+    inner = g.q_band if g.q_band == "Q0" else f"{g.q_band}-{g.m_band or 'M?'}-{g.e}"
+    return f"{_levels_zh(g.range, tables)}-{tables.media_zh[g.medium]}({inner})"
 
 
 @dataclass(frozen=True)
 class GradeArrays:
     """:func:`grade` for many sources: one array per result (object arrays of text, None where a
-    source could not be graded) and the problem of each source that could not."""
+    source could not be graded or a level is open) and the problem of each source that could not."""
 
     q_air_band: NDArray[np.object_]
     q_water_band: NDArray[np.object_]
-    m_band: NDArray[np.object_]
+    m_air_band: NDArray[np.object_]
+    m_water_band: NDArray[np.object_]
     air_level: NDArray[np.object_]
     water_level: NDArray[np.object_]
     risk_level: NDArray[np.object_]
+    level_min: NDArray[np.object_]
+    level_max: NDArray[np.object_]
     air_cell: NDArray[np.object_]
     water_cell: NDArray[np.object_]
     label: NDArray[np.object_]
+    status: NDArray[np.object_]
     problems: dict[int, str]
 
 
-def grade_many(q_air: ArrayLike, q_water: ArrayLike, m_score: ArrayLike, e_air_class: Sequence[str],
-               e_water_class: Sequence[str], tables: GradingTables) -> GradeArrays:
-    """:func:`grade` for many sources: the sources are grouped by (Q bands, M band, E classes), and
+def grade_many(q_air: ArrayLike, q_water: ArrayLike, m_air: ArrayLike, e_air_class: Sequence[str],
+               e_water_class: Sequence[str], tables: GradingTables, m_water: ArrayLike | None = None) -> GradeArrays:
+    """:func:`grade` for many sources: the sources are grouped by (Q bands, M bands, E classes), and
     :func:`grade` itself grades one member of each group (a few hundred groups at most), so the
-    levels and labels are exactly those of the one-source function.  ``m_score`` is NaN where absent.
+    levels and labels are exactly those of the one-source function.  ``m_air`` and ``m_water`` are
+    NaN where absent; ``m_water`` None uses ``m_air`` for both media.
     """
     qa = np.asarray(q_air, dtype=np.float64)
     qw = np.asarray(q_water, dtype=np.float64)
-    m = np.asarray(m_score, dtype=np.float64)
-    qa_band, qw_band, m_band_ = _q_bands(qa, tables), _q_bands(qw, tables), _m_bands(m, tables)
+    ma = np.asarray(m_air, dtype=np.float64)
+    mw = ma if m_water is None else np.asarray(m_water, dtype=np.float64)
+    qa_band, qw_band = _q_bands(qa, tables), _q_bands(qw, tables)
+    ma_band, mw_band = _m_bands(ma, tables), _m_bands(mw, tables)
     ea = np.asarray(e_air_class, dtype=object)
     ew = np.asarray(e_water_class, dtype=object)
-    keys = np.char.add(np.char.add(np.char.add(qa_band.astype(str), "|" + qw_band.astype(str)),
-                                   np.char.add("|" + m_band_.astype(str), "|" + ea.astype(str))),
-                       "|" + ew.astype(str))
+    parts = [qa_band, qw_band, ma_band, mw_band, ea, ew]
+    keys = parts[0].astype(str)
+    for p in parts[1:]:
+        keys = np.char.add(np.char.add(keys, "|"), p.astype(str))
     _, first, group = np.unique(keys, return_index=True, return_inverse=True)
-    names = ("q_air_band", "q_water_band", "m_band", "air_level", "water_level", "risk_level", "air_cell",
-             "water_cell", "label")
+    names = ("q_air_band", "q_water_band", "m_air_band", "m_water_band", "air_level", "water_level", "risk_level",
+             "level_min", "level_max", "air_cell", "water_cell", "label", "status")
     per_group: dict[str, list[Any]] = {k: [] for k in names}
     group_problem: dict[int, int] = {}
+
+    def one(i: int) -> Grade:
+        return grade(float(qa[i]), float(qw[i]), None if np.isnan(ma[i]) else float(ma[i]), str(ea[i]), str(ew[i]),
+                     tables, m_water=None if np.isnan(mw[i]) else float(mw[i]))
+
     for g, i in enumerate(first):
-        mi = None if np.isnan(m[i]) else float(m[i])
         try:
-            r = grade(float(qa[i]), float(qw[i]), mi, str(ea[i]), str(ew[i]), tables)
+            r: Grade | None = one(int(i))
         except GradingProblem:
             group_problem[g] = int(i)
             r = None
         values = (None,) * len(names) if r is None else (
-            r.air.q_band, r.water.q_band, r.air.m_band or r.water.m_band, r.air.level, r.water.level, r.level,
-            r.air.cell, r.water.cell, r.label)
+            r.air.q_band, r.water.q_band, r.air.m_band, r.water.m_band, r.air.level, r.water.level, r.level,
+            r.levels[0], r.levels[1], r.air.cell, r.water.cell, r.label, r.status)
         for k, v in zip(names, values):
             per_group[k].append(v)
     out = {k: np.asarray(v, dtype=object)[group.reshape(-1)] for k, v in per_group.items()}
@@ -581,8 +669,7 @@ def grade_many(q_air: ArrayLike, q_water: ArrayLike, m_score: ArrayLike, e_air_c
     if group_problem:
         for i in np.flatnonzero(np.isin(group.reshape(-1), list(group_problem))):
             try:  # the message names the source's own Q and M
-                grade(float(qa[i]), float(qw[i]), None if np.isnan(m[i]) else float(m[i]), str(ea[i]), str(ew[i]),
-                      tables)
+                one(int(i))
             except GradingProblem as exc:
                 problems[int(i)] = str(exc)
     return GradeArrays(**out, problems=problems)

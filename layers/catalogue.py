@@ -74,6 +74,12 @@ FLAG_KIND_LABELS = labelled({
     "upstream": ("位于他市上游", "upstream of another city"), "protection-zone": ("水源保护区", "protection zone"),
     "protected-area": ("生态保护区域", "protected area")})
 SEVERITY_LABELS = labelled({"high": ("高", "high"), "medium": ("中", "medium"), "low": ("低", "low")})
+#: What the stored levels of a risk source are: graded, or waiting for an M score (HJ 941 needs M
+#: for a medium whose Q is at least 1; until then the label shows M? and the levels M could give).
+GRADE_STATUS_LABELS = labelled({"graded": ("已分级", "graded"),
+                                "pending-m": ("待评M值（Q、E已评，等级为M可能给出的范围）",
+                                              "pending M (Q and E graded; the level is the range M could give)")})
+GRADE_STATUSES = tuple(GRADE_STATUS_LABELS)
 
 
 @dataclass(frozen=True)
@@ -247,11 +253,19 @@ RISK_SOURCE = Layer(
         # the quantities, and the public sees its HJ 941 band (DESIGN 9; migration 0006).
         Field("q_value", "float", title="Q (HJ 941)", title_zh="Q值", minimum=0, restricted=True),
         Field("q_band", title="Q band (HJ 941)", title_zh="Q值区间", domain=Q_BAND_LABELS, derived=True),
-        Field("m_score", "int", title="M score (HJ 941)", title_zh="M值", minimum=0, maximum=100),
+        # HJ 941-2018 scores M for air (§6.2) and for water (§7.2); a file with one M (m_score) has it
+        # used for both media, and the grade says so (migration 0007).
+        Field("m_score", "int", title="M score, one for both media (HJ 941)", title_zh="M值（两要素共用）",
+              minimum=0, maximum=100),
+        Field("m_air", "int", title="M score, air (HJ 941 §6.2)", title_zh="大气M值", minimum=0, maximum=100),
+        Field("m_water", "int", title="M score, water (HJ 941 §7.2)", title_zh="水M值", minimum=0, maximum=100),
         Field("air_level", title="Air risk level", title_zh="大气风险等级", domain=RISK_LEVEL_LABELS),
         Field("water_level", title="Water risk level", title_zh="水风险等级", domain=RISK_LEVEL_LABELS),
         Field("risk_level", title="Risk level", title_zh="风险等级", domain=RISK_LEVEL_LABELS),
         Field("grade_label", title="Grade label (HJ 941)", title_zh="分级表征"),
+        # 'pending-m': Q and E are graded but a medium with Q >= 1 has no M; the label shows the levels
+        # M could give, and stewards list these sources (riskatlas grade --pending, or this filter).
+        Field("grade_status", title="Grade status", title_zh="分级状态", domain=GRADE_STATUS_LABELS, derived=True),
         Field("status", title="Status", title_zh="状态",
               domain=labelled({"active": ("在产", "active"), "closed": ("关停", "closed"),
                                "under-construction": ("在建", "under construction")})),

@@ -21,7 +21,8 @@ class UnknownSubstance(KeyError):
 
 @dataclass(frozen=True)
 class Substance:
-    """One HJ 169 substance: critical quantity (t), toxic end-points (mg/m³), water relevance."""
+    """One HJ 169 substance: critical quantity (t), toxic end-points (mg/m³), the media whose Q it counts
+    towards (HJ 941-2018 §6.1 air, §7.1 water) and why."""
 
     id: str
     cas: str
@@ -31,10 +32,22 @@ class Substance:
     critical_t: float
     endpoint1_mg_m3: float | None
     endpoint2_mg_m3: float | None
-    water: bool
+    media: frozenset[str]
+    media_clause: str
+    media_check: bool
     gb3838: str | None
     clause: str
     check: bool
+
+    @property
+    def air(self) -> bool:
+        """Whether the substance counts towards air Q (HJ 941-2018 §6.1)."""
+        return "air" in self.media
+
+    @property
+    def water(self) -> bool:
+        """Whether the substance counts towards water Q (HJ 941-2018 §7.1)."""
+        return "water" in self.media
 
 
 @dataclass(frozen=True)
@@ -72,8 +85,21 @@ def substances() -> tuple[Substance, ...]:
         id=r["id"], cas=r["cas"], name_en=r["name_en"], name_zh=r["name_zh"],
         aliases=tuple(a for a in r["aliases"].split("|") if a), critical_t=float(r["critical_t"]),
         endpoint1_mg_m3=_float(r["endpoint1_mg_m3"]), endpoint2_mg_m3=_float(r["endpoint2_mg_m3"]),
-        water=r["water"] == "1", gb3838=r["gb3838"] or None, clause=r["clause"], check=r["check"] == "yes",
+        media=_media(r["id"], r["media"]), media_clause=r["media_clause"], media_check=r["media_check"] == "yes",
+        gb3838=r["gb3838"] or None, clause=r["clause"], check=r["check"] == "yes",
     ) for r in _rows("hj169_substances.csv"))
+
+
+MEDIA = ("air", "water")
+
+
+def _media(sid: str, text: str) -> frozenset[str]:
+    """The media column (``air``, ``water`` or ``air|water``) as a set; anything else is an error of the file."""
+    media = frozenset(m.strip() for m in text.split("|") if m.strip())
+    if not media or not media <= set(MEDIA):
+        raise ValueError(f"hj169_substances.csv: {sid}: media was {text!r} but is expected to be one or more of "
+                         f"{list(MEDIA)} joined by '|'")
+    return media
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,7 @@ VALUE_ZH: dict[str, dict[str, str]] = {f: {v: lab.zh for v, lab in d.items()} fo
 VALUE_EN: dict[str, dict[str, str]] = {f: {v: lab.en for v, lab in d.items()} for f, d in DOMAIN_LABELS.items()}
 
 UNGRADED = {"en": "not graded", "zh": "未分级"}
+PENDING_M = {"en": "pending M score", "zh": "待评M值"}
 
 #: Words of the pages, in both languages.
 UI: dict[str, dict[str, str]] = {

@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from layers.catalogue import DRAW_ORDER, LAYERS, RISK_CATEGORIES, RISK_LEVELS, Layer, Style
-from maps.labels import UI, UNGRADED, value_labels
+from maps.labels import PENDING_M, UI, UNGRADED, value_labels
 
 #: Symbol shape of each risk-source category (drawn by the viewer as SDF icons, by folium as SVG).
 CATEGORY_SHAPES: dict[str, str] = {
@@ -97,6 +97,7 @@ def layer_style(layer: Layer) -> dict[str, Any]:
     if layer.name == "risk_source":
         entry["missing_color"] = UNGRADED_COLOR
         entry["missing_label"] = UNGRADED
+        entry["pending_label"] = PENDING_M  # no level yet because M is missing (grade_status pending-m)
         entry["classes"] = [v for v in ("major", "larger", "general") if v in RISK_LEVELS]
     if layer.name in SHAPE_BY:
         by, shapes = SHAPE_BY[layer.name]

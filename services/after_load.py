@@ -39,6 +39,7 @@ def after_load(settings: DatabaseSettings, layer: str, batch_id: int | None) -> 
             out.grading = _grade_summary(grade_sources(settings, scope="batch", batch_id=batch_id))
         elif "all-grades" in stale:
             out.grading = _grade_summary(grade_sources(settings, scope="all"))
+        out.notes += _grade_notes(out.grading)
     else:
         out.notes.append("no population raster is registered: sources are not graded")
     if "flags" in get_layer(layer).invalidates:
@@ -67,4 +68,20 @@ def _has_population(settings: DatabaseSettings) -> bool:
 
 def _grade_summary(report: Any) -> dict[str, Any]:
     d = report.to_dict()
-    return {k: d[k] for k in ("run_id", "scope", "sources", "graded", "rejected", "changed", "levels", "seconds")}
+    return {k: d[k] for k in ("run_id", "scope", "sources", "graded", "pending", "one_m_for_both", "rejected",
+                              "changed", "levels", "seconds")}
+
+
+def _grade_notes(grading: dict[str, Any] | None) -> list[str]:
+    """What a steward should know of the grades a load produced: one M used for both media (HJ 941
+    scores M per medium), and sources whose level waits for an M score."""
+    if not grading:
+        return []
+    notes = []
+    if grading["one_m_for_both"]:
+        notes.append(f"{grading['one_m_for_both']} source(s) give one M (m_score): it is used for both air and "
+                     "water; HJ 941-2018 scores M for each medium (m_air, m_water)")
+    if grading["pending"]:
+        notes.append(f"{grading['pending']} source(s) have Q of 1 or more and no M: Q and E are graded, the level "
+                     "waits for an M score (riskatlas grade --pending)")
+    return notes

@@ -36,6 +36,7 @@ import csv
 import io
 import json
 import math
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -813,13 +814,22 @@ def _risk_sources(
             "substances": subs,
             "contact": f"{rng.choice(words['surnames'])}{rng.choice(words['titles'])}（合成） "
                        f"0000-{int(rng.integers(0, 10_000_000)):07d}",
-            "m_score": int(np.clip(round(rng.normal(45 if category == "chemical" else 32, 15)), 0, 100)),
+            **_m_scores(f"RS-{city}-{seq[city]:04d}",
+                        int(np.clip(round(rng.normal(45 if category == "chemical" else 32, 15)), 0, 100))),
             "status": str(rng.choice(["active", "closed", "under-construction"], p=[0.92, 0.05, 0.03])),
             "owner_city": city,
             "county": d["county"],
             "geometry": Point(d["lon"], d["lat"]),
         })
     return out
+
+
+def _m_scores(key: str, m_air: int) -> dict[str, int]:
+    """HJ 941 scores M for air (§6.2) and water (§7.2): the air score as drawn before, and a water score
+    a few points off it (its risk-control measures differ), drawn from a generator of the source's own
+    (seeded by its key) so the rest of the demo draws what it always drew."""
+    offset = np.random.default_rng(zlib.crc32(key.encode("utf-8"))).normal(0.0, 8.0)
+    return {"m_air": m_air, "m_water": int(np.clip(round(m_air + offset), 0, 100))}
 
 
 def _quantity(rng: np.random.Generator, substance: _Substance, category: str) -> float:
@@ -877,7 +887,7 @@ def _chuzhou_csv(sources: list[dict[str, Any]], region: _Region, rng: np.random.
             ";".join(zh[s["name"]] for s in subs),
             ";".join(s["cas"] or "" for s in subs),
             ";".join(str(max(int(round(s["quantity_t"] * 1000)), 1)) for s in subs),
-            src["m_score"], words["status_zh"][src["status"]],
+            src["m_air"], words["status_zh"][src["status"]],  # a city file with one M (for both media)
             f"{glon:.6f}", f"{glat:.6f}", county,
         ])
     return buf.getvalue().encode("gb18030"), int(wrong.sum())
@@ -963,8 +973,8 @@ _FIELDS = {
     "protection_zone": ("key", "reserve_key", "name", "level", "derived_zone", "owner_city"),
     "protected_area": ("key", "name", "kind", "rank", "owner_city"),
     "monitoring_station": ("key", "name", "medium", "kind", "target_class", "owner_city"),
-    "risk_source": ("key", "name", "category", "industry", "address", "substances", "contact", "m_score",
-                    "status", "owner_city"),
+    "risk_source": ("key", "name", "category", "industry", "address", "substances", "contact", "m_air",
+                    "m_water", "status", "owner_city"),
 }
 
 

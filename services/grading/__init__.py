@@ -17,7 +17,7 @@ q_band, air_level, water_level, risk_level, grade_label; ``q_value`` is the larg
 Q and ``q_band`` its HJ 941 band, the public's view of it) in one transaction, as the schema owner.  A
 row whose grade did not change is not touched; a changed grade keeps the row's previous version in
 ``row_history``; a first grade keeps none.  Sources whose inventory cannot be graded (negative
-quantity, unknown substance, no M score) keep their previous levels and get a ``rejected`` grade row
+quantity, unknown substance) keep their previous levels and get a ``rejected`` grade row
 with the reasons.
 
 Speed (``bench/grading_bench.py``, this machine, 2 cores): a million sources in about 105 s, about
@@ -25,7 +25,14 @@ Speed (``bench/grading_bench.py``, this machine, 2 cores): a million sources in 
 
 The modules: ``tables`` (the HJ 941 tables and HJ 169 critical quantities), ``compute`` (the four
 passes over a set of sources), ``store`` (writing grades and levels), ``run`` (:func:`grade_sources`:
-one run in one transaction), ``explain`` (one source step by step) and ``report``.
+one run in one transaction), ``explain`` (one source step by step) and ``report``; ``pending`` lists
+the sources waiting for an M score.
+
+HJ 941 scores M for air and for water (``risk_source.m_air``, ``m_water``; a source with only the
+one-M ``m_score`` has it used for both, and the grade's ``m_note`` says so).  A medium with Q ≥ 1 and
+no M is *pending M*: Q and E are graded, the level is the range the matrix row allows over M1-M4
+(``M?`` in the label), ``grade_status`` is 'pending-m' and the source is listed by
+``riskatlas grade --pending``.
 """
 
 from services.grading.compute import (
@@ -41,6 +48,7 @@ from services.grading.compute import (
                                       water_facts,
 )
 from services.grading.explain import RESTRICTED_Q, explain, public_reasons
+from services.grading.pending import pending_sources
 from services.grading.report import GradeRunReport
 from services.grading.run import grade_sources
 from services.grading.tables import (
@@ -55,6 +63,7 @@ from services.grading.tables import (
 __all__ = [
     "GRADE_COLUMNS", "POPULATION", "RESTRICTED_Q", "SUBSTANCES_FILE", "TABLES_FILE", "GradeRunReport",
     "GradingError", "Progress", "Scope", "compute", "critical_table", "explain", "grade_sources",
-    "load_tables", "population_within", "public_reasons", "raster_of", "read_lines", "select_sources",
+    "load_tables", "pending_sources", "population_within", "public_reasons", "raster_of", "read_lines",
+    "select_sources",
     "tables_sha256", "water_facts",
 ]

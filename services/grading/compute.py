@@ -41,8 +41,9 @@ Progress = Callable[[str, int, int], None]
 
 #: Columns of a computed grade, in ``risk_grade``'s names (``substances`` is copied from the source).
 GRADE_COLUMNS = ("source_key", "status", "reasons", "q_air", "q_water", "q_air_band", "q_water_band", "m_score",
-                 "m_band", "pop_far", "pop_near", "e_air", "e_air_reason", "e_water", "e_water_reasons", "water",
-                 "air_level", "water_level", "risk_level", "air_cell", "water_cell", "label")
+                 "m_air", "m_water", "m_air_band", "m_water_band", "m_note", "pop_far", "pop_near", "e_air",
+                 "e_air_reason", "e_water", "e_water_reasons", "water", "air_level", "water_level", "risk_level",
+                 "level_min", "level_max", "air_cell", "water_cell", "label")
 JSON_COLUMNS = ("reasons", "e_water_reasons", "water")
 
 SCOPES = {
@@ -57,21 +58,52 @@ SCOPES = {
 def select_sources(conn: psycopg.Connection, scope: Scope, batch_id: int | None = None,
                    keys: Sequence[str] | None = None) -> pd.DataFrame:
     """Put the sources in ``scope`` into the temporary table ``grade_src`` (pid 0…n-1 in key order,
-    key, geom, m_score) and return pid, key, lon, lat and m_score (NaN when absent), read by COPY."""
+    key, geom and the M scores) and return pid, key, lon, lat, m_score, m_air and m_water (NaN when
+    absent, as stored) with the M each medium is graded with (``m_air_used``, ``m_water_used``: the
+    medium's own score, else the one-M ``m_score``) and ``m_note`` saying which, read by COPY."""
     if scope not in SCOPES:
         raise InvalidParameter(f"scope was {scope!r} but is expected to be one of {list(SCOPES)}")
     conn.execute("DROP TABLE IF EXISTS grade_src")
     conn.execute(
         f"""CREATE TEMP TABLE grade_src ON COMMIT DROP AS
-            SELECT (row_number() OVER (ORDER BY s.key) - 1)::bigint AS pid, s.key, s.geom, s.m_score
+            SELECT (row_number() OVER (ORDER BY s.key) - 1)::bigint AS pid, s.key, s.geom, s.m_score, s.m_air,
+                   s.m_water
             FROM {SCHEMA}.risk_source s WHERE {SCOPES[scope]}""",
         {"batch": batch_id, "keys": list(keys or [])})
     conn.execute("ALTER TABLE grade_src ADD PRIMARY KEY (pid)")
     conn.execute("ANALYZE grade_src")
-    frame = _copy_frame(conn, "SELECT pid, key, ST_X(geom) AS lon, ST_Y(geom) AS lat, m_score FROM grade_src "
-                              "ORDER BY pid", {"key": str})
-    frame["m_score"] = pd.to_numeric(frame["m_score"], errors="coerce").astype("float64")
+    frame = _copy_frame(conn, "SELECT pid, key, ST_X(geom) AS lon, ST_Y(geom) AS lat, m_score, m_air, m_water "
+                              "FROM grade_src ORDER BY pid", {"key": str})
+    for c in ("m_score", "m_air", "m_water"):
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    frame["m_air_used"] = frame["m_air"].fillna(frame["m_score"])
+    frame["m_water_used"] = frame["m_water"].fillna(frame["m_score"])
+    frame["m_note"] = m_notes(frame["m_score"].notna().to_numpy(), frame["m_air"].notna().to_numpy(),
+                              frame["m_water"].notna().to_numpy())
     return frame
+
+
+#: Where each medium's M came from, by which of m_score, m_air and m_water a source has.
+M_NOTES = {
+    (False, True, True): "m_air and m_water, each medium's own M (HJ 941-2018 §6.2, §7.2)",
+    (True, True, True): "m_air and m_water, each medium's own M (HJ 941-2018 §6.2, §7.2); m_score is not used",
+    (True, False, False): "one M for both media: m_score is used for air and for water (HJ 941-2018 scores them "
+                          "separately, §6.2 and §7.2: give m_air and m_water)",
+    (True, True, False): "m_air for air; m_water is empty, so the one-M m_score is used for water",
+    (True, False, True): "m_water for water; m_air is empty, so the one-M m_score is used for air",
+    (False, True, False): "m_air for air; no M for water (a water Q of 1 or more is pending M)",
+    (False, False, True): "m_water for water; no M for air (an air Q of 1 or more is pending M)",
+    (False, False, False): "no M score (a medium whose Q is 1 or more is pending M)",
+}
+
+
+def m_notes(has_score: np.ndarray, has_air: np.ndarray, has_water: np.ndarray) -> np.ndarray:
+    """:data:`M_NOTES` of every source, from whether it has m_score, m_air and m_water."""
+    code = has_score.astype(int) * 4 + has_air.astype(int) * 2 + has_water.astype(int)
+    notes = np.empty(8, dtype=object)
+    for (s, a, w), text in M_NOTES.items():
+        notes[int(s) * 4 + int(a) * 2 + int(w)] = text
+    return notes[code]
 
 
 def read_lines(conn: psycopg.Connection) -> pd.DataFrame:
@@ -144,9 +176,10 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
         e_water_class[pid] = cls
         water_json[pid] = json.dumps(facts, ensure_ascii=False)
         water_reasons[pid] = json.dumps(why, ensure_ascii=False)
-    m = sources["m_score"].to_numpy(dtype=np.float64)
+    m_air = sources["m_air_used"].to_numpy(dtype=np.float64)
+    m_water = sources["m_water_used"].to_numpy(dtype=np.float64)
     e_air_class = np.array([a[0] for a in air], dtype=object)
-    g = grade_many(q.q_air, q.q_water, m, e_air_class, e_water_class, tables)
+    g = grade_many(q.q_air, q.q_water, m_air, e_air_class, e_water_class, tables, m_water)
     reasons = np.full(n, None, dtype=object)
     for pid, problems in q.problems.items():
         reasons[pid] = json.dumps(problems, ensure_ascii=False)
@@ -156,19 +189,25 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
     rejected = np.array([r is not None for r in reasons], dtype=bool)
     out = pd.DataFrame({
         "source_key": sources["key"].to_numpy(dtype=object),
-        "status": np.where(rejected, "rejected", "graded"),
+        "status": np.where(rejected, "rejected", g.status),
         "reasons": reasons,
         "q_air": np.where(np.isin(np.arange(n), list(q.problems)), np.nan, np.round(q.q_air, 6)),
         "q_water": np.where(np.isin(np.arange(n), list(q.problems)), np.nan, np.round(q.q_water, 6)),
-        "m_score": pd.array(np.where(np.isnan(m), np.nan, m), dtype="Float64").round().astype("Int64"),
+        "m_score": _ints(sources["m_score"].to_numpy(dtype=np.float64)),
+        "m_air": _ints(m_air), "m_water": _ints(m_water), "m_note": sources["m_note"].to_numpy(dtype=object),
         "pop_far": np.round(far, 1), "pop_near": np.round(near, 1),
         "e_air": e_air_class, "e_air_reason": np.array([a[1] for a in air], dtype=object),
         "e_water": e_water_class, "e_water_reasons": water_reasons, "water": water_json,
     })
-    for name in ("q_air_band", "q_water_band", "m_band", "air_level", "water_level", "risk_level", "air_cell",
-                 "water_cell", "label"):
+    for name in ("q_air_band", "q_water_band", "m_air_band", "m_water_band", "air_level", "water_level",
+                 "risk_level", "level_min", "level_max", "air_cell", "water_cell", "label"):
         out[name] = np.where(rejected, None, getattr(g, name))
     return out[list(GRADE_COLUMNS)]
+
+
+def _ints(values: np.ndarray) -> pd.arrays.IntegerArray:
+    """Scores as nullable integers (NaN becomes missing)."""
+    return pd.array(np.where(np.isnan(values), np.nan, values), dtype="Float64").round().astype("Int64")
 
 
 _NO_REACH: dict[str, Any] = {"reach": None, "receptors": [], "provinces": [], "crosses_province": False,

@@ -38,8 +38,9 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
     tables = load_tables(tables_path)
     with (nullcontext(conn) if conn is not None else db.connect(settings, "app")) as conn:
         source = conn.execute(
-            f"""SELECT s.key, s.name, s.category, s.city_code, s.county_code, s.m_score, s.substances,
-                       s.q_value, s.air_level, s.water_level, s.risk_level, s.grade_label, s.updated_at,
+            f"""SELECT s.key, s.name, s.category, s.city_code, s.county_code, s.m_score, s.m_air, s.m_water,
+                       s.substances, s.q_value, s.air_level, s.water_level, s.risk_level, s.grade_label,
+                       s.grade_status, s.updated_at,
                        ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat
                 FROM {SCHEMA}.risk_source_visible s WHERE s.key = %s""", (key,)).fetchone()
         if source is None:
@@ -56,18 +57,19 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
     current = {k: _plain(v) for k, v in current.items()}
     for c in JSON_COLUMNS:
         current[c] = json.loads(current[c]) if isinstance(current[c], str) else current[c]
-    compared = ("status", "q_air", "q_water", "m_band", "e_air", "e_water", "air_level", "water_level", "risk_level",
-                "label")
+    compared = ("status", "q_air", "q_water", "m_air_band", "m_water_band", "e_air", "e_water", "air_level",
+                "water_level", "risk_level", "level_min", "level_max", "label")
     if not may_see_restricted:
         # The database shows this caller no substance line (they hold quantities), so Q cannot be
         # recomputed here: what depends on Q comes from the stored grade; M and E are still live.
-        live_m = current.get("m_band")
+        live_m = {c: current.get(c) for c in ("m_air_band", "m_water_band")}
         current.update(_stored_q_part(stored))
-        if live_m is not None or stored is None:
-            current["m_band"] = live_m
-        elif stored is not None:
-            current["m_band"] = stored.get("m_band")  # the compute stops before M when it has no line
-        compared = ("status", "m_band", "e_air", "e_water")
+        for c, band in live_m.items():
+            if band is not None or stored is None:
+                current[c] = band
+            else:  # a medium's M band is written only where its Q is 1 or more, which needs the lines
+                current[c] = stored.get(c)
+        compared = ("status", "m_air_band", "m_water_band", "e_air", "e_water")
     steps = _steps(source, current, walk, tables, may_see_restricted)
     return {
         "key": source["key"], "name": source["name"], "category": source["category"],
@@ -75,6 +77,10 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
         "location": {"lon": source["lon"], "lat": source["lat"], "crs": "EPSG:4326"},
         "standard": "HJ 941-2018",
         "status": current["status"],
+        "pending_m": None if current["status"] != "pending-m" else (
+            "Q and E are graded, but a medium whose Q is 1 or more has no M score: its level is the range the "
+            "matrix allows over M1-M4 (shown as M? in the label) until the bureau scores M (m_air, m_water)"),
+        "levels": None if current.get("level_min") is None else [current["level_min"], current["level_max"]],
         "reasons": (current["reasons"] or []) if may_see_restricted else public_reasons(current["reasons"] or []),
         "level": current["risk_level"], "label": current["label"],
         "steps": steps,
@@ -90,7 +96,7 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
 
 
 _Q_PART = ("status", "reasons", "q_air", "q_water", "q_air_band", "q_water_band", "air_level", "water_level",
-           "risk_level", "label", "air_cell", "water_cell")
+           "risk_level", "level_min", "level_max", "label", "air_cell", "water_cell")
 
 
 def _stored_q_part(stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -151,24 +157,37 @@ def _steps(source: dict[str, Any], g: dict[str, Any], walk: dict[str, Any], tabl
         q_step["substances"] = RESTRICTED_Q
     return [
         q_step,
-        {"step": 2, "title": "M: process and risk-control level", **src["m"], "m_score": g["m_score"],
-         "m_band": g["m_band"], "bands": [{"name": b.name, "range": b.describe()} for b in tables.m_bands]},
+        {"step": 2, "title": "M: process and risk-control level, for air and for water", **src["m"],
+         "m_score": source["m_score"], "m_air_input": source["m_air"], "m_water_input": source["m_water"],
+         "m_air": g["m_air"], "m_water": g["m_water"], "m_air_band": g["m_air_band"],
+         "m_water_band": g["m_water_band"], "from": g["m_note"],
+         "one_m_for_both": source["m_air"] is None and source["m_water"] is None and source["m_score"] is not None,
+         "bands": [{"name": b.name, "range": b.describe()} for b in tables.m_bands]},
         {"step": 3, "title": "E (air): population around the site", **src["e_air"],
          "population_far": g["pop_far"], "far_radius_m": tables.far_radius_m,
          "population_near": g["pop_near"], "near_radius_m": tables.near_radius_m,
          "e_air": g["e_air"], "why": g["e_air_reason"],
+         "rule": "a class is reached by more people than its threshold (大于): exactly the threshold is not enough",
          "method": "zonal sum of the population raster over geodesic circles (WGS84), cells weighted by the "
                    "fraction inside"},
         {"step": 4, "title": "E (water): receptors downstream", **src["e_water"],
          "downstream_m": tables.downstream_m, "reach_hours": tables.reach_s / 3600, "near_m": tables.near_m,
          "facts": g["water"], "e_water": g["e_water"], "why": g["e_water_reasons"], "walk": walk,
-         "national_border": "not found: the loaded boundaries hold no national border"},
+         "national_border": "not found: the loaded boundaries hold no national border",
+         "reserve_wetland_reading": {"setting": tables.water_reading, "class": tables.water_reading_class,
+                                     "text": tables.water_reading_text,
+                                     "note": "nature reserves and important wetlands downstream are "
+                                             f"{tables.water_reading_class} under this reading; the other reading "
+                                             "is a setting of hj941_grading.yaml (e_water.reserve_wetland_reading)"}},
         {"step": 5, "title": "Levels from the matrix", **src["matrix"],
-         "air": {"cell": g["air_cell"], "level": g["air_level"]},
-         "water": {"cell": g["water_cell"], "level": g["water_level"]}},
+         "air": {"cell": g["air_cell"], "level": g["air_level"], "m": g["m_air_band"]},
+         "water": {"cell": g["water_cell"], "level": g["water_level"], "m": g["m_water_band"]},
+         "pending": "a cell ending in M? has no M score: its level is the range of its matrix row over M1-M4"},
         {"step": 6, "title": "Enterprise level and label", **src["label"], "level": g["risk_level"],
          "level_zh": tables.level_zh.get(g["risk_level"] or "", None), "label": g["label"],
-         "rule": "the higher of the air and water levels"},
+         "levels": None if g.get("level_min") is None else [g["level_min"], g["level_max"]],
+         "status": g["status"],
+         "rule": "the higher of the air and water levels (pending M: the higher of their ranges)"},
     ]
 
 

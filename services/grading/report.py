@@ -8,13 +8,16 @@ from typing import Any
 
 @dataclass
 class GradeRunReport:
-    """What a run did: how many sources, graded, rejected, changed; levels; time per pass."""
+    """What a run did: how many sources, graded, pending M (Q and E graded, a medium's M missing),
+    rejected, changed; how many used one M for both media; levels; time per pass."""
 
     run_id: int | None
     scope: str
     batch_id: int | None
     sources: int = 0
     graded: int = 0
+    pending: int = 0
+    one_m_for_both: int = 0
     rejected: int = 0
     changed: int = 0
     levels: dict[str, int] = field(default_factory=dict)

@@ -22,7 +22,9 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
         (report.scope, report.batch_id, tables_sha, POPULATION, raster_sha,
          json.dumps({"far_radius_m": tables.far_radius_m, "near_radius_m": tables.near_radius_m,
                      "downstream_m": tables.downstream_m, "reach_s": tables.reach_s,
-                     "snap_max_m": tables.snap_max_m, "near_m": tables.near_m}))).fetchone()["id"]
+                     "snap_max_m": tables.snap_max_m, "near_m": tables.near_m,
+                     "reserve_wetland_reading": tables.water_reading,
+                     "reserve_wetland_class": tables.water_reading_class}))).fetchone()["id"]
     conn.execute(f"CREATE TEMP TABLE grade_stage (LIKE {SCHEMA}.risk_grade) ON COMMIT DROP")
     conn.execute("ALTER TABLE grade_stage ALTER run_id DROP NOT NULL, ALTER computed_at DROP NOT NULL")
     cols = ", ".join(GRADE_COLUMNS)
@@ -44,7 +46,9 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
                           ).fetchall()
     report.levels = {r["risk_level"]: int(r["n"]) for r in levels}
     report.graded = sum(report.levels.values())
-    report.rejected = len(grades) - report.graded
+    report.pending = int((grades["status"] == "pending-m").sum())
+    report.one_m_for_both = int(grades["m_note"].astype(str).str.startswith("one M for both").sum())
+    report.rejected = len(grades) - report.graded - report.pending
     report.changed = int(changed)
     conn.execute(
         f"""UPDATE {SCHEMA}.grade_run SET finished_at = clock_timestamp(), sources = %s, graded = %s, rejected = %s,
@@ -57,7 +61,9 @@ def write_levels(conn: psycopg.Connection) -> int:
     """Write the graded levels onto ``risk_source`` where they changed; return how many rows changed.
 
     ``q_band`` is written with ``q_value`` in the same statement: the band of the larger Q is the larger
-    of the two media's bands (the bands are ordered, and so are their names Q0 < Q1 < Q2 < Q3).
+    of the two media's bands (the bands are ordered, and so are their names Q0 < Q1 < Q2 < Q3).  A
+    source pending M gets its Q, its label (with the levels M could give) and ``grade_status``
+    'pending-m'; its levels are written where they are known whatever M is, else left empty.
 
     A changed grade keeps the row's previous and new versions in ``row_history``, as every inventory
     change does; a first grade (the five grade columns all empty before) keeps none: it derives values
@@ -69,14 +75,14 @@ def write_levels(conn: psycopg.Connection) -> int:
     conn.execute(
         f"""CREATE TEMP TABLE grade_change ON COMMIT DROP AS
             SELECT s.id, greatest(g.q_air, g.q_water) AS q_value, greatest(g.q_air_band, g.q_water_band) AS q_band,
-                   g.air_level, g.water_level, g.risk_level, g.label,
+                   g.air_level, g.water_level, g.risk_level, g.label, g.status,
                    coalesce(s.q_value::text, s.air_level, s.water_level, s.risk_level, s.grade_label) IS NOT NULL
                      AS regraded
             FROM {SCHEMA}.risk_source s JOIN grade_stage g ON g.source_key = s.key
-            WHERE g.status = 'graded'
-              AND (s.q_value, s.q_band, s.air_level, s.water_level, s.risk_level, s.grade_label)
+            WHERE g.status IN ('graded', 'pending-m')
+              AND (s.q_value, s.q_band, s.air_level, s.water_level, s.risk_level, s.grade_label, s.grade_status)
                   IS DISTINCT FROM (greatest(g.q_air, g.q_water), greatest(g.q_air_band, g.q_water_band), g.air_level,
-                                    g.water_level, g.risk_level, g.label)""")
+                                    g.water_level, g.risk_level, g.label, g.status)""")
     n = int(conn.execute("SELECT count(*) AS n FROM grade_change").fetchone()["n"])
     if n == 0:
         return 0
@@ -94,7 +100,7 @@ def write_levels(conn: psycopg.Connection) -> int:
     conn.execute(
         f"""UPDATE {SCHEMA}.risk_source s
             SET q_value = c.q_value, q_band = c.q_band, air_level = c.air_level, water_level = c.water_level,
-                risk_level = c.risk_level, grade_label = c.label
+                risk_level = c.risk_level, grade_label = c.label, grade_status = c.status
             FROM grade_change c WHERE c.id = s.id""")
     if triggers:
         conn.execute(

@@ -31,8 +31,9 @@ def load_tables(path: Path = TABLES_FILE) -> GradingTables:
 
 @lru_cache(maxsize=1)
 def critical_table() -> CriticalTable:
-    """The HJ 169 critical quantities, found by id, names, aliases or CAS number."""
-    return CriticalTable(Critical(s.id, s.name_en, s.cas, s.critical_t, s.water, (s.name_zh, *s.aliases))
+    """The HJ 169 critical quantities, found by id, names, aliases or CAS number, with the media each
+    counts for (the substance table's ``media`` column: HJ 941-2018 §6.1 air, §7.1 water)."""
+    return CriticalTable(Critical(s.id, s.name_en, s.cas, s.critical_t, s.water, (s.name_zh, *s.aliases), s.air)
                          for s in substances())
 
 

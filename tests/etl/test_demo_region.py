@@ -139,7 +139,9 @@ def test_substances_and_scores(demo: dict[str, Any]) -> None:
         for s in p["substances"]:
             assert set(s) == {"name", "cas", "quantity_t"}
             assert s["quantity_t"] > 0
-        assert isinstance(p["m_score"], int) and 0 <= p["m_score"] <= 100
+        for m in ("m_air", "m_water"):  # HJ 941 scores M for each medium
+            assert isinstance(p[m], int) and 0 <= p[m] <= 100
+        assert "m_score" not in p
         assert p["key"].startswith(f"RS-{p['owner_city']}-")
     statuses = [f["properties"]["status"] for f in demo["features"]["risk_source"]]
     assert statuses.count("active") / len(statuses) > 0.8

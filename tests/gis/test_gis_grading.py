@@ -63,7 +63,7 @@ def tables() -> GradingTables:
 
 @pytest.fixture(scope="module")
 def critical() -> CriticalTable:
-    return CriticalTable(Critical(s.id, s.name_en, s.cas, s.critical_t, s.water, (s.name_zh, *s.aliases))
+    return CriticalTable(Critical(s.id, s.name_en, s.cas, s.critical_t, s.water, (s.name_zh, *s.aliases), s.air)
                          for s in substances())
 
 
@@ -100,9 +100,29 @@ def test_label_in_the_standards_format(tables: GradingTables) -> None:
 
 def test_q_below_one_is_general_directly_without_m(tables: GradingTables) -> None:
     g = grade(0.99, 0.2, None, "E1", "E1", tables)
-    assert (g.level, g.label) == ("general", "一般[一般-大气(Q0)+一般-水(Q0)]")
-    with pytest.raises(GradingProblem, match="no M score"):
-        grade(1.0, 0.2, None, "E1", "E1", tables)
+    assert (g.level, g.label, g.status) == ("general", "一般[一般-大气(Q0)+一般-水(Q0)]", "graded")
+
+
+def test_without_m_q_and_e_are_graded_and_the_level_is_the_range_m_could_give(tables: GradingTables) -> None:
+    # E1/Q1 over M1..M4 is larger, larger, major, major (DESIGN 8.1): pending M, larger to major
+    g = grade(1.0, 0.2, None, "E1", "E1", tables)
+    assert g.status == "pending-m" and g.level is None and g.levels == ("larger", "major")
+    assert (g.air.q_band, g.air.e, g.air.m_band, g.air.cell, g.air.level) == ("Q1", "E1", None, "E1/Q1/M?", None)
+    assert g.label == "较大~重大[较大~重大-大气(Q1-M?-E1)+一般-水(Q0)]"
+    # E1/Q3 is major whatever M is: the level is known, M is still pending
+    g = grade(0.5, 150.0, 30, "E3", "E1", tables, m_water=None)
+    assert g.status == "pending-m" and g.level == "major" and g.water.level == "major"
+    assert g.label == "重大[一般-大气(Q0)+重大-水(Q3-M?-E1)]"
+    # air graded with its M, water pending: E3/Q1 over M1..M4 is general, general, larger, larger
+    g = grade(30.0, 3.0, 30, "E3", "E3", tables, m_water=None)
+    assert g.levels == ("larger", "larger") and g.level == "larger"
+    assert g.label == "较大[较大-大气(Q2-M2-E3)+一般~较大-水(Q1-M?-E3)]"
+
+
+def test_air_and_water_each_have_their_own_m(tables: GradingTables) -> None:
+    # the issue's example: air E3/Q2/M2 is larger, water E2/Q1/M1 is general
+    g = grade(30.0, 3.0, 30, "E3", "E2", tables, m_water=10)
+    assert g.label == "较大[较大-大气(Q2-M2-E3)+一般-水(Q1-M1-E2)]" and (g.air.m_band, g.water.m_band) == ("M2", "M1")
 
 
 @pytest.mark.parametrize("q,band", [(0.0, "Q0"), (0.999, "Q0"), (1.0, "Q1"), (9.99, "Q1"), (10.0, "Q2"),
@@ -117,9 +137,10 @@ def test_m_band_edges(tables: GradingTables, score: int, band: str) -> None:
     assert m_band(score, tables) == band
 
 
+# HJ 941-2018 §6.3 says 大于 (more than): exactly a threshold does not reach its class.
 @pytest.mark.parametrize("far,near,cls", [
-    (50_000, 0, "E1"), (49_999, 999, "E2"), (0, 1_000, "E1"), (10_000, 0, "E2"), (9_999, 499, "E3"),
-    (0, 500, "E2"), (0, 0, "E3")])
+    (50_000, 0, "E2"), (50_001, 0, "E1"), (50_000, 1_000, "E2"), (0, 1_000, "E2"), (0, 1_001, "E1"),
+    (10_000, 0, "E3"), (10_001, 0, "E2"), (0, 500, "E3"), (0, 501, "E2"), (10_000, 500, "E3"), (0, 0, "E3")])
 def test_air_sensitivity_thresholds(tables: GradingTables, far: float, near: float, cls: str) -> None:
     got, why = e_air(far, near, tables)
     assert got == cls and why
@@ -132,23 +153,37 @@ def test_water_sensitivity_rules(tables: GradingTables) -> None:
     assert e_water(park, True, False, tables)[0] == "E2"
     cls, why = e_water(park + pz, True, False, tables)
     assert cls == "E1" and "一级保护区" in why[0]
-    for kind in ("nature-reserve", "wetland"):
-        assert e_water([WaterReceptor("protected_area", kind, "X", None, 1.0)], False, False, tables)[0] == "E1"
+    assert tables.water_reading == "hj941-2018"
+    for kind in ("nature-reserve", "wetland"):  # E2 in HJ 941-2018's reading, the default
+        cls, why = e_water([WaterReceptor("protected_area", kind, "X", None, 1.0)], False, False, tables)
+        assert cls == "E2" and "under the hj941-2018 reading" in why[0]
+    doc = yaml.safe_load((ROOT / "layers/data/hj941_grading.yaml").read_text(encoding="utf-8"))
+    doc["e_water"]["reserve_wetland_reading"] = "guideline-2014"
+    older = GradingTables.from_dict(doc)
+    for kind in ("nature-reserve", "wetland"):  # E1 in the 2014 guideline's
+        cls, why = e_water([WaterReceptor("protected_area", kind, "X", None, 1.0)], False, False, older)
+        assert cls == "E1" and "under the guideline-2014 reading" in why[0]
+    doc["e_water"]["reserve_wetland_reading"] = "2016"
+    with pytest.raises(TablesError, match="reserve_wetland_reading was '2016'"):
+        GradingTables.from_dict(doc)
     assert e_water([WaterReceptor("water_reserve", "river", "W", "取水口", 9_000.0)], False, False, tables)[0] == "E1"
     assert e_water([WaterReceptor("protected_area", "scenic", "S", None, 1.0)], False, False, tables)[0] == "E3"
 
 
 def test_q_from_the_inventory(tables: GradingTables, critical: CriticalTable) -> None:
     items = [
-        {"name": "液氨", "cas": "7664-41-7", "quantity_t": 10.0},       # ammonia, 5 t: 2.0, water
-        {"name": "chlorine", "cas": None, "quantity_t": 0.5},           # 1 t: 0.5, water
-        {"name": None, "cas": "74-82-8", "quantity_t": 15.0},           # methane, 10 t: 1.5, not water
+        {"name": "液氨", "cas": "7664-41-7", "quantity_t": 10.0},       # ammonia, 5 t: 2.0, air and water
+        {"name": "chlorine", "cas": None, "quantity_t": 0.5},           # 1 t: 0.5, air only (§7.1 lists it not)
+        {"name": None, "cas": "74-82-8", "quantity_t": 15.0},           # methane, 10 t: 1.5, air only
         {"name": "盐酸（≥37%）", "cas": "7647-01-0", "quantity_t": 3.75},  # 7.5 t: 0.5 (not HCl gas's 2.5)
+        {"name": "汞", "cas": "7439-97-6", "quantity_t": 0.25},          # 0.5 t: 0.5, water only (part 7)
+        {"name": "氨氮浓度≥2000mg/L的废液", "quantity_t": 10.0},           # 5 t: 2.0, water only (§6.1 leaves it out)
     ]
     r = q_values(items, critical, tables)
     assert r.q_air == pytest.approx(2.0 + 0.5 + 1.5 + 0.5)
-    assert r.q_water == pytest.approx(2.0 + 0.5 + 0.5)
-    assert [p.id for p in r.parts] == ["ammonia", "chlorine", "methane", "hydrochloric-acid-37"]
+    assert r.q_water == pytest.approx(2.0 + 0.5 + 0.5 + 2.0)
+    assert [p.id for p in r.parts] == ["ammonia", "chlorine", "methane", "hydrochloric-acid-37", "mercury",
+                                       "waste-liquor-nh3-n-2000-mg-l"]
     assert q_values(None, critical, tables).q_air == 0 and q_values([], critical, tables).q_water == 0
 
 
@@ -218,19 +253,24 @@ def test_grade_many_equals_grade(tables: GradingTables) -> None:
     qw = qa * rng.choice([0.0, 0.5, 1.0], n)
     m = rng.integers(0, 101, n).astype(float)
     m[::97] = np.nan
+    mw = rng.integers(0, 101, n).astype(float)
+    mw[::89] = np.nan
     ea = rng.choice(["E1", "E2", "E3"], n)
     ew = rng.choice(["E1", "E2", "E3"], n)
-    many = grade_many(qa, qw, m, ea, ew, tables)
+    many = grade_many(qa, qw, m, ea, ew, tables, mw)
+    assert {"graded", "pending-m"} <= set(many.status)
     for i in range(n):
         try:
             g = grade(float(qa[i]), float(qw[i]), None if np.isnan(m[i]) else float(m[i]), str(ea[i]), str(ew[i]),
-                      tables)
+                      tables, m_water=None if np.isnan(mw[i]) else float(mw[i]))
         except GradingProblem as exc:
             assert many.problems[i] == str(exc) and many.label[i] is None
             continue
         assert (many.air_level[i], many.water_level[i], many.risk_level[i], many.label[i]) == (
             g.air.level, g.water.level, g.level, g.label)
         assert (many.air_cell[i], many.water_cell[i]) == (g.air.cell, g.water.cell)
+        assert (many.m_air_band[i], many.m_water_band[i], many.status[i]) == (g.air.m_band, g.water.m_band, g.status)
+        assert (many.level_min[i], many.level_max[i]) == g.levels
 
 
 def test_incomplete_tables_are_refused(tables: GradingTables) -> None:

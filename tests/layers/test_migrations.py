@@ -132,3 +132,28 @@ def test_q_band_is_backfilled_from_q_value_and_follows_it(empty_db):
         conn.commit()
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute("UPDATE riskatlas.risk_source SET q_band = 'Q4' WHERE key = 'N'")
+
+
+def test_grades_by_medium_upgrade_a_graded_database(empty_db):
+    """0007 on a database at 0006 whose grades the application role reads through risk_grade_visible:
+    the view is made again with the new columns, graded sources become 'graded', M stays where it was."""
+    with db.connect(empty_db) as conn:
+        migrate.upgrade(conn, empty_db, target=6)
+        run = conn.execute("""INSERT INTO riskatlas.grade_run (scope, tables_sha256) VALUES ('all', 'x')
+                              RETURNING id""").fetchone()["id"]
+        conn.execute("""INSERT INTO riskatlas.risk_source (key, name, category, m_score, q_value, risk_level, geom)
+                        VALUES ('G', 'n', 'other', 40, 3.0, 'larger', ST_SetSRID(ST_MakePoint(118.7, 32.0), 4326)),
+                               ('U', 'n', 'other', NULL, NULL, NULL, ST_SetSRID(ST_MakePoint(118.7, 32.0), 4326))""")
+        conn.execute("""INSERT INTO riskatlas.risk_grade (source_key, run_id, status, m_score, m_band)
+                        VALUES ('G', %s, 'graded', 40, 'M2')""", (run,))
+        conn.commit()
+        assert 7 in migrate.upgrade(conn, empty_db)
+        got = conn.execute("SELECT key, m_score, m_air, m_water, grade_status FROM riskatlas.risk_source ORDER BY key")
+        assert [tuple(r.values()) for r in got.fetchall()] == [("G", 40, None, None, "graded"),
+                                                              ("U", None, None, None, None)]
+        cols = {r["column_name"] for r in conn.execute(
+            """SELECT column_name FROM information_schema.columns
+               WHERE table_schema = 'riskatlas' AND table_name = 'risk_grade_visible'""").fetchall()}
+        assert {"m_air", "m_water", "m_air_band", "m_water_band", "m_note", "level_min", "level_max"} <= cols
+        assert "m_band" not in cols
+        assert conn.execute("SELECT count(*) AS n FROM riskatlas.row_history WHERE op <> 'insert'").fetchone()["n"] == 0

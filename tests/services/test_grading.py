@@ -5,7 +5,10 @@ one-point river walk on the demo region; the explanation endpoint; scopes, histo
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +34,7 @@ from services.web.app import create_app
 from services.web.settings import APISettings
 from tests.services.river_reference import features_along, jurisdictions_along
 
+ROOT = Path(__file__).resolve().parents[2]
 GEOD = Geod(ellps="WGS84")
 ORIGIN = (118.3, 32.3)  # top-left of the test raster
 CELL = 0.005
@@ -48,15 +52,26 @@ SOURCES = {
     "E": ((119.1013, 31.8021), [{"name": "某物质", "cas": "1234-56-7", "quantity_t": 1.0}], 40),
     "F": ((119.0013, 31.7021), [{"name": "苯", "cas": "71-43-2", "quantity_t": 5.0}], 40),
     "G": ((118.7513, 31.9021), [{"name": "苯", "cas": "71-43-2", "quantity_t": 1.0}], 90),
+    # an M for each medium (HJ 941 §6.2, §7.2), no river within 2 km (water E3)
+    "H": ((119.1513, 31.5521), [{"name": "甲苯", "cas": "108-88-3", "quantity_t": 300.0}], {"m_air": 30, "m_water": 10}),
+    # no M at all: Q and E are graded, the level waits for M
+    "I": ((119.2013, 31.5521), [{"name": "氨", "cas": "7664-41-7", "quantity_t": 10.0}], None),
 }
-# By hand: Q = q/Q per line (HJ 169), M band, E from the facts built below, the matrix of DESIGN 8.1.
+# By hand: Q = q/Q per line (HJ 169; air and water each count their own substances, HJ 941 §6.1/§7.1),
+# M band per medium, E from the facts built below, the matrix of DESIGN 8.1.
 EXPECTED = {
     "A": ("major", "重大[重大-大气(Q1-M3-E1)+重大-水(Q1-M3-E1)]", 6.0, 6.0),
     "B": ("general", "一般[一般-大气(Q1-M1-E2)+一般-水(Q1-M1-E2)]", 6.5, 2.5),
     "C": ("larger", "较大[较大-大气(Q2-M2-E2)+较大-水(Q2-M2-E2)]", 15.0, 15.0),
-    "D": ("major", "重大[重大-大气(Q3-M4-E2)+重大-水(Q3-M4-E3)]", 150.0, 150.0),
+    # 150 t of chlorine: 150 for air; chlorine is not among the gases §7.1 counts for water, so water is Q0
+    "D": ("major", "重大[重大-大气(Q3-M4-E2)+一般-水(Q0)]", 150.0, 0.0),
     "G": ("general", "一般[一般-大气(Q0)+一般-水(Q0)]", 0.1, 0.1),
+    # 300 t toluene / 10 t = 30 for both; air E2/Q2/M2 (m_air 30) larger, water E3/Q2/M1 (m_water 10) general
+    "H": ("larger", "较大[较大-大气(Q2-M2-E2)+一般-水(Q2-M1-E3)]", 30.0, 30.0),
 }
+# 10 t ammonia / 5 t = 2 for both media (Q1), no M: air E2/Q1 could be general, larger, larger or major
+# (M1..M4); water E3/Q1 general, general, larger or larger; the enterprise general to major.
+PENDING_I = ("一般~重大[一般~重大-大气(Q1-M?-E2)+一般~较大-水(Q1-M?-E3)]", 2.0, ("general", "major"))
 
 
 def _geojson(path: Path, features: list[dict[str, Any]]) -> Path:
@@ -79,9 +94,15 @@ def _population(path: Path) -> Path:
     return path
 
 
+def _m_fields(m: int | dict[str, int] | None) -> dict[str, int]:
+    """A number is a file's one M (m_score); a dict gives each medium's own."""
+    return {} if m is None else {"m_score": m} if isinstance(m, int) else m
+
+
 def _sources(path: Path, keys: list[str]) -> Path:
     return _geojson(path, [_feature(shapely.Point(*SOURCES[k][0]), key=k, name=f"测试企业{k}", category="chemical",
-                                    substances=SOURCES[k][1], m_score=SOURCES[k][2], status="active") for k in keys])
+                                    substances=SOURCES[k][1], status="active", **_m_fields(SOURCES[k][2]))
+                           for k in keys])
 
 
 @pytest.fixture
@@ -103,7 +124,7 @@ def world(fresh_db: DatabaseSettings, tmp_path: Path) -> DatabaseSettings:
         park, key="FP-1", name="测试森林公园", kind="forest-park", rank="provincial")]),
         "protected_area").rows_inserted == 1
     register_raster(fresh_db, _population(tmp_path / "population.tif"), "population")
-    assert load_file(fresh_db, _sources(tmp_path / "sources.geojson", list(SOURCES)), "risk_source").rows_inserted == 7
+    assert load_file(fresh_db, _sources(tmp_path / "sources.geojson", list(SOURCES)), "risk_source").rows_inserted == 9
     with db.connect(fresh_db) as conn:  # a negative quantity the ETL would have refused, written behind its back
         conn.execute("""UPDATE riskatlas.risk_source SET substances = '[{"name": "苯", "cas": "71-43-2",
                         "quantity_t": -5}]'::jsonb WHERE key = 'F'""")
@@ -131,8 +152,10 @@ def _overlay(lon: float, lat: float, radius_m: float) -> float:
 def _grades(s: DatabaseSettings) -> dict[str, dict[str, Any]]:
     with db.connect(s) as conn:
         rows = conn.execute("""SELECT s.key, s.q_value, s.q_band, s.air_level, s.water_level, s.risk_level, s.grade_label,
-                                      g.status, g.reasons, g.q_air, g.q_water, g.pop_far, g.pop_near, g.e_air,
-                                      g.e_water, g.water, g.substances, g.air_cell, g.water_cell, g.label
+                                      s.grade_status, g.status, g.reasons, g.q_air, g.q_water, g.pop_far, g.pop_near,
+                                      g.e_air, g.e_water, g.water, g.substances, g.air_cell, g.water_cell, g.label,
+                                      g.m_score, g.m_air, g.m_water, g.m_air_band, g.m_water_band, g.m_note,
+                                      g.level_min, g.level_max
                                FROM riskatlas.risk_source s LEFT JOIN riskatlas.risk_grade g ON g.source_key = s.key
                                ORDER BY s.key""").fetchall()
     return {r["key"]: r for r in rows}
@@ -140,11 +163,13 @@ def _grades(s: DatabaseSettings) -> dict[str, dict[str, Any]]:
 
 def test_grades_match_the_hand_computation(world: DatabaseSettings) -> None:
     report = grading.grade_sources(world, scope="all")
-    assert (report.sources, report.graded, report.rejected, report.changed) == (7, 5, 2, 5)
+    assert (report.sources, report.graded, report.pending, report.rejected, report.changed) == (9, 6, 1, 2, 7)
+    assert report.one_m_for_both == 7  # A to G carry one M (m_score) for both media
     got = _grades(world)
     for key, (level, label, q_air, q_water) in EXPECTED.items():
         g = got[key]
         assert (g["risk_level"], g["grade_label"], g["status"], g["label"]) == (level, label, "graded", label), key
+        assert g["grade_status"] == "graded" and (g["level_min"], g["level_max"]) == (level, level), key
         assert g["q_air"] == pytest.approx(q_air) and g["q_water"] == pytest.approx(q_water)
         assert g["q_value"] == pytest.approx(max(q_air, q_water))
         assert g["q_band"] == max(re.findall(r"\((Q\d)", label)), key  # the band of the larger Q
@@ -156,6 +181,97 @@ def test_grades_match_the_hand_computation(world: DatabaseSettings) -> None:
         "340000", "320000"]
     assert got["D"]["water"]["reach"] is None and got["D"]["e_water"] == "E3"
     assert got["A"]["substances"] == SOURCES["A"][1]  # the inventory as graded is kept with the grade
+
+
+def test_water_q_counts_only_what_hj941_7_1_counts(world: DatabaseSettings) -> None:
+    """10 t of liquid chlorine alone (q/Q = 10) made water Q2; §7.1 counts chlorine for air only."""
+    with db.connect(world) as conn:
+        conn.execute("""UPDATE riskatlas.risk_source SET substances = '[{"name": "液氯", "cas": "7782-50-5",
+                        "quantity_t": 10}, {"name": "氨氮浓度≥2000mg/L的废液", "quantity_t": 15}]'::jsonb
+                        WHERE key = 'D'""")
+        conn.commit()
+    grading.grade_sources(world, scope="keys", keys=["D"])
+    d = _grades(world)["D"]
+    # chlorine 10/1 = 10 for air only; the NH3-N waste liquor 15/5 = 3 for water only (§6.1 leaves it out of air)
+    assert (d["q_air"], d["q_water"]) == (pytest.approx(10.0), pytest.approx(3.0))
+    assert d["grade_label"] == "重大[重大-大气(Q2-M4-E2)+较大-水(Q1-M4-E3)]"
+
+
+def test_each_medium_has_its_own_m_and_one_m_serves_both(world: DatabaseSettings) -> None:
+    grading.grade_sources(world, scope="all")
+    got = _grades(world)
+    h, a = got["H"], got["A"]
+    assert (h["m_air"], h["m_water"], h["m_air_band"], h["m_water_band"]) == (30, 10, "M2", "M1")
+    assert h["m_score"] is None and h["m_note"].startswith("m_air and m_water")
+    assert (a["m_score"], a["m_air"], a["m_water"], a["m_air_band"], a["m_water_band"]) == (50, 50, 50, "M3", "M3")
+    assert a["m_note"].startswith("one M for both media")
+
+
+def test_a_source_without_m_gets_q_e_and_the_range_of_levels(world: DatabaseSettings, tmp_path: Path) -> None:
+    report = grading.grade_sources(world, scope="all")
+    i = _grades(world)["I"]
+    label, q, (lo, hi) = PENDING_I
+    assert (i["status"], i["grade_status"], i["grade_label"], i["label"]) == ("pending-m", "pending-m", label, label)
+    assert (i["q_air"], i["q_water"], i["q_value"], i["q_band"]) == (
+        pytest.approx(q), pytest.approx(q), pytest.approx(q), "Q1")
+    assert (i["e_air"], i["e_water"], i["air_cell"], i["water_cell"]) == ("E2", "E3", "E2/Q1/M?", "E3/Q1/M?")
+    assert (i["level_min"], i["level_max"], i["risk_level"], i["air_level"], i["water_level"]) == (
+        lo, hi, None, None, None)
+    assert report.rejected == 2 and "I" not in {r["key"] for r in report.rejects}
+    with db.connect(world, "app") as conn:
+        pending = grading.pending_sources(conn)
+        assert [p["key"] for p in pending] == ["I"] and pending[0]["needs_m_for"] == ["air", "water"]
+        assert grading.pending_sources(conn, city="320100") == []  # I lies in Liyang (Changzhou)
+    # the steward scores M: the source leaves the list
+    with db.connect(world) as conn:
+        conn.execute("UPDATE riskatlas.risk_source SET m_air = 50, m_water = 20 WHERE key = 'I'")
+        conn.commit()
+    grading.grade_sources(world, scope="keys", keys=["I"])
+    i = _grades(world)["I"]
+    # air E2/Q1/M3 larger, water E3/Q1/M1 general
+    assert (i["grade_status"], i["grade_label"]) == ("graded", "较大[较大-大气(Q1-M3-E2)+一般-水(Q1-M1-E3)]")
+
+
+def test_the_load_report_says_when_one_m_serves_both_media(world: DatabaseSettings, tmp_path: Path) -> None:
+    from services.after_load import after_load
+
+    SOURCES["A"] = (A, SOURCES["A"][1], 55)
+    try:
+        load = load_file(world, _sources(tmp_path / "a.geojson", ["A", "H"]), "risk_source")
+    finally:
+        SOURCES["A"] = (A, SOURCES["A"][1], 50)
+    derived = after_load(world, "risk_source", load.batch_id).to_dict()
+    assert derived["grading"]["one_m_for_both"] == 1 and derived["grading"]["pending"] == 0
+    assert any("1 source(s) give one M (m_score): it is used for both air and water" in n for n in derived["notes"])
+
+
+def test_pending_sources_are_a_filter_of_the_api_and_a_cli_listing(world: DatabaseSettings, tmp_path: Path) -> None:
+    grading.grade_sources(world, scope="all")
+    with TestClient(create_app(world, APISettings())) as client:
+        r = client.get("/collections/risk_source/items", params={"filter": "grade_status = 'pending-m'"})
+        assert r.status_code == 200, r.text
+        assert [f["properties"]["key"] for f in r.json()["features"]] == ["I"]
+        props = r.json()["features"][0]["properties"]
+        assert props["grade_label"] == PENDING_I[0] and props["q_band"] == "Q1" and "q_value" not in props
+        q = client.get("/collections/risk_source/queryables").json()["properties"]
+        assert q["grade_status"]["enum"] == ["graded", "pending-m"] and "m_air" in q and "m_water" in q
+    env = {**os.environ, "RISKATLAS_DB_NAME": world.db_name, "RISKATLAS_PG_PORT": str(world.pg_port),
+           "RISKATLAS_STATE_DIR": str(world.state_dir)}
+    env.pop("DATABASE_URL", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "services.cli", "grade", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    done = cli("--pending", "--json")
+    assert done.returncode == 0, done.stderr
+    listing = json.loads(done.stdout)
+    assert listing["count"] == 1 and listing["sources"][0]["key"] == "I"
+    assert listing["sources"][0]["levels"] == list(PENDING_I[2]) and listing["sources"][0]["label"] == PENDING_I[0]
+    done = cli("--pending", "--city", "nanjing", "--json")
+    assert done.returncode == 2 and "--city" in json.loads(done.stdout)["error"]
+    done = cli("--pending", "--all", "--json")
+    assert done.returncode == 2 and "--pending" in json.loads(done.stdout)["error"]
 
 
 def test_population_matches_an_independent_overlay(world: DatabaseSettings) -> None:
@@ -204,6 +320,25 @@ def test_batch_and_stale_scopes_and_history(world: DatabaseSettings, tmp_path: P
     assert again.changed == 0 and again.run_id > first.run_id
     keys = grading.grade_sources(world, scope="keys", keys=["B", "E"])
     assert (keys.sources, keys.graded, keys.rejected) == (2, 1, 1)
+
+
+def test_gb3838_table_1_item_numbers() -> None:
+    """GB 3838-2002 Table 1: 3 DO, 4 CODMn, 5 COD, 6 BOD5, 7 NH3-N, 8 TP, 9 TN, ... 14 As, 15 Hg, 16 Cd."""
+    from layers.substances import water_limits
+
+    items = {f: int(w.clause.rsplit(" ", 1)[1]) for f, w in water_limits().items() if "Table 1 item" in w.clause}
+    assert items == {"DO": 3, "CODMn": 4, "COD": 5, "NH3-N": 7, "TP": 8, "TP-lake": 8, "TN": 9, "arsenic": 14,
+                     "mercury": 15, "cadmium": 16, "cyanide": 19, "volatile-phenol": 20, "petroleum": 21}
+
+
+def test_substance_media_carry_their_clause() -> None:
+    from layers.substances import lookup
+
+    for name, media in (("chlorine", {"air"}), ("hydrogen sulfide", {"air"}), ("氯化氢", {"air", "water"}),
+                        ("氨", {"air", "water"}), ("甲醛", {"air", "water"}), ("环氧乙烷", {"air", "water"}),
+                        ("氨氮浓度≥2000mg/L的废液", {"water"}), ("COD浓度≥10000mg/L的有机废液", {"water"})):
+        s = lookup(name)
+        assert set(s.media) == media and s.media_clause.startswith("HJ 941-2018"), name
 
 
 def test_grading_needs_the_population_raster(fresh_db: DatabaseSettings) -> None:
@@ -287,6 +422,23 @@ def test_explanation_endpoint(world: DatabaseSettings, tmp_path: Path) -> None:
         assert bad["status"] == "rejected" and "1234-56-7" not in json.dumps(bad)
         assert bad["reasons"] == ["the substance inventory cannot be graded (the lines and their problems are "
                                   "shown to analysts, stewards and admins)"]
+        # one M for both media, said so; the nature-reserve/wetland reading shown
+        assert steps[2]["one_m_for_both"] is True and steps[2]["from"].startswith("one M for both media")
+        assert (steps[2]["m_air_band"], steps[2]["m_water_band"]) == ("M3", "M3")
+        assert steps[4]["reserve_wetland_reading"]["setting"] == "hj941-2018"
+        assert steps[4]["reserve_wetland_reading"]["class"] == "E2"
+        assert "大于" in steps[3]["rule"] and steps[1]["clause"].startswith("HJ 941-2018 §6.1 (air) and §7.1 (water)")
+        h = client.get("/analysis/grade/H", headers={"X-API-Key": "analyst-key"}).json()
+        h2 = {s["step"]: s for s in h["steps"]}[2]
+        assert (h2["m_air"], h2["m_water"], h2["one_m_for_both"]) == (30, 10, False) and h["matches_stored"] is True
+        assert h["label"] == EXPECTED["H"][1]
+        for headers in ({"X-API-Key": "analyst-key"}, {}):  # pending M: explained to everyone, without Q
+            i = client.get("/analysis/grade/I", headers=headers).json()
+            assert (i["status"], i["label"], i["levels"]) == ("pending-m", PENDING_I[0], list(PENDING_I[2]))
+            assert "M score" in i["pending_m"] and i["matches_stored"] is True
+            i5 = {s["step"]: s for s in i["steps"]}[5]
+            assert (i5["air"]["cell"], i5["water"]["cell"]) == ("E2/Q1/M?", "E3/Q1/M?")
+        assert "q_air" not in {s["step"]: s for s in i["steps"]}[1]
         missing = client.get("/analysis/grade/NOPE")
         assert missing.status_code == 404 and missing.json()["code"] == "NotFound"
 

@@ -248,7 +248,7 @@ def test_tiles_show_new_data_at_once(fresh_db: DatabaseSettings) -> None:
 def test_tiles_carry_what_a_map_needs_unless_asked_for_more(client: TestClient, site: dict) -> None:
     path = f"/collections/risk_source/tiles/WebMercatorQuad/{site['z']}/{site['row']}/{site['col']}"
     props = _decode(client.get(path).content)["risk_source"]["features"][0]["properties"]
-    assert {"key", "name", "category", "city_code", "m_score", "synthetic"} <= set(props)
+    assert {"key", "name", "category", "city_code", "m_air", "m_water", "synthetic"} <= set(props)
     assert "address" not in props and "source" not in props
     meta = client.get("/collections/risk_source/tiles/WebMercatorQuad").json()
     assert set(meta["layers"][0]["propertiesSchema"]["properties"]) >= set(props)

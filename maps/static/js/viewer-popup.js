@@ -36,8 +36,10 @@
         format(f.name, props[f.name], f.unit) + '</td></tr>';
     });
     if (coll === 'risk_source' && !props.risk_level) {
+      // pending M: Q and E are graded, the label holds the levels M could give
+      var missing = props.grade_status === 'pending-m' && entry.pending_label ? entry.pending_label : entry.missing_label;
       rows.unshift('<tr><td>' + RA.esc(RA.t('level')) + '</td><td>' +
-        RA.esc(entry.missing_label[RA.state.lang]) + '</td></tr>');
+        RA.esc(missing[RA.state.lang]) + '</td></tr>');
     }
     return '<table>' + rows.join('') + '</table>';
   }
