@@ -17,7 +17,7 @@ import math
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -306,8 +306,9 @@ def q_values(items: Sequence[Mapping[str, Any]] | None, table: CriticalTable, ta
         except GradingProblem as exc:
             problems.append(str(exc))
             continue
-        ratio = float(qty) / c.critical_t
-        parts.append(QPart(str(name or c.name), cas, c.id, float(qty), c.critical_t, ratio, c.air, c.water))
+        tonnes = float(cast(float, qty))  # quantity_problem has refused anything but a finite number
+        ratio = tonnes / c.critical_t
+        parts.append(QPart(str(name or c.name), cas, c.id, tonnes, c.critical_t, ratio, c.air, c.water))
     if problems:
         raise GradingProblem("; ".join(problems))
     return QResult(q_air=sum(p.ratio for p in parts if p.air), q_water=sum(p.ratio for p in parts if p.water),
@@ -352,14 +353,14 @@ def q_many(source: ArrayLike, position: ArrayLike, names: Sequence[Any], cas: Se
     qty = np.full(n, np.nan)
     numeric = np.array([isinstance(v, (int, float)) and not isinstance(v, bool) for v in values], dtype=bool)
     if numeric.any():
-        qty[numeric] = np.asarray([values[i] for i in np.flatnonzero(numeric)], dtype=np.float64)
+        qty[numeric] = np.asarray([values[int(i)] for i in np.flatnonzero(numeric)], dtype=np.float64)
     line_problem: dict[int, str] = {}
     objects = np.asarray(is_object, dtype=bool)
-    for k in np.flatnonzero(~objects):
-        line_problem[int(k)] = f"substance line {int(position[k])} is not a {{name, cas, quantity_t}} object"
-    for k in np.flatnonzero(objects & (~np.isfinite(qty) | (qty < 0))):
+    for k in map(int, np.flatnonzero(~objects)):
+        line_problem[k] = f"substance line {int(position[k])} is not a {{name, cas, quantity_t}} object"
+    for k in map(int, np.flatnonzero(objects & (~np.isfinite(qty) | (qty < 0)))):
         label = _line_label(_present(names[k]), _present(cas[k]), int(position[k]))
-        line_problem[int(k)] = quantity_problem(label, values[k]) or ""
+        line_problem[k] = quantity_problem(label, values[k]) or ""
     critical = np.full(n, np.nan)
     air = np.zeros(n, dtype=bool)
     water = np.zeros(n, dtype=bool)
@@ -384,7 +385,7 @@ def q_many(source: ArrayLike, position: ArrayLike, names: Sequence[Any], cas: Se
     q_air = np.bincount(source[ok & air], weights=ratio[ok & air], minlength=n_sources)
     q_water = np.bincount(source[ok & water], weights=ratio[ok & water], minlength=n_sources)
     problems: dict[int, list[str]] = {}
-    for k in sorted(line_problem, key=lambda k: (source[k], position[k])):
+    for k in sorted(line_problem, key=lambda k: (int(source[k]), int(position[k]))):
         problems.setdefault(int(source[k]), []).append(line_problem[k])
     return QArrays(q_air.astype(np.float64), q_water.astype(np.float64), problems)
 

@@ -352,7 +352,7 @@ def place_centreline(start_m: float, end_m: float, lon: float, lat: float, wind_
     """
     n = max(int(np.ceil((end_m - start_m) / 1000.0)), 1) + 1
     line = LineString(np.column_stack([np.linspace(start_m, end_m, n), np.zeros(n)]))
-    return place_zone(line, lon, lat, wind_from_deg)  # type: ignore[return-value]
+    return place_zone(line, lon, lat, wind_from_deg)
 
 
 def place_zone(zone: ThreatZone | Polygon | LineString, lon: float, lat: float, wind_from_deg: float) -> Polygon:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import shapely
@@ -88,7 +88,7 @@ def zone_parameters(doc: Mapping[str, Any]) -> dict[str, float]:
             raw = entries[key]
             value = raw.get("value") if isinstance(raw, Mapping) else raw
             try:
-                number = float(value)
+                number = float(cast(float, value))
             except (TypeError, ValueError):
                 raise ValueError(f"{section}.{key} was {value!r}, expected a number of metres") from None
             if not np.isfinite(number) or number < 0:
