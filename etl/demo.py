@@ -12,8 +12,8 @@ from psycopg import sql
 from etl.load import Progress, load_file
 from etl.raster import register_raster
 from etl.sources.boundaries import CREDIT, region_boundaries
-from etl.sources.demo_ledger import load_demo_ledger
-from etl.sources.demo_region import write_demo_files
+from etl.sources.demo import write_demo_files
+from etl.sources.demo.ledger import load_demo_ledger
 from layers import db
 from layers.catalogue import relation
 from layers.settings import DatabaseSettings

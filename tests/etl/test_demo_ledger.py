@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from etl.sources.demo_ledger import FILE_NAME, YEAR, write_section_records
+from etl.sources.demo.ledger import FILE_NAME, YEAR, write_section_records
 from layers import db
 from layers.settings import DatabaseSettings
 from services.web.app import create_app

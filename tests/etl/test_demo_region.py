@@ -19,7 +19,7 @@ from rasterio.features import geometry_mask
 from shapely.geometry import Point, shape
 
 from etl.sources.boundaries import CREDIT, region_boundaries
-from etl.sources.demo_region import CSV_HEADER, DEFAULT_SEED, write_demo_files
+from etl.sources.demo import CSV_HEADER, DEFAULT_SEED, write_demo_files
 from gis.chinese_offsets import gcj02_to_wgs84
 from gis.crs import LOCAL_METRIC
 from layers.catalogue import LAYERS

@@ -14,8 +14,8 @@ from pyproj import Transformer
 from shapely.geometry import LineString, Point, shape
 
 from etl.sources.boundaries import region_boundaries
-from etl.sources.demo_region import write_demo_files
-from etl.sources.demo_rivers import INSIDE_M, SIMPLIFY_M, resolve_courses, shared_line
+from etl.sources.demo import write_demo_files
+from etl.sources.demo.courses import INSIDE_M, SIMPLIFY_M, resolve_courses, shared_line
 from gis.chinese_offsets import gcj02_to_wgs84
 from gis.crs import LOCAL_METRIC
 

@@ -12,7 +12,7 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import Point, shape
 
-from etl.sources.demo_region import write_demo_files
+from etl.sources.demo import write_demo_files
 from gis.crs import LOCAL_METRIC
 
 TO_M = Transformer.from_crs("EPSG:4326", LOCAL_METRIC, always_xy=True)

@@ -531,7 +531,7 @@ def _chu_course() -> list[tuple[float, float]]:
     """The course of the Chu river (滁河) as the demo region draws it: from Chuzhou into Nanjing."""
     import yaml
 
-    from etl.sources.demo_rivers import resolve_courses
+    from etl.sources.demo.courses import resolve_courses
 
     doc = yaml.safe_load((ROOT / "etl" / "sources" / "data" / "demo_rivers.yaml").read_text(encoding="utf-8"))
     return [tuple(c) for c in next(r for r in resolve_courses(doc["rivers"]) if r["key"] == "chu")["coords"]]
