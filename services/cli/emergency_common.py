@@ -19,20 +19,36 @@ from rich.table import Table
 from layers.settings import DatabaseSettings
 from services.cli.output import fail, out
 
+#: The release point, one spelling across commands and endpoints: x/y in crs (CRS84 by default).
+XOpt = typer.Option(..., "--x", help="Longitude (or easting) of the release")
+YOpt = typer.Option(..., "--y", help="Latitude (or northing) of the release")
+CrsOpt = typer.Option("OGC:CRS84", "--crs", help="CRS of x/y: CRS84, EPSG:4326, EPSG:4549, gcj02, bd09")
+ReleaseTimeOpt = typer.Option(None, "--release-time", help="Start (ISO 8601; default now)")
 JsonOpt = typer.Option(False, "--json", help="Print the GeoJSON result instead of tables.")
 MapOpt = typer.Option(None, "--map", help="Write a folium map of the result to this HTML file.")
 BulletinOpt = typer.Option(None, "--bulletin", help="Write the warning bulletin to this file (.csv, else text).")
 BasemapOpt = typer.Option(None, "--basemap", help="XYZ tile URL for the map's basemap (none by default: offline).")
 
 
-def validate(model: Any, fields: dict[str, Any], as_json: bool) -> Any:
-    """The request ``model`` from the given options, or exit 2 with the API's message."""
-    from services.emergency.requests import describe_errors
+def validate(model: Any, fields: dict[str, Any], as_json: bool, options: dict[str, str] | None = None) -> Any:
+    """The request ``model`` from the given options, or exit 2 with the API's message.
 
+    ``options`` names the command-line option of each request field whose spelling differs (the
+    message then says ``--cloud``, not ``cloud_cover_eighths``); other fields are ``--field-name``.
+    """
     try:
         return model.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        fail(describe_errors(exc.errors()), as_json)
+        names = options or {}
+        parts = []
+        for e in exc.errors():
+            loc = [names.get(str(p), f"--{str(p).replace('_', '-')}") for p in e.get("loc", ())]
+            msg = str(e.get("msg", ""))
+            for field, option in names.items():  # messages name the request's fields: name the options instead
+                msg = msg.replace(field, option)
+            where = ".".join(loc)
+            parts.append(msg if where and msg.startswith(where) else f"{where or 'request'}: {msg}")
+        fail("; ".join(parts), as_json)
 
 
 def run(work: Any, as_json: bool) -> dict[str, Any]:

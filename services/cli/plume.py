@@ -12,8 +12,12 @@ from rich.table import Table
 from services.cli.emergency_common import (
     BasemapOpt,
     BulletinOpt,
+    CrsOpt,
     JsonOpt,
     MapOpt,
+    ReleaseTimeOpt,
+    XOpt,
+    YOpt,
     print_notify,
     run,
     validate,
@@ -23,8 +27,8 @@ from services.cli.output import out
 
 
 def plume(
-    x: float = typer.Option(..., "--x", help="Longitude (or easting) of the release"),
-    y: float = typer.Option(..., "--y", help="Latitude (or northing) of the release"),
+    x: float = XOpt,
+    y: float = YOpt,
     substance: str = typer.Option(..., "--substance", "-s", help="CAS number or name with HJ 169 end-points"),
     rate_kg_s: float = typer.Option(..., "--rate-kg-s", help="Release rate, kg/s"),
     wind_from_deg: float = typer.Option(..., "--wind-from", help="Direction the wind blows from, degrees"),
@@ -34,8 +38,8 @@ def plume(
     insolation: str | None = typer.Option(None, "--insolation", help="By day: strong, moderate or slight"),
     cloud_cover_eighths: float | None = typer.Option(None, "--cloud", help="Cloud cover in eighths (0-8)"),
     terrain: str = typer.Option("rural", "--terrain", help="rural or urban"),
-    crs: str = typer.Option("OGC:CRS84", "--crs", help="CRS of x/y: CRS84, EPSG:4326, EPSG:4549, gcj02, bd09"),
-    release_time: datetime | None = typer.Option(None, "--release-time", help="Start (ISO 8601; default now)"),
+    crs: str = CrsOpt,
+    release_time: datetime | None = ReleaseTimeOpt,
     endpoint1_mg_m3: float | None = typer.Option(None, "--endpoint1", help="Override end-point 1, mg/m³"),
     endpoint2_mg_m3: float | None = typer.Option(None, "--endpoint2", help="Override end-point 2, mg/m³"),
     map_file: Path | None = MapOpt,
@@ -52,7 +56,10 @@ def plume(
                   wind_speed_m_s=wind_speed_m_s, stability=stability.upper() if stability else None, day=day,
                   insolation=insolation, cloud_cover_eighths=cloud_cover_eighths, terrain=terrain,
                   release_time=release_time, endpoint1_mg_m3=endpoint1_mg_m3, endpoint2_mg_m3=endpoint2_mg_m3)
-    req = validate(PlumeRequest, fields, as_json)
+    req = validate(PlumeRequest, fields, as_json, {"release_rate_kg_s": "--rate-kg-s", "cloud_cover_eighths": "--cloud",
+                                                   "wind_from_deg": "--wind-from",
+                                                   "wind_speed_m_s": "--wind-speed", "endpoint1_mg_m3": "--endpoint1",
+                                                   "endpoint2_mg_m3": "--endpoint2", "day": "--day/--night"})
     result = run(lambda conn: plume_zones(conn, req, registered_raster(conn)), as_json)
     write_outputs(result, map_file, bulletin_file, basemap, as_json)
     if not as_json:

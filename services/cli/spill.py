@@ -12,8 +12,12 @@ from rich.table import Table
 from services.cli.emergency_common import (
     BasemapOpt,
     BulletinOpt,
+    CrsOpt,
     JsonOpt,
     MapOpt,
+    ReleaseTimeOpt,
+    XOpt,
+    YOpt,
     hm,
     num,
     print_notify,
@@ -25,12 +29,12 @@ from services.cli.output import out
 
 
 def spill(
-    x: float = typer.Option(..., "--x", help="Longitude (or easting) of the release"),
-    y: float = typer.Option(..., "--y", help="Latitude (or northing) of the release"),
+    x: float = XOpt,
+    y: float = YOpt,
     substance: str = typer.Option(..., "--substance", "-s", help="CAS number or name (HJ 169)"),
     mass_t: float = typer.Option(..., "--mass-t", help="Mass released, tonnes"),
-    crs: str = typer.Option("OGC:CRS84", "--crs", help="CRS of x/y: CRS84, EPSG:4326, EPSG:4549, gcj02, bd09"),
-    release_time: datetime | None = typer.Option(None, "--release-time", help="Start (ISO 8601; default now)"),
+    crs: str = CrsOpt,
+    release_time: datetime | None = ReleaseTimeOpt,
     horizon_h: float = typer.Option(72.0, "--horizon-h", help="Hours to follow the cloud"),
     snap_distance_m: float = typer.Option(2_000.0, "--snap-m", help="Farthest a river may be from the point, m"),
     receptor_distance_m: float = typer.Option(1_000.0, "--receptor-m", help="Intakes/stations this close are met, m"),
@@ -48,7 +52,8 @@ def spill(
     fields = dict(x=x, y=y, crs=crs, substance=substance, mass_t=mass_t, release_time=release_time,
                   horizon_h=horizon_h, snap_distance_m=snap_distance_m, receptor_distance_m=receptor_distance_m,
                   decay_per_day=decay_per_day, dispersion_m2_s=dispersion_m2_s)
-    req = validate(SpillRequest, fields, as_json)
+    req = validate(SpillRequest, fields, as_json, {"snap_distance_m": "--snap-m", "receptor_distance_m": "--receptor-m",
+                                                   "dispersion_m2_s": "--dispersion"})
     result = run(lambda conn: trace_spill(conn, req), as_json)
     write_outputs(result, map_file, bulletin_file, basemap, as_json)
     if not as_json:

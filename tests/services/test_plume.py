@@ -337,3 +337,22 @@ def test_plume_bulletin_and_cli_map(client: TestClient, demo_db: DatabaseSetting
     bad = CliRunner().invoke(app, ["plume", "--x", "118.8", "--y", "32.2", "-s", "chlorine", "--rate-kg-s", "1",
                                    "--wind-from", "0", "--wind-speed", "0", "--stability", "D", "--json"])
     assert bad.exit_code == 2 and "wind_speed_m_s" in json.loads(bad.stdout)["error"]
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--night"], "--cloud"),  # a rule over two fields names the command's options, not the API's fields
+    (["--stability", "F", "--wind-from", "400"], "--wind-from"),
+    (["--stability", "F", "--rate-kg-s", "-1"], "--rate-kg-s"),
+])
+def test_the_command_line_names_its_own_options_in_errors(args: list[str], option: str) -> None:
+    from services.cli.main import app
+
+    base = {"--x": "118.79", "--y": "32.27", "--substance": "chlorine", "--rate-kg-s": "2", "--wind-from": "270",
+            "--wind-speed": "3"}
+    given = dict(zip(args[::2], args[1::2])) if args != ["--night"] else {}
+    argv = ["plume", *[v for k, val in {**base, **given}.items() for v in (k, val)], *(["--night"] if "--night" in args
+                                                                                     else []), "--json"]
+    done = CliRunner().invoke(app, argv)
+    assert done.exit_code == 2, done.stdout
+    error = json.loads(done.stdout)["error"]
+    assert option in error and "cloud_cover_eighths" not in error and "wind_from_deg" not in error, error
