@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from layers import cluster
 from layers.settings import DatabaseSettings
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -58,15 +58,9 @@ def test_the_readme_has_examples_of_every_command() -> None:
             "plume", "map"} <= commands
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_db_examples_on_a_cluster_of_their_own(tmp_path_factory: pytest.TempPathFactory) -> None:
     state = tmp_path_factory.mktemp("readme_state")
-    own = DatabaseSettings(database_url=None, state_dir=state, pg_port=_free_port())
+    own = DatabaseSettings(database_url=None, state_dir=state, pg_port=free_port())
     env = _env(own)
     db_lines = [c for c in examples() if c.startswith("riskatlas db ")]
     assert [shlex.split(c)[2] for c in db_lines] == ["start", "status", "init", "stop"]

@@ -12,12 +12,13 @@ import pytest
 
 from layers import cluster, db, migrate
 from layers.settings import DatabaseSettings
+from tests.ports import free_port
 
 
 @pytest.fixture
 def own_cluster(tmp_path_factory: pytest.TempPathFactory):
     base = Path("/var/tmp") / f"riskatlas-cluster-test-{os.getpid()}"
-    s = DatabaseSettings(database_url=None, state_dir=base, pg_port=55499, db_name="lifecycle")
+    s = DatabaseSettings(database_url=None, state_dir=base, pg_port=free_port(), db_name="lifecycle")
     yield s
     cluster.remove(s)
     import shutil

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from owslib.ogcapi.features import Features
 from layers import db
 from layers.catalogue import LAYERS
 from layers.settings import DatabaseSettings
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BOX = (118.6, 31.9, 118.95, 32.2)
@@ -46,14 +46,8 @@ class Server:
         ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(demo_db: DatabaseSettings, folder: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     log = folder / "uvicorn.log"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
