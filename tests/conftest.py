@@ -19,6 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_REPORTS: dict[str, object] = {}
 
 
+def row_counts(settings: DatabaseSettings, tables: tuple[str, ...]) -> dict[str, int]:
+    """How many rows each of the schema's ``tables`` holds."""
+    from psycopg import sql
+
+    from layers.catalogue import relation
+
+    with db.connect(settings) as conn:
+        return {t: conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(relation(t))).fetchone()["n"]
+                for t in tables}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that drive Chromium are marked ``browser`` (select them with ``-m browser``, skip with ``-m 'not browser'``)."""
     for item in items:

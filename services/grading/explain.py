@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
+from psycopg import sql
 
 from gis.grading import GradingProblem, GradingTables, q_values
 from layers import db
-from layers.catalogue import SCHEMA
+from layers.catalogue import SCHEMA_SQL
 from layers.settings import DatabaseSettings
 from services import river as rn
 from services.errors import NotFound
@@ -38,17 +39,17 @@ def explain(settings: DatabaseSettings, key: str, *, may_see_restricted: bool,
     tables = load_tables(tables_path)
     with (nullcontext(conn) if conn is not None else db.connect(settings, "app")) as conn:
         source = conn.execute(
-            f"""SELECT s.key, s.name, s.category, s.city_code, s.county_code, s.m_score, s.m_air, s.m_water,
+            sql.SQL("""SELECT s.key, s.name, s.category, s.city_code, s.county_code, s.m_score, s.m_air, s.m_water,
                        s.substances, s.q_value, s.air_level, s.water_level, s.risk_level, s.grade_label,
                        s.grade_status, s.updated_at,
                        ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat
-                FROM {SCHEMA}.risk_source_visible s WHERE s.key = %s""", (key,)).fetchone()
+                FROM {schema}.risk_source_visible s WHERE s.key = %s""").format(schema=SCHEMA_SQL), (key,)).fetchone()
         if source is None:
             raise NotFound(f"no risk source has the key {key!r}")
         stored = conn.execute(
-            f"""SELECT g.*, r.started_at AS run_started_at, r.run_by, r.tables_sha256, r.raster_sha256
-                FROM {SCHEMA}.risk_grade_visible g JOIN {SCHEMA}.grade_run r ON r.id = g.run_id
-                WHERE g.source_key = %s""", (key,)).fetchone()
+            sql.SQL("""SELECT g.*, r.started_at AS run_started_at, r.run_by, r.tables_sha256, r.raster_sha256
+                FROM {schema}.risk_grade_visible g JOIN {schema}.grade_run r ON r.id = g.run_id
+                WHERE g.source_key = %s""").format(schema=SCHEMA_SQL), (key,)).fetchone()
         with conn.transaction(force_rollback=True):
             raster, raster_sha = raster_of(conn)
             frame = select_sources(conn, "keys", keys=[key])

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from gis.river_transport import RIVER_CLASSES
-from layers.catalogue import SCHEMA
+from layers.catalogue import SCHEMA, SCHEMA_SQL
 
 
 def defaults_sql() -> tuple[str, dict[str, Any]]:
@@ -44,8 +45,8 @@ def reach_records(conn: psycopg.Connection, reach_ids: list[int]) -> dict[int, R
     if not reach_ids:
         return {}
     rows = conn.execute(
-        f"""SELECT id AS reach_id, from_node, to_node, velocity_ms, width_m, depth_m, slope, flow_m3s, dispersion_m2_s
-            FROM {SCHEMA}.river WHERE id = ANY(%s)""", (list(reach_ids),)).fetchall()
+        sql.SQL("""SELECT id AS reach_id, from_node, to_node, velocity_ms, width_m, depth_m, slope, flow_m3s, dispersion_m2_s
+            FROM {schema}.river WHERE id = ANY(%s)""").format(schema=SCHEMA_SQL), (list(reach_ids),)).fetchall()
     return {int(r["reach_id"]): ReachRecord(**dict(r)) for r in rows}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from etl.check import check_file, normalise_name
 from etl.errors import InputError
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "services.cli", "check"]
@@ -58,16 +58,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
             "hopeless": write_csv(tmp_path / "hopeless.csv", [ROWS[4], ROWS[5]])}
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     """The CLI as a user runs it, with the database settings pointing at a closed port."""
-    env = {**os.environ, "RISKATLAS_PG_PORT": str(closed_port())}
+    env = {**os.environ, "RISKATLAS_PG_PORT": str(free_port())}
     for name in ("DATABASE_URL", "RISKATLAS_APP_DATABASE_URL"):
         env.pop(name, None)
     return subprocess.run([*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from etl.demo import load_demo
 from layers import db
-from tests.conftest import DEMO_REPORTS
+from tests.conftest import DEMO_REPORTS, row_counts
 
 
 def counts(settings) -> dict[str, int]:
-    with db.connect(settings) as conn:
-        return {t: conn.execute(f"SELECT count(*) AS n FROM riskatlas.{t}").fetchone()["n"]
-                for t in ("admin_area", "risk_source", "water_reserve", "protection_zone", "protected_area",
-                          "river", "monitoring_station", "raster_layer")}
+    return row_counts(settings, ("admin_area", "risk_source", "water_reserve", "protection_zone", "protected_area",
+                                 "river", "monitoring_station", "raster_layer"))
 
 
 def test_demo_counts_meet_the_minimums(demo_db):

@@ -81,11 +81,9 @@ EXAMPLE = ROOT / "etl/examples/synthetic_risk_source_chuzhou.csv"
 
 
 def _ledger(settings) -> dict[str, int]:
-    from layers import db
+    from tests.conftest import row_counts
 
-    with db.connect(settings) as conn:
-        return {t: conn.execute(f"SELECT count(*) AS n FROM riskatlas.{t}").fetchone()["n"]
-                for t in ("risk_source", "load_batch", "load_reject", "row_history")}
+    return row_counts(settings, ("risk_source", "load_batch", "load_reject", "row_history"))
 
 
 def test_dry_run_as_a_city_steward_writes_nothing_and_reports_what_the_file_states(fresh_db):

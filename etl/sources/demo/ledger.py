@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from psycopg import sql
 
 from etl.load import Actor
 from etl.section_records import load_section_records
 from layers import db
-from layers.catalogue import SCHEMA
+from layers.catalogue import SCHEMA_SQL
 from layers.settings import DatabaseSettings
 from layers.substances import CLASSES, water_limits
 
@@ -48,14 +49,14 @@ def section_rows(settings: DatabaseSettings, seed: int) -> list[dict[str, Any]]:
     """The year's rows for the demo's synthetic cross-border sections, from the loaded rivers and stations."""
     with db.connect(settings) as conn:
         stations = conn.execute(
-            f"""SELECT m.key, coalesce(m.target_class, 'III') AS target_class, r.flow_m3s, r.river_class
-                FROM {SCHEMA}.monitoring_station m
+            sql.SQL("""SELECT m.key, coalesce(m.target_class, 'III') AS target_class, r.flow_m3s, r.river_class
+                FROM {schema}.monitoring_station m
                 CROSS JOIN LATERAL (
-                    SELECT r.flow_m3s, r.river_class FROM {SCHEMA}.river r
+                    SELECT r.flow_m3s, r.river_class FROM {schema}.river r
                     WHERE ST_DWithin(r.geom::geography, m.geom::geography, %(snap)s)
                     ORDER BY ST_Distance(r.geom::geography, m.geom::geography), r.key LIMIT 1) r
                 WHERE m.medium = 'water' AND m.kind = 'cross-border-section' AND m.synthetic
-                ORDER BY m.key""", {"snap": SNAP_M}).fetchall()
+                ORDER BY m.key""").format(schema=SCHEMA_SQL), {"snap": SNAP_M}).fetchall()
     limits = water_limits()
     rng = np.random.default_rng(seed)
     source = f"riskatlas synthetic demo (seed {seed})"
