@@ -16,9 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from psycopg import sql
 
 from layers.catalogue import ADMIN_AREA, relation
-from maps.labels import UI
 from maps.maplibre import SWITCHER
-from maps.styles import SHAPE_PATHS, style_document
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -43,7 +41,7 @@ CREDITS_SQL = sql.SQL("SELECT value FROM {}").format(relation("dataset_info"))
 
 
 @cache
-def _env() -> Environment:
+def template_env() -> Environment:
     return Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]),
                        trim_blocks=True, lstrip_blocks=True)
 
@@ -92,34 +90,4 @@ def map_page(root: str, lang: str = "zh", hazards: bool = True, flag_limit: int 
         "matrix": f"{root}{MATRIX_PATH}?level=city" if hazards else None,
         "switcher": {name: list(ids) for name, ids in SWITCHER.items()},
     }
-    return _env().get_template("map.html").render(static=f"{root}/static", config=config)
-
-
-def mobile_config(root: str) -> dict[str, Any]:
-    """What the phone page needs of the style document, embedded so the page is one small request."""
-    doc = style_document()
-    rs = doc["layers"]["risk_source"]
-    keep = ("near_me", "locate", "lookup", "lon", "lat", "radius", "crs_gcj02", "crs_wgs84", "crs_note",
-            "none_near", "locating", "geo_failed", "full_map", "level", "category", "synthetic", "language",
-            "distance", "details", "loading")
-    return {
-        "nearby": f"{root}/nearby",
-        "items": f"{root}/collections/risk_source/items",
-        "map": f"{root}/map",
-        "palette": rs["palette"], "missing_color": rs["missing_color"], "missing_label": rs["missing_label"],
-        "shapes": {cat: SHAPE_PATHS[shape] for cat, shape in rs["shapes"].items()},
-        "values": {k: doc["values"][k] for k in ("risk_level", "category", "status")},
-        "titles": {f["name"]: {"en": f["title"], "zh": f["title_zh"]} for f in rs["fields"]
-                   if f["name"] in ("category", "address", "industry", "status", "county_code", "contact")},
-        "ui": {k: UI[k] for k in keep},
-    }
-
-
-def mobile_page(root: str) -> str:
-    """The inspector's phone page: one HTML document with its script and style inline."""
-    env = _env()
-    return env.get_template("m.html").render(
-        config=mobile_config(root),
-        css=(STATIC_DIR / "css" / "m.css").read_text(encoding="utf-8"),
-        js=(STATIC_DIR / "js" / "m.js").read_text(encoding="utf-8"),
-    )
+    return template_env().get_template("map.html").render(static=f"{root}/static", config=config)

@@ -85,3 +85,22 @@ def test_lean_risk_tiles_filter_and_carry_few_properties(client: TestClient) -> 
     assert 0 < len(kept) < len(features) and {f["properties"]["category"] for f in kept} == {"chemical"}
     assert client.get("/map/tiles/risk_source/3/8/0").status_code == 400
     assert client.get("/map/tiles/risk_source/7/51/106", params={"filter": "nope = 1"}).status_code == 400
+
+
+def test_where_tells_the_region_from_outside_it(client: TestClient) -> None:
+    inside = client.get("/m/where", params={"x": 118.78, "y": 32.05})
+    assert inside.status_code == 200
+    assert inside.json()["in_region"] is True and inside.json()["city_code"] == "320100"
+    assert inside.json()["city"] == "南京市" and inside.json()["county_code"].startswith("3201")
+    assert client.get("/m/where", params={"x": 121.4737, "y": 31.2304}).json()["in_region"] is False
+    bad = client.get("/m/where", params={"x": 500, "y": 31.2})
+    assert bad.status_code == 400 and "`x`, `y`" in bad.json()["description"]
+
+
+def test_phone_app_manifest_and_worker(client: TestClient) -> None:
+    m = client.get("/m/manifest.webmanifest")
+    assert m.status_code == 200 and m.json()["scope"] == "/m" and {i["sizes"] for i in m.json()["icons"]} == {
+        "192x192", "512x512"}
+    w = client.get("/m/sw.js")
+    assert w.status_code == 200 and w.headers["service-worker-allowed"] == "/m"
+    assert '"precache": ["/m", "/m/manifest.webmanifest"' in w.text and "addEventListener('fetch'" in w.text

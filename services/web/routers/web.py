@@ -1,4 +1,4 @@
-"""The web pages: the planner's map ``/map``, the phone page ``/m``, report maps, and their static files.
+"""The web pages: the planner's map ``/map``, report maps, and their static files (the phone page: ``mobile``).
 
 Everything a page loads is served here (``/static`` from ``maps/static``, MapLibre included), so the
 pages work on a network with no internet.  ``/styles.json`` is the one style document (made from the
@@ -50,11 +50,6 @@ def _root(request: Request) -> str:
 async def web_map(request: Request, settings: APISettingsDep,
                   lang: str = Query("zh", pattern="^(zh|en)$")) -> HTMLResponse:
     return HTMLResponse(pages.map_page(_root(request), lang, True, settings.max_limit), headers=PAGE_HEADERS)
-
-
-@router.get("/m", response_class=HTMLResponse, summary="The inspector's phone page: risk sites near me")
-async def mobile(request: Request) -> HTMLResponse:
-    return HTMLResponse(pages.mobile_page(_root(request)), headers=PAGE_HEADERS)
 
 
 @router.get("/styles.json", summary="Cartography of every layer, from the layer catalogue")
