@@ -19,6 +19,7 @@ ITEMS_PARAMS = frozenset(
         "f",
         "bbox",
         "bbox-crs",
+        "datetime",
         "crs",
         "limit",
         "offset",

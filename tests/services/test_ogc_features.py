@@ -442,3 +442,70 @@ def test_number_matched_follows_loads_while_pages_reuse_the_count(fresh_db: Data
             time.sleep(0.2)
         hits = c.get("/collections/risk_source/items?resultType=hits&category=chemical").json()
         assert hits["numberMatched"] == 165 and hits["features"] == []
+
+
+#: The standards' OpenAPI parameter fragments (schema, style, explode), as published in
+#: opengeospatial/ogcapi-features: core/openapi/parameters/{bbox,datetime,limit}.yaml,
+#: extensions/crs/openapi/parameters/{crs,bbox-crs}.yaml, Part 3 (filter, filter-lang, filter-crs),
+#: property selection (properties) and sorting (sortby). limit's maximum and default are the server's.
+STANDARD_FRAGMENTS = """
+bbox: {schema: {type: array, minItems: 4, maxItems: 6, items: {type: number}}, style: form, explode: false}
+bbox-crs: {schema: {type: string, format: uri}, style: form, explode: false}
+crs: {schema: {type: string, format: uri}, style: form, explode: false}
+datetime: {schema: {type: string}, style: form, explode: false}
+limit: {schema: {type: integer, minimum: 1, maximum: MAX, default: DEFAULT}, style: form, explode: false}
+filter: {schema: {type: string}, style: form, explode: false}
+filter-lang: {schema: {type: string, enum: [cql2-text, cql2-json], default: cql2-text}, style: form, explode: false}
+filter-crs: {schema: {type: string, format: uri}, style: form, explode: false}
+properties: {schema: {type: array, items: {type: string}}, style: form, explode: false}
+sortby: {schema: {type: array, minItems: 1, items: {type: string, pattern: '[+|-]?[A-Za-z_].*'}}, style: form, explode: false}
+"""
+
+
+def test_every_standard_parameter_matches_the_standards_fragment(client: TestClient) -> None:
+    import yaml
+
+    from services.web.settings import APISettings
+
+    settings = APISettings()
+    fragments = yaml.safe_load(STANDARD_FRAGMENTS.replace("MAX", str(settings.max_limit))
+                               .replace("DEFAULT", str(settings.default_limit)))
+    doc = client.get("/api").json()
+    seen: set[str] = set()
+    for path, item in doc["paths"].items():
+        if not path.startswith("/collections"):
+            continue
+        for op in item.values():
+            for p in op.get("parameters", []):
+                if p["in"] == "query" and p["name"] in fragments:
+                    seen.add(p["name"])
+                    got = {k: p.get(k) for k in ("schema", "style", "explode")}
+                    if p["name"] == "filter-lang":  # the standard's values first, then the drafts' GDAL 3.6 asks for
+                        standard = fragments[p["name"]]["schema"]["enum"]
+                        assert got["schema"]["enum"] == standard + ["cql-text", "cql-json"]
+                        got["schema"]["enum"] = standard
+                    assert got == fragments[p["name"]], f"{path} {p['name']}"
+    assert seen == set(fragments), f"not declared anywhere: {set(fragments) - seen}"
+    bbox = client.get("/collections/risk_source/items", params={"bbox": "118.5,31.8,119.0,32.2", "limit": 1})
+    assert bbox.status_code == 200, "a bbox sent as the fragment says (form, not exploded) is read"
+
+
+def test_datetime_selects_features_by_their_last_change(client: TestClient, demo_db: DatabaseSettings) -> None:
+    url = "/collections/risk_source/items"
+    total = _sql(demo_db, "SELECT count(*) AS n FROM riskatlas.risk_source")[0]["n"]
+    newest = _sql(demo_db, "SELECT max(updated_at) AS t FROM riskatlas.risk_source")[0]["t"]
+
+    def matched(value: str) -> int:
+        r = client.get(url, params={"datetime": value, "limit": 1})
+        assert r.status_code == 200, r.text
+        return int(r.json()["numberMatched"])
+
+    assert matched("2000-01-01T00:00:00Z/..") == total
+    assert matched("../2000-01-01T00:00:00Z") == 0
+    assert matched("2000-01-01/2000-12-31") == 0
+    assert matched(newest.isoformat()) >= 1, "an instant selects the features changed at that instant"
+    assert matched("../..") == total
+    for bad, words in (("yesterday", "RFC 3339"), ("2026-12-01T00:00:00Z/2026-11-01T00:00:00Z", "ends before"),
+                       ("a/b/c", "more than one")):
+        r = client.get(url, params={"datetime": bad})
+        assert r.status_code == 400 and "`datetime`" in r.json()["description"] and words in r.json()["description"]

@@ -13,6 +13,7 @@ from services.query.cql import FILTER_LANGS
 from services.query.crs import SUPPORTED_URIS, content_crs, negotiate
 from services.query.filters import conditions
 from services.query.params import properties, sortby
+from services.query.temporal import datetime_clause
 from services.query.views import CollectionView
 from services.web.deps import APISettingsDep, IdentityDep, PoolDep
 from services.web.ogc import links as L
@@ -48,6 +49,11 @@ async def items(
     bbox: str | None = Query(None, description="minx,miny,maxx,maxy (4 or 6 numbers) in `bbox-crs`"),
     bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS of `bbox` (default CRS84)"),
     crs: str | None = Query(None, description=_CRS_DOC),
+    datetime_: str | None = Query(
+        None, alias="datetime",
+        description="Features last changed at this instant or in this interval (RFC 3339, `start/end`, `..` "
+        "for an open end; no offset: China Standard Time)",
+    ),
     limit: int | None = Query(None, ge=1, description="Page size"),
     offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Features to skip"),
     filter: str | None = Query(None, description="CQL2 filter (text or JSON, see `filter-lang`)"),  # noqa: A002
@@ -91,6 +97,9 @@ async def items(
         request.query_params.multi_items(),
         settings.max_filter_depth,
     )
+    when = datetime_clause(datetime_)
+    if when is not None:
+        where.append(when)
     q = FeatureQuery(v, properties(properties_, v), tuple(where), sortby(sortby_, v), page_size, offset)
     async with read_connection(pool, identity) as conn:
         counts = count_cache(request)

@@ -3,7 +3,8 @@
 FastAPI describes the routes in OpenAPI 3.1; OGC clients (GDAL, QGIS, OWSLib) expect 3.0. This module
 rewrites FastAPI's document into 3.0.3 (nullable instead of ``type: null``, ``enum`` instead of
 ``const``, boolean ``exclusiveMinimum``), replaces FastAPI's 422 validation responses by the 400 OGC
-exception this service returns, states the page-size limits of the running settings, and adds one
+exception this service returns, declares every standard query parameter as the standards' OpenAPI
+fragments do (:data:`STANDARD_PARAMETERS`), states the page-size limits of the running settings, and adds one
 ``/collections/{name}/items`` path per collection listing its queryables as query parameters: GDAL
 reads those to know which attribute filters it may send to the server.
 """
@@ -22,6 +23,26 @@ from services.web.settings import APISettings
 
 OPENAPI_VERSION = "3.0.3"
 _ITEMS_PATH = "/collections/{collectionId}/items"
+#: The schema, style and explode of the standard query parameters, as the OGC API Features OpenAPI fragments
+#: publish them: Part 1 (core/openapi/parameters: bbox, datetime; limit is set from the settings, below),
+#: Part 2 (extensions/crs/openapi/parameters: crs, bbox-crs), Part 3 (filter, filter-lang, filter-crs) and
+#: the drafts of property selection (properties) and sorting (sortby). ``filter-lang`` lists, after the
+#: standard's two values, the draft names ``cql-text`` and ``cql-json`` this service also accepts: GDAL's
+#: OAPIF driver up to 3.6 (Debian 12) sends CQL filters only when it finds ``cql-text`` there.
+STANDARD_PARAMETERS: dict[str, dict[str, Any]] = {
+    "bbox": {"schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+    "bbox-crs": {"schema": {"type": "string", "format": "uri"}},
+    "crs": {"schema": {"type": "string", "format": "uri"}},
+    "datetime": {"schema": {"type": "string"}},
+    "filter": {"schema": {"type": "string"}},
+    "filter-lang": {"schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text", "cql-json"],
+                               "default": "cql2-text"}},
+    "filter-crs": {"schema": {"type": "string", "format": "uri"}},
+    "properties": {"schema": {"type": "array", "items": {"type": "string"}}},
+    "sortby": {"schema": {"type": "array", "minItems": 1,
+                          "items": {"type": "string", "pattern": "[+|-]?[A-Za-z_].*"}}},
+}
+
 _EXCEPTION = {
     "type": "object",
     "required": ["code"],
@@ -37,6 +58,7 @@ def document(app: FastAPI, settings: APISettings) -> dict[str, Any]:
     doc = downgrade(copy.deepcopy(app.openapi()))
     _errors(doc)
     _identifiers(doc)
+    _standard_parameters(doc)
     _limits(doc, settings)
     _collection_paths(doc)
     app.state.ogc_openapi = doc
@@ -115,7 +137,26 @@ def _identifiers(doc: dict[str, Any]) -> None:
                 p["schema"] = {"type": "string", "enum": allowed[p["name"]]}
 
 
+def _is_ogc(path: str) -> bool:
+    return path == "/" or path.startswith(("/collections", "/tiles", "/conformance", "/api"))
+
+
+def _standard_parameters(doc: dict[str, Any]) -> None:
+    """The OGC routes' standard query parameters with the standards' schema, ``style: form``, ``explode: false``."""
+    for path, item in doc.get("paths", {}).items():
+        if not _is_ogc(path):
+            continue
+        for op in item.values():
+            for p in op.get("parameters", []) if isinstance(op, dict) else ():
+                fragment = STANDARD_PARAMETERS.get(p.get("name", ""))
+                if fragment is not None and p.get("in") == "query":
+                    p["schema"] = copy.deepcopy(fragment["schema"])
+                    p["style"], p["explode"] = "form", False
+
+
 def _limits(doc: dict[str, Any], settings: APISettings) -> None:
+    """``limit`` as Part 1 declares it (requirement /req/core/fc-limit-definition), with this server's
+    maximum and default (permission 5 lets a server choose them)."""
     for op in _operations(doc):
         for p in op.get("parameters", []):
             if p.get("name") == "limit" and p.get("in") == "query":
@@ -125,6 +166,7 @@ def _limits(doc: dict[str, Any], settings: APISettings) -> None:
                     "maximum": settings.max_limit,
                     "default": settings.default_limit,
                 }
+                p["style"], p["explode"] = "form", False
 
 
 def _collection_paths(doc: dict[str, Any]) -> None:
