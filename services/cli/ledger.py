@@ -77,7 +77,7 @@ def ledger_show(
         if out_file is not None:
             out_file.write_text(text, encoding="utf-8")
         if csv_out:
-            sys.stdout.write(text)
+            sys.stdout.write(text.removeprefix("\ufeff"))  # the mark is for spreadsheet programs, not pipes
         if not as_json:
             return
     if as_json:

@@ -176,8 +176,9 @@ def feature_collection(features: Sequence[str], *, matched: int, q: FlagQuery) -
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as CSV (UTF-8 with a header; ``detail`` as JSON text; lon/lat in CRS84)."""
+    """The rows as CSV (UTF-8 with a byte-order mark and a header; ``detail`` as JSON text; lon/lat in CRS84)."""
     buf = io.StringIO()
+    buf.write("\ufeff")  # spreadsheet programs read the Chinese names as UTF-8 only with it
     names = [name for name, _ in COLUMNS] + ["lon", "lat"]
     w = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
     w.writeheader()

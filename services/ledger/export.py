@@ -14,10 +14,11 @@ DETAIL = ["month", "upstream_code", "upstream_name", "downstream_code", "downstr
 
 
 def ledger_csv(ledger: Ledger, *, detail: bool = False) -> str:
-    """The ledger as CSV: one row per city pair and month (amounts per factor and per scheme), or with
+    """The ledger as CSV (UTF-8 with a byte-order mark): one row per city pair and month (amounts per factor and per scheme), or with
     ``detail`` one row per record and factor (per-tonne schemes) or per index term plus the index itself
     (fixed-amount schemes)."""
     buf = io.StringIO()
+    buf.write("\ufeff")  # UTF-8 with a byte-order mark: spreadsheet programs read the Chinese names only then
     w = csv.writer(buf, lineterminator="\n")
     if detail:
         w.writerow(DETAIL)

@@ -710,7 +710,8 @@ def test_border_hazards_csv_and_geopackage(client, tmp_path):
     r = client.get("/analysis/border-hazards", params={"kind": "protection-zone", "f": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.text.strip().splitlines()
-    assert lines[0].startswith("source_key,source_name") and len(lines) - 1 == int(r.headers["X-Total-Count"])
+    assert lines[0].startswith("\ufeffsource_key,source_name"), "UTF-8 with a byte-order mark (Excel reads it)"
+    assert len(lines) - 1 == int(r.headers["X-Total-Count"])
     g = client.get("/analysis/border-hazards", params={"kind": "protection-zone", "f": "gpkg"})
     assert g.status_code == 200 and g.headers["content-type"] == "application/geopackage+sqlite3"
     path = tmp_path / "flags.gpkg"

@@ -126,11 +126,13 @@ def test_ledger_matches_the_hand_computation(sections: DatabaseSettings, tmp_pat
     assert pairs[("2024-06", NANJING, ZHENJIANG)]["amount_yuan"] == pytest.approx(0.0)
     assert pairs[("2024-05", MAANSHAN, NANJING)]["by_factor"] == pytest.approx({"COD": 4_017_600.0,
                                                                                 "NH3-N": 0.0})
-    rows = list(csv.DictReader(io.StringIO(ledger_csv(ledger))))
+    text = ledger_csv(ledger)
+    assert text.startswith("\ufeffmonth,"), "UTF-8 with a byte-order mark, for spreadsheet programs"
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert [(r["month"], r["upstream_code"], r["downstream_code"], r["amount_yuan"]) for r in rows] == [
         ("2024-05", NANJING, ZHENJIANG, "10713600.0"), ("2024-05", MAANSHAN, NANJING, "4017600.0"),
         ("2024-06", NANJING, ZHENJIANG, "0.0")]
-    detail = list(csv.DictReader(io.StringIO(ledger_csv(ledger, detail=True))))
+    detail = list(csv.DictReader(io.StringIO(ledger_csv(ledger, detail=True).removeprefix("\ufeff"))))
     assert len(detail) == 8 and {r["factor"] for r in detail} == {"CODMn", "COD", "NH3-N", "TP"}
     with db.connect(sections, "app") as conn:
         only = build_ledger(conn, month="2024-05", pair=f"{MAANSHAN}-{NANJING}",
@@ -209,7 +211,7 @@ def test_the_anhui_jiangsu_index_by_hand(sections: DatabaseSettings, tmp_path: P
     (year,) = ledger.years
     assert (year["station_key"], year["year"], year["months"], year["complete"]) == ("Y1", "2024", 2, False)
     assert year["p"] == pytest.approx(1.04375) and year["amount_yuan"] == pytest.approx(2 * month)
-    detail = list(csv.DictReader(io.StringIO(ledger_csv(ledger, detail=True))))
+    detail = list(csv.DictReader(io.StringIO(ledger_csv(ledger, detail=True).removeprefix("\ufeff"))))
     assert [r["factor"] for r in detail if r["month"] == "2024-07"] == ["CODMn", "NH3-N", "TN", "TP", "P"]
     assert detail[4]["index_p"] == "0.875" and detail[4]["amount_yuan"] == "-3333333.33"
     by = {r["month"]: r for r in xinan.records}
@@ -326,7 +328,7 @@ def test_ledger_endpoint_json_and_csv(client: TestClient) -> None:
     assert "jiangsu-per-tonne" in doc["rule"]["schemes"] and doc["years"] == []
     r = client.get("/analysis/ledger", params={"f": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-    assert r.text.splitlines()[0].startswith("month,upstream_code,upstream_name")
+    assert r.text.splitlines()[0].startswith("\ufeffmonth,upstream_code,upstream_name"), "UTF-8 with a byte-order mark"
     assert client.get("/analysis/ledger", params={"month": "2024-5"}).status_code == 400
     assert client.get("/analysis/ledger", params={"pair": "Nanjing"}).json()["code"] == "InvalidParameterValue"
 

@@ -509,3 +509,31 @@ def test_datetime_selects_features_by_their_last_change(client: TestClient, demo
                        ("a/b/c", "more than one")):
         r = client.get(url, params={"datetime": bad})
         assert r.status_code == 400 and "`datetime`" in r.json()["description"] and words in r.json()["description"]
+
+
+def test_items_as_csv_and_geopackage(client: TestClient, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    import pyogrio
+
+    params = {"limit": 50, "filter": "city_code = '320100'"}
+    geo = client.get("/collections/risk_source/items", params=params).json()
+    assert any(lk["type"] == "text/csv" for lk in geo["links"]) and any(
+        lk["type"] == "application/geopackage+sqlite3" for lk in geo["links"])
+    r = client.get("/collections/risk_source/items", params={**params, "f": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.content.startswith("\ufeff".encode()) and r.headers["ogc-numberreturned"] == "50"
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [row["id"] for row in rows] == [str(f["id"]) for f in geo["features"]]
+    assert [row["name"] for row in rows] == [f["properties"]["name"] for f in geo["features"]]
+    assert rows[0]["lon"] and "contact" not in rows[0], "restricted fields stay out of CSV too"
+    polygons = client.get("/collections/admin_area/items", params={"limit": 2, "f": "csv"})
+    assert "wkt" in polygons.content.decode("utf-8-sig").splitlines()[0].split(",")
+    g = client.get("/collections/risk_source/items", params={**params, "f": "gpkg"})
+    assert g.status_code == 200 and g.headers["content-type"] == "application/geopackage+sqlite3"
+    path = tmp_path / "items.gpkg"
+    path.write_bytes(g.content)
+    frame = pyogrio.read_dataframe(path, layer="risk_source")
+    assert list(frame["name"]) == [f["properties"]["name"] for f in geo["features"]] and frame.crs.to_epsg() == 4326
+    assert client.get("/collections/risk_source/items", params={"f": "xlsx"}).status_code == 400

@@ -290,3 +290,32 @@ def test_cli_overlay_json_and_table(demo_db, tmp_path):
     assert table.returncode == 0 and "match_count" in table.stdout
     bad = cli("river", "near", "admin_area", "--json")
     assert bad.returncode == 2 and "near" in json.loads(bad.stdout)["error"]
+
+
+def test_overlay_as_csv_and_geopackage_holds_the_same_rows(client: TestClient, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    import pyogrio
+
+    body = {"left": "risk_source", "predicate": "within-distance", "right": "protection_zone", "distance_m": 2000,
+            "measures": ["distance"], "limit": 200}
+    geo = client.post("/analysis/overlay", json=body).json()
+    assert geo["features"], "the demo has sources near protection zones"
+    r = client.post("/analysis/overlay", params={"f": "csv"}, json=body)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.content.startswith("\ufeff".encode()), "UTF-8 with a byte-order mark (Excel reads the Chinese then)"
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [row["id"] for row in rows] == [str(f["id"]) for f in geo["features"]]
+    first = geo["features"][0]
+    assert rows[0]["left_name"] == first["properties"]["left_name"]
+    assert float(rows[0]["lon"]) == pytest.approx(first["geometry"]["coordinates"][0], abs=1e-9)
+    g = client.post("/analysis/overlay", params={"f": "gpkg"}, json=body)
+    assert g.status_code == 200 and g.headers["content-type"] == "application/geopackage+sqlite3"
+    path = tmp_path / "overlay.gpkg"
+    path.write_bytes(g.content)
+    frame = pyogrio.read_dataframe(path)
+    assert len(frame) == len(geo["features"]) and frame.crs.to_epsg() == 4326
+    assert list(frame["left_name"]) == [f["properties"]["left_name"] for f in geo["features"]]
+    bad = client.post("/analysis/overlay", params={"f": "xlsx"}, json=body)
+    assert bad.status_code == 400 and "`f`" in bad.json()["description"]

@@ -6,8 +6,10 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from services.errors import InvalidParameter, NotFound
+from services.query import tabular
 from services.query.clauses import FeatureQuery, by_id
 from services.query.cql import FILTER_LANGS
 from services.query.crs import SUPPORTED_URIS, content_crs, negotiate
@@ -29,6 +31,14 @@ router = APIRouter(tags=["Features"])
 
 MAX_FEATURE_ID_CHARS = 256
 
+ITEMS_FORMATS = ("json", "html", "csv", "gpkg")
+ITEMS_F_QUERY = Query(
+    None,
+    description="Output format: `json` (GeoJSON), `html`, `csv` (UTF-8 with BOM; lon/lat or WKT) or `gpkg` "
+    "(GeoPackage); default: from the Accept header, else json",
+    json_schema_extra={"enum": list(ITEMS_FORMATS)},
+)
+
 _CRS_DOC = f"Output CRS, one of {SUPPORTED_URIS} (EPSG:4326 and EPSG:4490 are latitude, longitude)"
 
 
@@ -45,7 +55,7 @@ async def items(
     identity: IdentityDep,
     settings: APISettingsDep,
     collectionId: str,  # noqa: N803 - the OGC parameter name, which GDAL looks for in the OpenAPI document
-    f: str | None = F_QUERY,
+    f: str | None = ITEMS_F_QUERY,
     bbox: str | None = Query(None, description="minx,miny,maxx,maxy (4 or 6 numbers) in `bbox-crs`"),
     bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS of `bbox` (default CRS84)"),
     crs: str | None = Query(None, description=_CRS_DOC),
@@ -82,7 +92,7 @@ async def items(
         raise InvalidParameter(
             f"`resultType` was {result_type[:40]!r} but is expected to be 'results' or 'hits'"
         )
-    fmt = output_format(request, f)
+    fmt = output_format(request, f, ITEMS_FORMATS)
     out_crs = negotiate(crs, "crs")
     page_size = settings.default_limit if limit is None else limit
     if page_size > settings.max_limit:
@@ -119,7 +129,22 @@ async def items(
     headers = {"Content-Crs": content_crs(out_crs)}
     if fmt == "html":
         return _items_html(request, v, q, page, head, out_crs.uri, headers)
+    if fmt in ("csv", "gpkg"):
+        return await _table(v.layer.name, body(page.features, head), fmt, page.matched, len(page.features), headers)
     return Response(body(page.features, head), media_type=L.GEOJSON, headers=headers)
+
+
+async def _table(name: str, collection: bytes, fmt: str, matched: int, returned: int,
+                 headers: dict[str, str]) -> Response:
+    """The page as CSV (UTF-8 with BOM) or a GeoPackage, as a download; the counts in headers."""
+    headers = {**headers, "OGC-NumberMatched": str(matched), "OGC-NumberReturned": str(returned)}
+    if fmt == "csv":
+        text = await run_in_threadpool(tabular.features_csv, collection)
+        headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return Response(text.encode("utf-8"), media_type=tabular.CSV_MEDIA, headers=headers)
+    data = await run_in_threadpool(tabular.features_gpkg, collection, name)
+    headers["Content-Disposition"] = f'attachment; filename="{name}.gpkg"'
+    return Response(data, media_type=tabular.GPKG_MEDIA, headers=headers)
 
 
 @router.get(
@@ -202,6 +227,8 @@ def page_links(
         L.link(
             href(q.offset, "html"), "self" if fmt == "html" else "alternate", html_type, "this page as HTML"
         ),
+        L.link(href(q.offset, "csv"), "alternate", "text/csv", "this page as CSV (UTF-8 with BOM)"),
+        L.link(href(q.offset, "gpkg"), "alternate", "application/geopackage+sqlite3", "this page as a GeoPackage"),
         L.link(L.url(request, f"/collections/{v.layer.name}"), "collection", L.JSON, v.layer.title),
     ]
     if q.offset + len(page.features) < page.matched:

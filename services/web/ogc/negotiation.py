@@ -1,4 +1,4 @@
-"""Content negotiation of the OGC routes: JSON or HTML, and the media type of a schema."""
+"""Content negotiation of the OGC routes: JSON or HTML (items also CSV and GeoPackage), and the media type of a schema."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from fastapi import Request
 
 from services.errors import InvalidParameter
 
-Format = Literal["json", "html"]
+Format = Literal["json", "html", "csv", "gpkg"]
 
 
 def output_format(request: Request, f: str | None, allowed: tuple[str, ...] = ("json", "html")) -> Format:
-    """``json`` or ``html``: ``f`` when given (``geojson`` counts as json), else the Accept header.
+    """One of ``allowed`` (json, html, csv, gpkg): ``f`` when given (``geojson`` counts as json), else json or
+    html from the Accept header.
 
     HTML is chosen from Accept only when text/html is preferred to every JSON type (as browsers ask);
     clients that send no Accept, ``*/*`` or a JSON type get JSON.
@@ -23,6 +24,10 @@ def output_format(request: Request, f: str | None, allowed: tuple[str, ...] = ("
             return "json"
         if value in ("html", "text/html") and "html" in allowed:
             return "html"
+        if value in ("csv", "text/csv") and "csv" in allowed:
+            return "csv"
+        if value in ("gpkg", "application/geopackage+sqlite3") and "gpkg" in allowed:
+            return "gpkg"
         raise InvalidParameter(f"`f` was {f!r} but is expected to be one of {list(allowed)}")
     if "html" not in allowed:
         return "json"

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from services import overlay
+from services.errors import InvalidParameter
+from services.query import tabular
 from services.web.deps import APISettingsDep, HeavyPoolDep, IdentityDep, connection
 from services.web.limits import apply_budget
 from services.web.validation import MAX_OFFSET
@@ -44,9 +47,20 @@ class OverlayBody(BaseModel):
     offset: int = Field(default=0, le=MAX_OFFSET)
 
 
-@router.post("/overlay", summary="Overlay two layers", response_description="GeoJSON FeatureCollection (CRS84)")
-async def run_overlay(body: OverlayBody, pool: HeavyPoolDep, api: APISettingsDep, identity: IdentityDep) -> Response:
+FORMATS = ("geojson", "csv", "gpkg")
+
+
+@router.post("/overlay", summary="Overlay two layers",
+             response_description="GeoJSON FeatureCollection (CRS84), CSV (UTF-8 with BOM) or GeoPackage",
+             responses={200: {"content": {"application/geo+json": {}, "text/csv": {},
+                                          "application/geopackage+sqlite3": {}}}})
+async def run_overlay(body: OverlayBody, pool: HeavyPoolDep, api: APISettingsDep, identity: IdentityDep,
+                      f: str = Query("geojson", description="geojson, csv or gpkg",
+                                     json_schema_extra={"enum": list(FORMATS)})) -> Response:
     """Pairs (attributes of both sides as ``left_*``/``right_*``) or left features with ``match_count``."""
+    fmt = f.strip().lower()
+    if fmt not in FORMATS:
+        raise InvalidParameter(f"`f` was {f[:40]!r} but is expected to be one of {list(FORMATS)}")
     req = overlay.OverlayRequest(body.left, body.predicate, body.right, body.distance_m, body.left_filter,
                                  body.right_filter, body.output, tuple(body.measures), body.geometry, body.limit,
                                  body.offset)
@@ -56,5 +70,14 @@ async def run_overlay(body: OverlayBody, pool: HeavyPoolDep, api: APISettingsDep
         await apply_budget(conn, identity)
         rows = await (await cur.execute(q.text, q.params)).fetchall()
     result = overlay.finish(q, [r["feature"] for r in rows])
-    return Response(result.collection_text(), media_type="application/geo+json",
-                    headers={"Content-Crs": f"<{overlay.CRS84}>"})
+    headers = {"Content-Crs": f"<{overlay.CRS84}>"}
+    name = f"overlay-{body.left}-{body.right}"
+    if fmt == "csv":
+        text = await run_in_threadpool(tabular.features_csv, result.collection_text())
+        headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return Response(text.encode("utf-8"), media_type=tabular.CSV_MEDIA, headers=headers)
+    if fmt == "gpkg":
+        data = await run_in_threadpool(tabular.features_gpkg, result.collection_text(), "overlay")
+        headers["Content-Disposition"] = f'attachment; filename="{name}.gpkg"'
+        return Response(data, media_type=tabular.GPKG_MEDIA, headers=headers)
+    return Response(result.collection_text(), media_type="application/geo+json", headers=headers)
