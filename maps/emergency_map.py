@@ -24,6 +24,8 @@ BEYOND = "<br><small><i>超出模拟范围 beyond the modelled range</i></small>
 WGS84_URIS = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/EPSG/0/4326",
               "http://www.opengis.net/def/crs/EPSG/0/4490")
 RELEASE_COLOR = "#d7191c"
+#: Width (px) of the notify panel at the bottom left; the map is fitted to keep the result clear of it.
+PANEL_WIDTH = 340
 ZONE_COLORS = {"endpoint-1": "#b2182b", "endpoint-2": "#f4a582"}
 RECEPTOR_COLORS = {
     "intake": WATER_RESERVE.style.color, "water_reserve": WATER_RESERVE.style.color,
@@ -39,10 +41,14 @@ RECEPTOR_LABELS = {
 }
 
 
-def emergency_map(result: dict[str, Any], tiles: str | None = None, attribution: str | None = None) -> folium.Map:
+def emergency_map(result: dict[str, Any], tiles: str | None = None, attribution: str | None = None,
+                  context: dict[str, Any] | None = None) -> folium.Map:
     """A folium map of a spill or plume result (WGS84 coordinates; ValueError otherwise).
 
-    ``tiles`` is an optional XYZ basemap URL (with ``attribution``); none by default.
+    ``tiles`` is an optional XYZ basemap URL (with ``attribution``); none by default. ``context``
+    (:func:`maps.emergency_context.emergency_context`) adds the city and county boundaries and names
+    under the result. A plume map shows the wind as an arrow at the release point. The map is fitted so
+    that nothing of the result lies under the notify panel (bottom left).
     """
     if result.get("crs") not in WGS84_URIS:
         raise ValueError(f"the map needs WGS84 coordinates but the result is in {result.get('crs')!r}; "
@@ -54,24 +60,67 @@ def emergency_map(result: dict[str, Any], tiles: str | None = None, attribution:
     if tiles:
         folium.TileLayer(tiles=tiles, attr=attribution or "basemap", name="底图 basemap").add_to(m)
     features = result["features"]
+    if context:
+        _context_layers(m, context)
     if kind == "spill":
         _spill_layers(m, features)
     else:
         _plume_layers(m, features)
     _release(m, features)
+    if kind == "plume":
+        _wind(m, result)
     folium.LayerControl(collapsed=False).add_to(m)
     m.get_root().html.add_child(folium.Element(_panel(result)))
     bounds = _bounds(features)
     if bounds:
-        m.fit_bounds(bounds)
+        # the panel covers the left PANEL_WIDTH pixels at the bottom: keep the result to its right
+        m.fit_bounds(bounds, padding_top_left=(PANEL_WIDTH + 30, 20), padding_bottom_right=(20, 20))
     return make_offline(m)
 
 
+def _context_layers(m: folium.Map, context: dict[str, Any]) -> None:
+    """City (heavier) and county outlines in grey, and their names at a point inside each."""
+    outlines = folium.FeatureGroup(name="行政区划 boundaries")
+    names = folium.FeatureGroup(name="地名 place names")
+    for a in context.get("areas", []):
+        city = a["level"] == "city"
+        folium.GeoJson(a["geometry"], interactive=False, style_function=lambda _, c=city: {
+            "color": "#555" if c else "#999", "weight": 2.2 if c else 1, "fill": False,
+            "dashArray": None if c else "4 3"}).add_to(outlines)
+        size = 13 if city else 11
+        label = (f'<div class="ra-place" style="font:{"700" if city else "400"} {size}px sans-serif;color:#333;'
+                 f'white-space:nowrap;text-shadow:0 0 3px #fff,0 0 3px #fff;transform:translate(-50%,-50%)">'
+                 f'{html.escape(a["name"])}<br><small>{html.escape(a.get("name_en") or "")}</small></div>')
+        folium.Marker((a["lat"], a["lon"]), icon=folium.DivIcon(html=label, icon_size=(0, 0)),
+                      interactive=False).add_to(names)
+    outlines.add_to(m)
+    names.add_to(m)
+
+
+def _wind(m: folium.Map, result: dict[str, Any]) -> None:
+    """An arrow at the release pointing downwind, with the wind's direction and speed."""
+    model = result.get("model") or {}
+    release = next((f for f in result["features"] if f["properties"].get("role") == "release"), None)
+    if release is None or model.get("downwind_bearing_deg") is None:
+        return
+    lon, lat = release["geometry"]["coordinates"][:2]
+    bearing = float(model["downwind_bearing_deg"])
+    label = (f'<div class="ra-wind" data-bearing="{bearing:.1f}" style="width:64px;height:64px;'
+             f'transform:translate(-32px,-32px) rotate({bearing:.1f}deg)">'
+             '<svg viewBox="0 0 64 64" width="64" height="64"><path d="M32 4 L42 22 L35 22 L35 60 L29 60 L29 22 '
+             'L22 22 Z" fill="#1f4e79" stroke="#fff" stroke-width="1.5"/></svg></div>')
+    tip = (f"风 Wind: 来自 from {model.get('wind_from_deg'):.0f}°, {model.get('wind_speed_m_s'):.1f} m/s · "
+           f"下风向 downwind {bearing:.0f}°")
+    group = folium.FeatureGroup(name="风向 wind")
+    folium.Marker((lat, lon), icon=folium.DivIcon(html=label, icon_size=(0, 0)), tooltip=tip).add_to(group)
+    group.add_to(m)
+
+
 def save_map(result: dict[str, Any], path: str | Path, tiles: str | None = None,
-             attribution: str | None = None) -> Path:
+             attribution: str | None = None, context: dict[str, Any] | None = None) -> Path:
     """Write :func:`emergency_map` of ``result`` to ``path`` (HTML) and return the path."""
     path = Path(path)
-    emergency_map(result, tiles, attribution).save(str(path))
+    emergency_map(result, tiles, attribution, context).save(str(path))
     return path
 
 
@@ -188,15 +237,21 @@ def _panel(result: dict[str, Any]) -> str:
                        for w in result.get("warnings", []))
     if warnings:
         warnings = f'<b>提示 Warnings</b><ul class="warnings" style="margin:2px 0;padding-left:16px">{warnings}</ul>'
+    model = result.get("model") or {}
+    wind = ""
+    if result.get("analysis") == "plume" and model.get("wind_from_deg") is not None:
+        wind = (f"风 Wind: 来自 from {model['wind_from_deg']:.0f}° · {model.get('wind_speed_m_s', 0):.1f} m/s"
+                f" → 下风向 downwind {model.get('downwind_bearing_deg', 0):.0f}°<br>")
     return (
-        '<div style="position:fixed;bottom:60px;left:10px;z-index:9999;background:white;padding:8px;'
-        'max-height:60%;overflow:auto;font:12px sans-serif;border:1px solid #888;max-width:340px">'
-        f"<b>{html.escape(inc['kind_zh'])} / {html.escape(inc['kind'])}</b><br>"
-        f"{html.escape(sub['name_zh'])} {html.escape(sub['name'])} — {html.escape(inc['release_time'])}<br>"
-        "<b>需通知 Who must be told</b>"
+        f'<details open class="ra-notify" style="position:fixed;bottom:30px;left:10px;z-index:9999;'
+        f"background:white;padding:8px;max-height:60%;overflow:auto;font:12px sans-serif;border:1px solid #888;"
+        f'width:{PANEL_WIDTH}px;box-sizing:border-box">'
+        f"<summary><b>{html.escape(inc['kind_zh'])} / {html.escape(inc['kind'])}</b> · "
+        "需通知 Who must be told</summary>"
+        f"{html.escape(sub['name_zh'])} {html.escape(sub['name'])} — {html.escape(inc['release_time'])}<br>{wind}"
         '<table style="border-collapse:collapse"><tr><th>#</th><th>名称 Name</th><th>级别</th>'
         f"<th>首次到达 First arrival</th></tr>{rows}</table>{warnings}"
-        "<small>模型估算 model estimates</small></div>"
+        "<small>模型估算 model estimates</small></details>"
     )
 
 

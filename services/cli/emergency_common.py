@@ -68,11 +68,13 @@ def run(work: Any, as_json: bool) -> dict[str, Any]:
 def write_outputs(result: dict[str, Any], map_file: Path | None, bulletin_file: Path | None,
                   basemap: str | None, as_json: bool) -> None:
     """Write the map and bulletin files asked for, then the JSON document when ``--json``."""
+    from maps.emergency_context import emergency_context
     from maps.emergency_map import save_map
     from services.emergency import notify
 
     if map_file is not None:
-        save_map(result, map_file, tiles=basemap)
+        context = run(lambda conn: emergency_context(conn, result), as_json)
+        save_map(result, map_file, tiles=basemap, context=context)
         if not as_json:
             out.print(f"map written to {map_file}")
     if bulletin_file is not None:
