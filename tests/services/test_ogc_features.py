@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -537,3 +538,19 @@ def test_items_as_csv_and_geopackage(client: TestClient, tmp_path: Path) -> None
     frame = pyogrio.read_dataframe(path, layer="risk_source")
     assert list(frame["name"]) == [f["properties"]["name"] for f in geo["features"]] and frame.crs.to_epsg() == 4326
     assert client.get("/collections/risk_source/items", params={"f": "xlsx"}).status_code == 400
+
+
+def test_html_views_speak_chinese_first_with_value_labels_and_a_small_map(client: TestClient) -> None:
+    r = client.get("/collections/risk_source/items", params={"f": "html", "limit": 20})
+    assert r.status_code == 200 and '<html lang="zh-CN">' in r.text
+    assert "风险源" in r.text and "状态<br><small>Status</small>" in r.text, "field titles in Chinese, then English"
+    assert re.search(r"(在产|关停|在建) <small class=\"muted\">(active|closed|under-construction)</small>", r.text)
+    assert r.text.count("<circle data-id=") == 20, "a small map with every feature of the page"
+    one = client.get("/collections/admin_area/items", params={"f": "html", "limit": 2})
+    assert "<path data-id=" in one.text and "vertices" in one.text
+    feature = client.get("/collections/risk_source/items", params={"limit": 1}).json()["features"][0]
+    page = client.get(f"/collections/risk_source/items/{feature['id']}", params={"f": "html"})
+    assert page.status_code == 200 and "<circle data-id=" in page.text and "风险等级" in page.text
+    projected = client.get("/collections/risk_source/items",
+                           params={"f": "html", "limit": 2, "crs": "http://www.opengis.net/def/crs/EPSG/0/4326"})
+    assert "<svg" not in projected.text, "drawn only from CRS84 (lon, lat) coordinates"

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from gis.crs import CRS84
 from services.errors import InvalidParameter, NotFound
 from services.query import tabular
 from services.query.clauses import FeatureQuery, by_id
@@ -23,6 +24,7 @@ from services.web.ogc.collections import F_QUERY, resolve
 from services.web.ogc.counts import count_cache
 from services.web.ogc.execute import read_connection
 from services.web.ogc.features import Page, body, count_page, feature_body, fetch_features, fetch_page
+from services.web.ogc.minimap import svg_map
 from services.web.ogc.negotiation import output_format
 from services.web.ogc.render import html_response, timestamp
 from services.web.validation import MAX_OFFSET
@@ -188,9 +190,11 @@ async def item(
         return html_response(
             "item.html",
             headers=headers,
-            title=f"{v.layer.title}: {feature['id']}",
+            title=f"{v.layer.title_zh} {v.layer.title}: {feature['id']}",
+            minimap=svg_map([feature], v.layer.style.color) if out_crs.uri == CRS84.uri else None,
             root=L.base(request),
             collection=v.layer.name,
+            collection_title=f"{v.layer.title_zh} {v.layer.title}",
             feature=feature,
             fields=v.fields,
             summary=_summary(feature.get("geometry")),
@@ -276,7 +280,8 @@ def _items_html(
     return html_response(
         "items.html",
         headers=headers,
-        title=f"{v.layer.title} — items",
+        title=f"{v.layer.title_zh} {v.layer.title} — 要素 items",
+        minimap=svg_map(feats, v.layer.style.color) if crs_uri == CRS84.uri else None,
         root=L.base(request),
         collection=v.layer.name,
         fields=q.fields,

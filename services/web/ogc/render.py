@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from fastapi import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from services.web.ogc.links import HTML, JSON
 
@@ -49,7 +50,16 @@ def _env() -> Environment:
     )
     env.filters["pretty"] = lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2).decode()
     env.filters["cell"] = _cell
+    env.filters["labelled"] = _labelled
     return env
+
+
+def _labelled(value: Any, field: Any) -> Markup | str:
+    """A cell of ``field``: a labelled domain value as its Chinese name with the stored code beside it."""
+    label = field.label(value) if isinstance(value, str) and getattr(field, "labels", None) else None
+    if label is None:
+        return _cell(value)
+    return Markup('{} <small class="muted">{}</small>').format(label.zh, value)
 
 
 def _cell(value: Any) -> str:
