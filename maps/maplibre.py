@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from maps.basemaps import Basemap
+from maps.basemaps import basemaps as available_basemaps
 from maps.styles import style_document
 
 BASE_COLLECTIONS = ("admin_area", "protected_area", "protection_zone", "river", "monitoring_station",
@@ -124,9 +126,22 @@ def _flag_layer(f: dict[str, Any]) -> dict[str, Any]:
                       "circle-stroke-width": f["weight"], "circle-stroke-opacity": f["opacity"]}}
 
 
+def basemap_layer_ids(b: Basemap) -> list[str]:
+    """The style layers of a raster basemap, bottom to top (``bm-<name>-<i>``)."""
+    return [f"bm-{b.name}-{i}" for i in range(len(b.tiles))]
+
+
 def map_style(base_url: str, basemap_url: str | None = None, attribution: str = "",
-              bounds: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
-    """The MapLibre style (spec v8) for a service at ``base_url`` (absolute, no trailing slash)."""
+              bounds: tuple[float, float, float, float] | None = None,
+              basemaps: list[Basemap] | None = None) -> dict[str, Any]:
+    """The MapLibre style (spec v8) for a service at ``base_url`` (absolute, no trailing slash).
+
+    ``basemaps`` (:func:`maps.basemaps.basemaps`) become raster layers above the background, hidden:
+    the viewer's switcher shows one of them, or none for the offline reference map. ``basemap_url``
+    alone is the "custom" preset.
+    """
+    if basemaps is None:
+        basemaps = available_basemaps((), None, basemap_url)
     doc = style_document()
     ls = doc["layers"]
     tiles = "/tiles/WebMercatorQuad/{z}/{y}/{x}"
@@ -143,9 +158,13 @@ def map_style(base_url: str, basemap_url: str | None = None, attribution: str = 
             sources[name]["bounds"] = list(bounds)
     layers: list[dict[str, Any]] = [{"id": "background", "type": "background",
                                      "paint": {"background-color": BACKGROUND}}]
-    if basemap_url:
-        sources["basemap"] = {"type": "raster", "tiles": [basemap_url], "tileSize": 256}
-        layers.append({"id": "basemap", "type": "raster", "source": "basemap", "paint": {"raster-opacity": 0.8}})
+    for b in basemaps:
+        if not b.available:
+            continue
+        for layer_id, urls in zip(basemap_layer_ids(b), b.tiles, strict=True):
+            sources[layer_id] = {"type": "raster", "tiles": list(urls), "tileSize": 256, "attribution": b.attribution}
+            layers.append({"id": layer_id, "type": "raster", "source": layer_id, "layout": {"visibility": "none"},
+                           "paint": {"raster-opacity": 0.9}})
     layers += _admin_layers(ls["admin_area"])
     layers += _area_layers("protected_area", ls["protected_area"])
     layers += _area_layers("protection_zone", ls["protection_zone"])

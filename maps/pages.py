@@ -84,6 +84,7 @@ def map_page(root: str, lang: str = "zh", hazards: bool = True, flag_limit: int 
         "styles": f"{root}/styles.json",
         "style": f"{root}/map/style.json",
         "labels": f"{root}/map/labels.json",
+        "basemaps": f"{root}/map/basemaps.json",
         "layers": f"{root}/layers",
         "collections": f"{root}/collections",
         "hazards": f"{root}{HAZARDS_PATH}?limit={flag_limit}" if hazards else None,

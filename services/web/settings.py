@@ -23,7 +23,11 @@ class APISettings(BaseSettings):
     key_cache_seconds: float = Field(default=60.0, ge=0)  # a verified key's context is reused this long
     # JSON {"key": {"user": "...", "role": "analyst", "city": null}}, imported into the database at start
     api_keys_file: Path | None = None
-    basemap_url: str | None = None
+    basemap_url: str | None = None  # a custom XYZ basemap, offered as the "custom" preset
+    # Online basemap presets the map's switcher offers besides the offline one (maps.basemaps.PRESETS):
+    # e.g. RISKATLAS_API_BASEMAPS='["tianditu-vec","osm"]'; the offline map is always first and the default.
+    basemaps: tuple[str, ...] = ()
+    tianditu_key: str | None = None
     tile_max_features: int = Field(default=20_000, ge=1)
     tile_cache_seconds: int = Field(default=60, ge=0)
     max_bbox_degrees: float = Field(default=20.0, gt=0)
@@ -49,6 +53,11 @@ class APISettings(BaseSettings):
 
     @model_validator(mode="after")
     def _limits(self) -> APISettings:
+        from maps.basemaps import PRESETS
+
+        unknown = [n for n in self.basemaps if n not in PRESETS]
+        if unknown:
+            raise ValueError(f"basemaps: unknown presets {unknown}; the presets are {list(PRESETS)}")
         if self.default_limit > self.max_limit:
             raise ValueError(f"default_limit {self.default_limit} exceeds max_limit {self.max_limit}")
         if self.pool_min > self.pool_max:

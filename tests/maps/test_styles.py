@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from layers.catalogue import DRAW_ORDER, LAYERS, RISK_CATEGORIES, RISK_LEVELS
 from maps.labels import value_label, value_labels
 from maps.maplibre import BASE_COLLECTIONS, SWITCHER, map_style
@@ -58,9 +60,30 @@ def test_maplibre_style_uses_the_catalogue_colours_and_own_tiles() -> None:
 
 
 def test_basemap_only_when_configured() -> None:
-    assert "basemap" not in map_style("http://a")["sources"]
+    assert not any(k.startswith("bm-") for k in map_style("http://a")["sources"])
     with_base = map_style("http://a", basemap_url="http://tiles.local/{z}/{x}/{y}.png")
-    assert with_base["sources"]["basemap"]["tiles"] == ["http://tiles.local/{z}/{x}/{y}.png"]
+    assert with_base["sources"]["bm-custom-0"]["tiles"] == ["http://tiles.local/{z}/{x}/{y}.png"]
+    layer = next(x for x in with_base["layers"] if x["id"] == "bm-custom-0")
+    assert layer["layout"]["visibility"] == "none", "the offline map is the default"
+
+
+def test_basemap_presets() -> None:
+    from maps.basemaps import basemaps
+
+    listed = {b.name: b for b in basemaps(["tianditu-vec", "tianditu-img", "osm", "amap"], "KEY123")}
+    assert list(listed)[0] == "offline" and all(listed[n].available for n in ("tianditu-vec", "tianditu-img", "osm"))
+    vec = listed["tianditu-vec"]
+    assert len(vec.tiles) == 2 and "LAYER=vec" in vec.tiles[0][0] and "LAYER=cva" in vec.tiles[1][0]
+    assert all("tk=KEY123" in u and "TILEMATRIXSET=w" in u for u in vec.tiles[0] + vec.tiles[1])
+    assert {u.split("/")[2] for u in vec.tiles[0]} == {f"t{i}.tianditu.gov.cn" for i in range(8)}
+    assert "LAYER=img" in listed["tianditu-img"].tiles[0][0] and "LAYER=cia" in listed["tianditu-img"].tiles[1][0]
+    assert not listed["amap"].available and "GCJ-02" in listed["amap"].reason_en
+    keyless = {b.name: b for b in basemaps(["tianditu-vec"])}
+    assert not keyless["tianditu-vec"].available and "key" in keyless["tianditu-vec"].reason_en
+    style = map_style("http://a", basemaps=basemaps(["tianditu-vec", "amap"], "K"))
+    assert {"bm-tianditu-vec-0", "bm-tianditu-vec-1"} <= set(style["sources"]) and "bm-amap-0" not in style["sources"]
+    with pytest.raises(ValueError, match="google"):
+        basemaps(["google"])
 
 
 def test_remote_references_finds_fetches_not_links() -> None:
@@ -69,3 +92,13 @@ def test_remote_references_finds_fetches_not_links() -> None:
             '<img src="data:image/png;base64,AAAA">')
     assert remote_references(page) == ["//cdn.example/y.css", "http://img.example/z.png",
                                        "https://cdn.example/x.js"]
+
+
+def test_settings_refuse_an_unknown_basemap_preset() -> None:
+    from pydantic import ValidationError
+
+    from services.web.settings import APISettings
+
+    with pytest.raises(ValidationError, match="google"):
+        APISettings(basemaps=("google",))
+    assert APISettings(basemaps=("osm",)).basemaps == ("osm",)

@@ -208,6 +208,7 @@
     S.lang = lang;
     document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
     RA.panel.render();
+    RA.basemap.render();
     RA.renderLabels();
     RA.flags.renderMatrix();
     notice(RA.layerInfo);
@@ -250,6 +251,7 @@
     RA.panel.init();
     RA.setLanguage(S.lang);
     map.on('load', function () {
+      RA.basemap.init();
       labelMarkers(labels);
       RA.renderLabels();
       RA.popup.init();

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 
 from layers.catalogue import RISK_SOURCE
 from maps import pages
+from maps.basemaps import OFFLINE, basemaps
 from maps.maplibre import map_style
 from maps.overview import MapInputError, UnknownCity, build_overview
 from maps.styles import style_document
@@ -63,7 +64,16 @@ async def maplibre_style(request: Request, pool: PoolDep, settings: APISettingsD
         await apply_budget(conn, None)
         values = [r["value"] for r in await (await cur.execute(pages.CREDITS_SQL)).fetchall()]
     base = str(request.base_url).rstrip("/")
-    return json_response(map_style(base, settings.basemap_url, pages.credits(values)))
+    return json_response(map_style(base, attribution=pages.credits(values), basemaps=_basemaps(settings)))
+
+
+def _basemaps(settings: Any) -> list[Any]:
+    return basemaps(settings.basemaps, settings.tianditu_key, settings.basemap_url)
+
+
+@router.get("/map/basemaps.json", summary="The basemaps of the web map: the offline one first, then the presets on")
+async def basemap_list(settings: APISettingsDep) -> Response:
+    return json_response({"default": OFFLINE, "basemaps": [b.to_dict() for b in _basemaps(settings)]})
 
 
 @router.get("/map/labels.json", summary="Label points and extents of the cities and counties")
