@@ -106,9 +106,10 @@ def db_backup(logical: bool = typer.Option(False, "--logical",
 @db_app.command("backups")
 def db_backups(as_json: bool = JsonOpt) -> None:
     """List the base backups, logical dumps and the WAL archive: when, how old, how big."""
+    from rich.table import Table
+
     from layers import backup
     from services.cli.output import out, print_json
-    from rich.table import Table
 
     s = DatabaseSettings()
     found = backup.inventory(s)
@@ -148,3 +149,44 @@ def db_restore(to: str | None = typer.Option(None, "--to", help="Restore to just
     except Exception as exc:  # noqa: BLE001
         fail(str(exc), as_json)
     emit(done, as_json, "restored")
+
+
+replica_app = typer.Typer(help="The streaming read replica of the project's cluster.", no_args_is_help=True)
+db_app.add_typer(replica_app, name="replica")
+
+
+def _replica_call(action: str, as_json: bool) -> None:
+    from layers import replica
+
+    s = DatabaseSettings()
+    try:
+        state = getattr(replica, action)(s)
+    except Exception as exc:  # noqa: BLE001
+        fail(str(exc), as_json, code=1)
+    emit(state, as_json, "replica")
+    if action == "status" and not state.get("running"):
+        raise typer.Exit(1)
+
+
+@replica_app.command("start")
+def replica_start(as_json: bool = JsonOpt) -> None:
+    """Start the local hot standby (created with pg_basebackup -R from the primary the first time)."""
+    _replica_call("start", as_json)
+
+
+@replica_app.command("stop")
+def replica_stop(as_json: bool = JsonOpt) -> None:
+    """Stop the local replica; reads fall back to the primary."""
+    _replica_call("stop", as_json)
+
+
+@replica_app.command("status")
+def replica_status(as_json: bool = JsonOpt) -> None:
+    """Whether the replica runs, replays, and how far behind the primary it is (exit 1 when stopped)."""
+    _replica_call("status", as_json)
+
+
+@db_app.command("promote")
+def db_promote(as_json: bool = JsonOpt) -> None:
+    """Turn the replica into the primary (pg_promote), stopping the old primary first; says how to repoint."""
+    _replica_call("promote", as_json)

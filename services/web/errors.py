@@ -54,6 +54,8 @@ def status_of(exc: RiskAtlasError) -> int:
 
 #: Seconds a client is asked to wait when every pooled connection is taken.
 BUSY_RETRY_AFTER_S = 1
+#: Seconds a client is asked to wait when the database does not answer (a restart, a failover).
+DOWN_RETRY_AFTER_S = 5
 
 
 def response(exc: RiskAtlasError) -> JSONResponse:
@@ -101,10 +103,11 @@ def install(app: FastAPI) -> None:
                                                 "narrow it with bbox, filter or limit")
 
     @app.exception_handler(psycopg_pool.PoolTimeout)
-    async def _busy(_: Request, exc: psycopg_pool.PoolTimeout) -> JSONResponse:
+    async def _busy(request: Request, exc: psycopg_pool.PoolTimeout) -> JSONResponse:
         # Every connection is lent out: the database is up, the service is saturated. Say so, and when to
         # come back, instead of the "not reachable" of a real outage (PoolTimeout is an OperationalError).
         log.warning("connection pool exhausted: %s", exc)
+        request.state.database_failed = True  # a read on the replica is run again on the primary
         return _body(503, "ServiceUnavailable", "the service is busy; try again shortly",
                      {"Retry-After": str(BUSY_RETRY_AFTER_S)})
 
@@ -127,9 +130,11 @@ def install(app: FastAPI) -> None:
                                                    "(lone surrogates are not allowed)")
 
     @app.exception_handler(psycopg.OperationalError)
-    async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+    async def _db_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc)
-        return _body(503, "ServiceUnavailable", "the database is not reachable")
+        request.state.database_failed = True  # a read on the replica is run again on the primary
+        return _body(503, "ServiceUnavailable", "the database is not reachable; try again shortly",
+                     {"Retry-After": str(DOWN_RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _any(_: Request, exc: Exception) -> JSONResponse:

@@ -14,7 +14,7 @@ from services.query.crs import SUPPORTED_URIS, content_crs, negotiate
 from services.query.filters import conditions
 from services.query.params import properties, sortby
 from services.query.views import CollectionView
-from services.web.deps import APISettingsDep, IdentityDep, PoolDep
+from services.web.deps import APISettingsDep, IdentityDep, ReadPoolDep
 from services.web.ogc import links as L
 from services.web.ogc.collections import F_QUERY, resolve
 from services.web.ogc.counts import count_cache
@@ -40,7 +40,7 @@ _CRS_DOC = f"Output CRS, one of {SUPPORTED_URIS} (EPSG:4326 and EPSG:4490 are la
 )
 async def items(
     request: Request,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     settings: APISettingsDep,
     collectionId: str,  # noqa: N803 - the OGC parameter name, which GDAL looks for in the OpenAPI document
@@ -123,7 +123,7 @@ async def items(
 )
 async def item(
     request: Request,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     collectionId: str,  # noqa: N803
     featureId: str = Path(description="The feature's `key` (for admin_area, its code)"),  # noqa: N803

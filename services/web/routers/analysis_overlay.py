@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from services import overlay
-from services.web.deps import APISettingsDep, HeavyPoolDep, IdentityDep, connection
+from services.web.deps import APISettingsDep, HeavyReadPoolDep, IdentityDep, connection
 from services.web.limits import apply_budget
 from services.web.validation import MAX_OFFSET
 
@@ -45,7 +45,7 @@ class OverlayBody(BaseModel):
 
 
 @router.post("/overlay", summary="Overlay two layers", response_description="GeoJSON FeatureCollection (CRS84)")
-async def run_overlay(body: OverlayBody, pool: HeavyPoolDep, api: APISettingsDep, identity: IdentityDep) -> Response:
+async def run_overlay(body: OverlayBody, pool: HeavyReadPoolDep, api: APISettingsDep, identity: IdentityDep) -> Response:
     """Pairs (attributes of both sides as ``left_*``/``right_*``) or left features with ``match_count``."""
     req = overlay.OverlayRequest(body.left, body.predicate, body.right, body.distance_m, body.left_filter,
                                  body.right_filter, body.output, tuple(body.measures), body.geometry, body.limit,
