@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from layers import db
 from services.errors import (
     Conflict,
     Forbidden,
@@ -106,8 +107,13 @@ def install(app: FastAPI) -> None:
     async def _busy(request: Request, exc: psycopg_pool.PoolTimeout) -> JSONResponse:
         # Every connection is lent out: the database is up, the service is saturated. Say so, and when to
         # come back, instead of the "not reachable" of a real outage (PoolTimeout is an OperationalError).
-        log.warning("connection pool exhausted: %s", exc)
         request.state.database_failed = True  # a read on the replica is run again on the primary
+        if not await _primary_answers(request):
+            # no connection came because none can be made: an outage, not a crowd
+            log.error("database unavailable (no connection within the pool's wait): %s", exc)
+            return _body(503, "ServiceUnavailable", "the database is not reachable; try again shortly",
+                         {"Retry-After": str(DOWN_RETRY_AFTER_S)})
+        log.warning("connection pool exhausted: %s", exc)
         return _body(503, "ServiceUnavailable", "the service is busy; try again shortly",
                      {"Retry-After": str(BUSY_RETRY_AFTER_S)})
 
@@ -140,6 +146,16 @@ def install(app: FastAPI) -> None:
     async def _any(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return _body(500, "ServerError", "internal error; it has been logged")
+
+
+async def _primary_answers(request: Request) -> bool:
+    """Whether a new connection to the primary can be made now (told apart: busy, or down)."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(db.url(request.app.state.db_settings, "app"), connect_timeout=2)
+    except (psycopg.OperationalError, OSError):
+        return False
+    await conn.close()
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

@@ -135,6 +135,31 @@ def test_reads_fall_back_to_the_primary_when_the_replica_stops(primary, keys):
             replica.start(s)
 
 
+def test_primary_down_is_a_503_that_says_so_and_the_api_recovers_by_itself(primary, keys):
+    from layers import cluster
+
+    s = primary
+    with TestClient(create_app(s, APISettings(api_keys_file=keys, read_replica=False, pool_timeout_s=1))) as c:
+        assert c.get(ITEMS).status_code == 200
+        cluster.stop(s)
+        try:
+            for path in (ITEMS, ITEMS, "/nearby?x=118.75&y=32.03", "/collections/risk_source/items/1"):
+                t0 = time.monotonic()
+                r = c.get(path)
+                assert time.monotonic() - t0 < 1 + 2.5  # the pool's wait, then a quick probe: no long hang
+                assert r.status_code == 503, (path, r.status_code, r.text)
+                assert r.json()["description"].startswith("the database is not reachable")
+                assert r.headers["Retry-After"]
+            health = c.get("/health")
+            assert health.status_code == 503 and health.json()["primary"]["state"] == "down"
+        finally:
+            cluster.start(s)
+        wait_for("the API to recover by itself", lambda: c.get(ITEMS).status_code == 200, timeout=20)
+        assert c.get("/health").status_code == 200
+        answers = [c.get(ITEMS).status_code for _ in range(5)]
+        assert answers == [200] * 5
+
+
 def test_promote_the_replica_and_serve_from_it(primary, keys, tmp_path):
     s = primary
     insert_on_primary(s, "P-3", "提升之前")
