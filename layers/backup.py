@@ -99,7 +99,10 @@ def wait_archived(settings: DatabaseSettings, timeout_s: float = ARCHIVE_WAIT_S)
 
     Raises :class:`BackupError` with the archive's complaint when it does not arrive in time.
     """
-    segment = _sql_row(settings, "SELECT pg_walfile_name(pg_switch_wal())")[0]
+    # a record first, so that there is a segment to switch (an idle server's switch is a no-op) and the
+    # archive is really tried now, not judged by an earlier success
+    segment = _sql_row(settings, "SELECT pg_walfile_name(pg_switch_wal()) "
+                                 "FROM (SELECT pg_logical_emit_message(false, 'riskatlas', 'archive check')) m")[0]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if (cluster.wal_archive(settings) / segment).exists():
@@ -124,6 +127,9 @@ def base_backup(settings: DatabaseSettings) -> dict[str, Any]:
     size = int(_sql_row(settings, "SELECT sum(pg_database_size(oid)) FROM pg_database")[0])
     if problem := folder_problem(settings, size):
         raise BackupError(problem)
+    keep = cluster.wal_archive(settings) / ".keep"  # from now on the archive keeps WAL (layers.cluster)
+    if not keep.exists() and cluster._as_postgres(["touch", str(keep)]).returncode != 0:
+        raise BackupError(f"the WAL archive folder {keep.parent} is missing or not writable by the postgres user")
     wait_archived(settings)  # the archive works now: the backup will be restorable to later points
     name = _stamp()
     base = cluster.backup_root(settings) / "base"
@@ -150,7 +156,26 @@ def base_backup(settings: DatabaseSettings) -> dict[str, Any]:
     (partial / META).write_text(json.dumps(meta, indent=2))
     final = base / name
     partial.rename(final)
-    return {**meta, "path": str(final), "bytes": _size(final)}
+    removed = prune(settings)
+    return {**meta, "path": str(final), "bytes": _size(final), "removed": removed}
+
+
+def prune(settings: DatabaseSettings) -> list[str]:
+    """Keep the newest ``backup_keep`` base backups; remove older ones and, with ``pg_archivecleanup``,
+    the archived WAL from before the oldest one kept. Returns the base backups removed."""
+    backups = base_backups(settings)
+    old, kept = backups[:-settings.backup_keep], backups[-settings.backup_keep:]
+    for b in old:
+        shutil.rmtree(b["path"], ignore_errors=True)
+    if kept:
+        oldest = kept[0]
+        lsn = _lsn(oldest["start_lsn"])
+        first = f"{oldest['timeline']:08X}{lsn >> 32:08X}{(lsn & 0xFFFFFFFF) >> 24:08X}"
+        done = cluster._as_postgres([str(cluster.bin_dir(settings) / "pg_archivecleanup"),
+                                     str(cluster.wal_archive(settings)), first])
+        if done.returncode != 0:
+            raise BackupError(f"pg_archivecleanup failed: {done.stderr.strip()}")
+    return [b["name"] for b in old]
 
 
 def logical_dump(settings: DatabaseSettings) -> dict[str, Any]:

@@ -328,10 +328,13 @@ ARCHIVE_SCRIPT = """#!/bin/sh
 # serving, and tries again. Refuses when FOLDER is missing (an unmounted volume) or when copying would
 # leave less than RESERVE_KB free on its disk. A file already archived with the same bytes is success
 # (a retry after a crash); different bytes are refused, never overwritten.
+# Until the first base backup starts (it leaves FOLDER/.keep behind) no restore could use the WAL, and
+# none is kept: a cluster that is never backed up does not fill a disk with WAL.
 src=$1; name=$2; dir=$3; reserve_kb=$4
 if [ ! -d "$dir" ]; then
     echo "riskatlas archive: the WAL archive folder $dir is missing" >&2; exit 1
 fi
+if [ ! -f "$dir/.keep" ]; then exit 0; fi
 if [ -f "$dir/$name" ]; then
     if cmp -s "$src" "$dir/$name"; then exit 0; fi
     echo "riskatlas archive: $dir/$name already exists with other content; not overwritten" >&2; exit 1

@@ -68,6 +68,8 @@ class DatabaseSettings(BaseSettings):
     backup_dir: Path | None = None
     # The archive and ``db backup`` refuse to fill the backup folder's disk beyond this reserve (MiB).
     backup_reserve_mb: int = Field(default=256, ge=0)
+    # Base backups kept by ``db backup`` (older ones, and the WAL only they needed, are removed).
+    backup_keep: int = Field(default=2, ge=1)
     # The local streaming replica (``riskatlas db replica start``): its port (default pg_port + 1), and
     # the role it replicates as. ``replica_url`` names a replica elsewhere for the API's reads.
     replica_port: int | None = Field(default=None, ge=1024, le=65535)

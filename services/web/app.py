@@ -117,15 +117,15 @@ REPLICA_POOL_TIMEOUT_S = 1.0
 
 
 def _replica_url(db_settings: DatabaseSettings, api_settings: APISettings) -> str | None:
-    """The replica the API reads from: ``RISKATLAS_REPLICA_URL``, else the local replica when one was
-    created (``riskatlas db replica start``), else none (every read goes to the primary)."""
-    from layers import replica
+    """The replica the API reads from: ``RISKATLAS_REPLICA_URL``, else the local replica when it runs as
+    the API starts (``riskatlas db replica start``), else none (every read goes to the primary)."""
+    from layers import cluster, replica
 
     if not api_settings.read_replica:
         return None
     if db_settings.replica_url:
         return db_settings.replica_url
-    if db_settings.managed and (replica.paths(db_settings).data / "PG_VERSION").exists():
+    if db_settings.managed and cluster.is_running(replica.paths(db_settings)):
         return replica.app_url(db_settings)
     return None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def _write_and_read(s) -> int:
 def test_unwritable_or_full_archive_fails_the_backup_clearly_and_the_primary_serves(primary):
     s = primary
     archive = cluster.wal_archive(s)
+    assert not list(archive.iterdir())  # never backed up: no WAL kept
+    first = run_json(s, "db", "backup")
+    assert first["timeline"] == 1 and (archive / ".keep").exists() and len(list(archive.iterdir())) > 1
     os.chmod(archive, 0o500)  # the postgres user can no longer write the archive
     try:
         done = run_cli(s, "db", "backup", "--json")
@@ -61,15 +65,16 @@ def test_unwritable_or_full_archive_fails_the_backup_clearly_and_the_primary_ser
     segment = next(f for f in (cluster.paths(s).data / "pg_wal").iterdir() if len(f.name) == 24)
     probe = Path(archive) / "probe"
     probe.mkdir()
+    (probe / ".keep").touch()
     try:
         full = subprocess.run([str(script), str(segment), segment.name, str(probe), huge + "000"],
                               capture_output=True, text=True)
-        assert full.returncode == 1 and "is full" in full.stderr and not any(probe.iterdir())
+        assert full.returncode == 1 and "is full" in full.stderr and [f.name for f in probe.iterdir()] == [".keep"]
         missing = subprocess.run([str(script), str(segment), segment.name, str(probe / "gone"), "0"],
                                  capture_output=True, text=True)
         assert missing.returncode == 1 and "is missing" in missing.stderr
     finally:
-        probe.rmdir()
+        shutil.rmtree(probe)
     # a missing backup folder (an unmounted volume) is named
     done = run_cli(s, "db", "backup", "--json", RISKATLAS_BACKUP_DIR=str(Path(archive).parent / "unmounted"))
     assert done.returncode == 1 and "does not exist" in json.loads(done.stdout)["error"]
@@ -80,6 +85,11 @@ def test_drill_bad_load_and_dropped_table_restored_to_the_exact_checksums(primar
     s = primary
     made = run_json(s, "db", "backup")
     assert made["kind"] == "base" and Path(made["path"]).is_dir() and made["bytes"] > 0
+    again = run_json(s, "db", "backup", RISKATLAS_BACKUP_KEEP="1")  # the older ones and their WAL go
+    assert len(again["removed"]) == 2 and not Path(made["path"]).exists()
+    made = again
+    oldest = sorted(f.name for f in cluster.wal_archive(s).iterdir() if len(f.name) == 24)[0]
+    assert oldest[8:] >= f"{int(made['start_lsn'].split('/')[0], 16):08X}{int(made['start_lsn'].split('/')[1], 16) >> 24:08X}"
     dump = run_json(s, "db", "backup", "--logical")
     assert Path(dump["path"]).stat().st_size > 0
     listed = run_json(s, "db", "backups")
