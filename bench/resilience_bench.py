@@ -177,8 +177,8 @@ def kill_during_upload(base: str, settings: DatabaseSettings, serve: subprocess.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # the load is in the database: its batch row exists, uncommitted
             busy = conn.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
-                                "AND state = 'active' AND query ILIKE ANY (ARRAY['%COPY stage%', '%INSERT INTO%risk_source%', "
-                                "'%stage%'])").fetchone()["n"]
+                                "AND pid <> pg_backend_pid() AND state = 'active' AND query ILIKE '%stage%'"
+                                ).fetchone()["n"]
             conn.rollback()
             if busy:
                 break
@@ -198,7 +198,8 @@ def kill_during_upload(base: str, settings: DatabaseSettings, serve: subprocess.
             time.sleep(0.2)
         n = conn.execute("SELECT count(*) AS n FROM riskatlas.risk_source WHERE key LIKE %s", (tag + "-%",)
                          ).fetchone()["n"]
-    return {"rows_in_file": 20_000, "rows_found": n, "all_or_nothing": n in (0, 20_000), "client_saw": result}
+    return {"rows_in_file": 20_000, "rows_found": n, "all_or_nothing": n in (0, 20_000), "client_saw": result,
+            "killed_while_loading": bool(busy)}
 
 
 def start_api(settings: DatabaseSettings, port: int, keys: Path) -> subprocess.Popen[bytes]:

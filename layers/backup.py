@@ -28,6 +28,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from psycopg.rows import dict_row
+
 from layers import cluster
 from layers.cluster import ClusterError, ClusterPaths
 from layers.settings import DatabaseSettings
@@ -260,8 +262,9 @@ def batch_target(settings: DatabaseSettings, batch_id: int) -> Target:
     from layers import db
 
     with db.connect(settings) as conn:
-        row = conn.execute("SELECT start_lsn::text AS lsn, started_at, file_name, layer FROM riskatlas.load_batch "
-                           "WHERE id = %s", (batch_id,)).fetchone()
+        row: dict[str, Any] | None = conn.cursor(row_factory=dict_row).execute(
+            "SELECT start_lsn::text AS lsn, started_at, file_name, layer FROM riskatlas.load_batch WHERE id = %s",
+            (batch_id,)).fetchone()
     if row is None:
         raise BackupError(f"load batch {batch_id} is not in riskatlas.load_batch of {settings.db_name}")
     why = f"before load batch {batch_id} ({row['file_name']} into {row['layer']}, started {row['started_at']})"

@@ -14,6 +14,7 @@ import pwd
 import secrets
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -382,7 +383,7 @@ def archive_settings(settings: DatabaseSettings) -> dict[str, str]:
     }
 
 
-def set_conf(data: Path, values: dict[str, str | None]) -> None:
+def set_conf(data: Path, values: Mapping[str, str | None]) -> None:
     """Set (or, with None, remove) settings in ``postgresql.auto.conf`` of a stopped data folder.
 
     The file ALTER SYSTEM writes; other lines are kept. Values are quoted as ALTER SYSTEM quotes them.
