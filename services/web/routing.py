@@ -26,7 +26,7 @@ from collections import deque
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.identity import Identity
@@ -92,9 +92,13 @@ class ReadRouting:
 
     async def note_write(self, primary: AsyncConnectionPool, identity: Identity) -> None:
         """Remember where the primary's WAL stands after ``identity``'s write (read-your-writes)."""
-        async with primary.connection() as conn:
-            cur = await conn.execute("SELECT pg_current_wal_lsn()::text")
-            row = await cur.fetchone()
+        try:
+            async with primary.connection(timeout=2) as conn:
+                cur = await conn.execute("SELECT pg_current_wal_lsn()::text")
+                row = await cur.fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:  # the response goes out; this user's reads may be stale
+            log.warning("could not note %s's write position: %s", identity.user, exc)
+            return
         lsn = lsn_int(row[0] if row else None)
         if lsn is not None:
             self._writes[identity.user] = max(lsn, self._writes.get(identity.user, 0))
@@ -232,7 +236,7 @@ class ReplicaFallback:
                     routing.failed("a read failed on the replica")
                     return
                 identity = first_state.get("identity")
-                if (scope["method"] not in SAFE_METHODS and message["status"] < 500 and identity is not None
+                if (scope["method"] not in SAFE_METHODS and message["status"] < 400 and identity is not None
                         and identity.context is not None):
                     await routing.note_write(scope["app"].state.pool, identity)
                 if first_state.get("read_from") == "replica":  # says where the answer came from
