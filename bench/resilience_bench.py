@@ -173,16 +173,14 @@ def kill_during_upload(base: str, settings: DatabaseSettings, serve: subprocess.
 
     t = threading.Thread(target=send)
     t.start()
-    with db.connect(settings) as conn:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # the load is in the database: its batch row exists, uncommitted
-            busy = conn.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
-                                "AND pid <> pg_backend_pid() AND state = 'active' AND query ILIKE '%stage%'"
-                                ).fetchone()["n"]
-            conn.rollback()
-            if busy:
-                break
-            time.sleep(0.02)
+    deadline = time.monotonic() + 120
+    busy = 0
+    while time.monotonic() < deadline:  # the load runs in the database (the superuser sees its statement)
+        busy = int(cluster.psql_admin(settings, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                                "AND query ILIKE '%stage%' AND pid <> pg_backend_pid()",
+                                      db=settings.db_name).strip())
+        if busy:
+            break
     serve.send_signal(signal.SIGKILL)
     serve.wait()
     t.join(timeout=60)

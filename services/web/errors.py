@@ -107,7 +107,13 @@ def install(app: FastAPI) -> None:
     async def _busy(request: Request, exc: psycopg_pool.PoolTimeout) -> JSONResponse:
         # Every connection is lent out: the database is up, the service is saturated. Say so, and when to
         # come back, instead of the "not reachable" of a real outage (PoolTimeout is an OperationalError).
-        request.state.database_failed = True  # a read on the replica is run again on the primary
+        if getattr(request.state, "read_from", None) == "replica":
+            # the replica's pool is full: this read is run again on the primary (services.web.routing),
+            # the replica stays in rotation
+            request.state.database_failed = "busy"
+            return _body(503, "ServiceUnavailable", "the service is busy; try again shortly",
+                         {"Retry-After": str(BUSY_RETRY_AFTER_S)})
+        request.state.database_failed = "busy"
         if not await _primary_answers(request):
             # no connection came because none can be made: an outage, not a crowd
             log.error("database unavailable (no connection within the pool's wait): %s", exc)
@@ -138,7 +144,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc)
-        request.state.database_failed = True  # a read on the replica is run again on the primary
+        request.state.database_failed = "down"  # a read on the replica is run again on the primary
         return _body(503, "ServiceUnavailable", "the database is not reachable; try again shortly",
                      {"Retry-After": str(DOWN_RETRY_AFTER_S)})
 

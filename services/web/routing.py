@@ -35,6 +35,7 @@ log = logging.getLogger("riskatlas")
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 REPLAY_BODY_MAX = 1 << 20  # request bodies kept for a second run on the primary (analyses: small JSON)
+CHECK_TIMEOUT_S = 2.0  # connecting to a server for a check; a query waits 2.5 times as long
 
 
 def lsn_int(text: str | None) -> int | None:
@@ -69,6 +70,8 @@ class ReadRouting:
         self._samples: deque[tuple[float, int]] = deque()
         self._writes: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._primary_conn: psycopg.AsyncConnection | None = None
+        self._replica_conn: psycopg.AsyncConnection | None = None
         self._wake = asyncio.Event()
 
     # -- choosing -------------------------------------------------------------------------------------
@@ -129,6 +132,9 @@ class ReadRouting:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        for conn in (self._primary_conn, self._replica_conn):
+            if conn is not None:
+                await conn.close()
         await self.pool.close()
         await self.heavy_pool.close()
 
@@ -147,21 +153,26 @@ class ReadRouting:
                 log.exception("replica check failed")
 
     async def check(self, primary: AsyncConnectionPool) -> None:
-        """Measure the replica now: reachable, standby, replayed position, lag behind the primary."""
+        """Measure the replica now: reachable, standby, replayed position, lag behind the primary.
+
+        Both servers are asked on connections of the watcher's own (kept open between checks), so that a
+        saturated pool or a slow handshake under load is not taken for a replica that is down.
+        """
         now = time.monotonic()
         try:
-            async with primary.connection(timeout=2) as conn:
-                row = await (await conn.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
+            self._primary_conn = await self._alive(self._primary_conn, primary.conninfo, primary.kwargs)
+            row = await self._ask(self._primary_conn, "SELECT pg_current_wal_lsn()::text")
             self.primary_lsn = lsn_int(row[0] if row else None)
-        except (psycopg.Error, OSError) as exc:
-            self.primary_lsn = None
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            self._primary_conn, self.primary_lsn = None, None
             log.info("primary not reachable for the replica check: %s", exc)
         try:
-            async with await psycopg.AsyncConnection.connect(self.replica_url, connect_timeout=2,
-                                                             autocommit=True) as conn:
-                cur = await conn.execute("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text")
-                row = await cur.fetchone()
-        except (psycopg.Error, OSError) as exc:
+            self._replica_conn = await self._alive(self._replica_conn, self.replica_url, {})
+            row = await self._ask(self._replica_conn, "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text")
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            if self._replica_conn is not None:
+                await self._replica_conn.close()
+            self._replica_conn = None
             self.up, self.error, self.checked_at = False, str(exc).splitlines()[0] if str(exc) else "down", now
             return
         assert row is not None
@@ -183,6 +194,27 @@ class ReadRouting:
         if was != self.in_rotation:
             log.warning("replica %s rotation: %s", "back in" if self.in_rotation else "out of",
                         self.error or "healthy")
+
+    @staticmethod
+    async def _alive(conn: psycopg.AsyncConnection | None, conninfo: str,
+                     kwargs: dict[str, Any]) -> psycopg.AsyncConnection:
+        """``conn`` when it is usable, else a new autocommit connection."""
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None:
+            await conn.close()
+        options = {k: v for k, v in kwargs.items() if k == "options"}
+        return await psycopg.AsyncConnection.connect(conninfo, connect_timeout=CHECK_TIMEOUT_S, autocommit=True,
+                                                     **options)
+
+    @staticmethod
+    async def _ask(conn: psycopg.AsyncConnection, query: str) -> tuple[Any, ...] | None:
+        """One row of ``query``, or TimeoutError after ``CHECK_TIMEOUT_S`` (a server that hangs is down)."""
+        async def run() -> tuple[Any, ...] | None:
+            cur = await conn.execute(query)
+            return await cur.fetchone()
+
+        return await asyncio.wait_for(run(), CHECK_TIMEOUT_S * 2.5)
 
     def health(self) -> dict[str, Any]:
         """The replica as ``/health`` reports it."""
@@ -233,7 +265,8 @@ class ReplicaFallback:
                 if (message["status"] == 503 and first_state.get("read_from") == "replica"
                         and first_state.get("database_failed") and size <= REPLAY_BODY_MAX):
                     retry = True
-                    routing.failed("a read failed on the replica")
+                    if first_state["database_failed"] == "down":  # not when its pool was only full
+                        routing.failed("a read failed on the replica")
                     return
                 identity = first_state.get("identity")
                 if (scope["method"] not in SAFE_METHODS and message["status"] < 400 and identity is not None
