@@ -35,6 +35,17 @@ def _write_and_read(s) -> int:
         return conn.execute("SELECT count(*) AS n FROM riskatlas.risk_source").fetchone()["n"]
 
 
+def test_a_cluster_made_before_archiving_takes_it_up_at_its_next_start(primary):
+    s = primary
+    cluster.stop(s)
+    cluster.set_conf(cluster.paths(s).data, {"wal_level": "minimal", "max_wal_senders": "0", "archive_mode": "off"})
+    cluster.start(s)
+    settings = cluster.psql_admin(s, "SELECT string_agg(setting, ',' ORDER BY name) FROM pg_settings WHERE name IN "
+                                     "('archive_mode', 'max_wal_senders', 'wal_level')").strip()
+    assert settings == "on,10,replica"
+    assert _write_and_read(s) == 20
+
+
 def test_unwritable_or_full_archive_fails_the_backup_clearly_and_the_primary_serves(primary):
     s = primary
     archive = cluster.wal_archive(s)
