@@ -103,7 +103,8 @@ async def loaded(base: str, clients: int, seconds: float, settings: DatabaseSett
     times: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, Counter[int]] = defaultdict(Counter)
     errors: list[str] = []
-    from_replica = Counter()
+    from_replica: Counter[str] = Counter()
+    reads, replica_reads = [0, 0, 0], [0, 0, 0]  # cheap reads per third: before, during, after the kill
     deadline = time.monotonic() + seconds
     weights = {"items": 40, "tiles": 30, "nearby": 25, "overlay": 3, "upload": 2}
 
@@ -121,8 +122,11 @@ async def loaded(base: str, clients: int, seconds: float, settings: DatabaseSett
                     continue
                 times[kind].append((time.perf_counter() - t0) * 1000)
                 statuses[kind][r.status_code] += 1
+                phase = min(2, int(3 * (1 - (deadline - time.monotonic()) / seconds)))
+                reads[phase] += kind in CHEAP
                 if r.headers.get("x-read-from") == "replica":
                     from_replica[kind] += 1
+                    replica_reads[phase] += kind in CHEAP
                 if r.status_code >= 500:
                     errors.append(f"{kind} {r.status_code}: {r.text[:160]}")
 
@@ -145,6 +149,8 @@ async def loaded(base: str, clients: int, seconds: float, settings: DatabaseSett
                       "statuses": dict(statuses[k]), "from_replica": from_replica[k]} for k, v in times.items()},
         "errors": errors[:20], "error_count": len(errors), "faults": fault_log,
         "requests_per_s": round(sum(len(v) for v in times.values()) / seconds, 1),
+        "cheap_reads_served_by_replica": {name: f"{replica_reads[i]}/{reads[i]}" for i, name in
+                                          enumerate(("before the kill", "replica dead", "after restart"))},
     }
 
 

@@ -54,11 +54,15 @@ class ReadRouting:
         self.replica_url = replica_url
         self.max_lag_s = max_lag_s
         self.interval_s = interval_s
+        # A replica can vanish under its pooled connections: each is checked as it is lent (a round trip)
+        # and a dead one replaced, rather than failing a read. No background reconnection loop against a
+        # replica that is down: the pool grows again on demand once the watcher puts it back in rotation.
+        check = AsyncConnectionPool.check_connection
         self.pool = AsyncConnectionPool(replica_url, min_size=1, max_size=pool_max, open=False, kwargs=options,
-                                        reset=reset, timeout=pool_timeout_s, reconnect_timeout=0)
+                                        reset=reset, timeout=pool_timeout_s, reconnect_timeout=0, check=check)
         self.heavy_pool = AsyncConnectionPool(replica_url, min_size=1, max_size=heavy_max, open=False,
                                               kwargs=options, reset=reset, timeout=pool_timeout_s,
-                                              reconnect_timeout=0)
+                                              reconnect_timeout=0, check=check)
         self.up = False
         self.in_recovery: bool | None = None
         self.replay_lsn: int | None = None
@@ -107,6 +111,10 @@ class ReadRouting:
             self._writes[identity.user] = max(lsn, self._writes.get(identity.user, 0))
             if len(self._writes) > 100_000:  # bounded: the oldest entries are long replayed
                 self._writes.pop(next(iter(self._writes)))
+
+    def suspect(self) -> None:
+        """Check the replica now rather than at the next interval (a read found no connection in time)."""
+        self._wake.set()
 
     def failed(self, why: str) -> None:
         """A read failed on the replica: out of rotation until the next check finds it healthy."""
@@ -265,8 +273,10 @@ class ReplicaFallback:
                 if (message["status"] == 503 and first_state.get("read_from") == "replica"
                         and first_state.get("database_failed") and size <= REPLAY_BODY_MAX):
                     retry = True
-                    if first_state["database_failed"] == "down":  # not when its pool was only full
+                    if first_state["database_failed"] == "down":
                         routing.failed("a read failed on the replica")
+                    else:  # no connection within the wait: a full pool, or a replica that vanished
+                        routing.suspect()
                     return
                 identity = first_state.get("identity")
                 if (scope["method"] not in SAFE_METHODS and message["status"] < 400 and identity is not None

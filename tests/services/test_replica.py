@@ -129,8 +129,8 @@ def test_reads_fall_back_to_the_primary_when_the_replica_stops(primary, keys):
             for _ in range(5):
                 r = c.get(ITEMS)
                 assert r.status_code == 200 and r.headers.get("x-read-from") is None and len(names(r)) >= 20
-            health = c.get("/health").json()
-            assert health["status"] == "ok" and health["replica"]["state"] == "down"
+            wait_for("/health to report the replica down", lambda: c.get("/health").json()["replica"]["state"] == "down")
+            assert c.get("/health").json()["status"] == "ok"
         finally:
             replica.start(s)
 
