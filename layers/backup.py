@@ -291,7 +291,7 @@ def restore(settings: DatabaseSettings, target: Target) -> dict[str, Any]:
     primary is stopped, its folder renamed ``data.replaced-<stamp>`` (kept, not deleted) and the restored
     folder takes its place and starts on the project's port.
     """
-    _require_managed(settings)
+    _require_managed(settings, running=False)  # a stopped (or broken) primary is the common case
     p = cluster.paths(settings)
     running = cluster.is_running(p)
     if running:
@@ -310,6 +310,8 @@ def restore(settings: DatabaseSettings, target: Target) -> dict[str, Any]:
         raise BackupError(f"copying the base backup {chosen['name']} failed: {copy.stderr.strip()}")
     for leftover in ("standby.signal", META, "backup_manifest"):
         (restored.data / leftover).unlink(missing_ok=True)
+    if not running:
+        _copy_unarchived_wal(settings, p, restored)
     recovery: dict[str, str | None] = {
         "restore_command": f'cp "{cluster.wal_archive(settings)}/%f" "%p"',
         "recovery_target_timeline": str(timeline),
@@ -351,6 +353,20 @@ def restore(settings: DatabaseSettings, target: Target) -> dict[str, Any]:
             "previous_data_dir": str(old) if old.exists() else None,
             "note": (f"the previous data folder is kept at {old}: delete it when the restore is confirmed; "
                      "take a new base backup (riskatlas db backup) so later restores start from this timeline")}
+
+
+def _copy_unarchived_wal(settings: DatabaseSettings, old: ClusterPaths, new: ClusterPaths) -> None:
+    """The stopped cluster's WAL that never reached the archive (its last, unfinished segment), into the
+    restored ``pg_wal``, as PostgreSQL's recovery procedure says: replay then reaches up to the stop."""
+    source = old.data / "pg_wal"
+    if not source.is_dir():
+        return
+    archived = {f.name for f in cluster.wal_archive(settings).glob("*")}
+    for f in sorted(source.glob("*")):
+        if re.fullmatch(r"[0-9A-F]{24}", f.name) and f.name not in archived:
+            done = cluster._as_postgres(["cp", "-a", str(f), str(new.data / "pg_wal" / f.name)])
+            if done.returncode != 0:
+                raise BackupError(f"copying the unarchived WAL {f.name} failed: {done.stderr.strip()}")
 
 
 def _choose_base(settings: DatabaseSettings, target: Target) -> dict[str, Any]:
@@ -416,11 +432,11 @@ def _newest_timeline(settings: DatabaseSettings) -> int:
 # -- helpers ------------------------------------------------------------------------------------------
 
 
-def _require_managed(settings: DatabaseSettings) -> None:
+def _require_managed(settings: DatabaseSettings, running: bool = True) -> None:
     if not settings.managed:
         raise BackupError("DATABASE_URL is set: back up that server with its own tools (pg_basebackup, "
                           "pgBackRest); riskatlas backs up the cluster it runs itself")
-    if not cluster.is_running(cluster.paths(settings)):
+    if running and not cluster.is_running(cluster.paths(settings)):
         raise cluster.not_running(settings, "its cluster is stopped")
 
 

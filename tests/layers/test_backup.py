@@ -141,3 +141,21 @@ def test_restore_refuses_clearly(primary):
     assert done.returncode == 1 and "999999" in done.stderr
     done = run_cli(primary, "db", "restore")
     assert done.returncode == 2 and "exactly one" in done.stderr
+
+
+def test_restore_with_the_primary_stopped_replays_its_unarchived_wal(primary):
+    """The primary is down (the usual case): its last, never archived WAL is replayed from its folder."""
+    s = primary
+    with db.connect(s) as conn:
+        conn.execute("INSERT INTO riskatlas.dataset_info (name, value) VALUES ('kept', '1')")
+        conn.commit()
+        moment = conn.execute("SELECT clock_timestamp() AS t").fetchone()["t"]
+        conn.execute("INSERT INTO riskatlas.dataset_info (name, value) VALUES ('undone', '1')")
+        conn.commit()
+    cluster.stop(s)
+    done = run_json(s, "db", "restore", "--to", moment.isoformat())
+    assert Path(done["previous_data_dir"]).is_dir()
+    with db.connect(s) as conn:
+        names = {r["name"] for r in conn.execute("SELECT name FROM riskatlas.dataset_info "
+                                                 "WHERE name IN ('kept', 'undone')").fetchall()}
+    assert names == {"kept"}
