@@ -14,6 +14,7 @@ import pwd
 import secrets
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,18 +131,32 @@ def _as_postgres(args: list[str], **kw) -> subprocess.CompletedProcess[str]:
 def _secrets(p: ClusterPaths, settings: DatabaseSettings, create: bool = False) -> dict[str, str]:
     """The roles' passwords; only :func:`start` creates them (``create``), a read never does."""
     if p.secrets.exists():
-        return json.loads(p.secrets.read_text())
+        values: dict[str, str] = json.loads(p.secrets.read_text())
+        if create and settings.replication_role not in values:  # a folder made before replication existed
+            values[settings.replication_role] = secrets.token_urlsafe(18)
+            tmp = p.secrets.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(values, fh)
+            os.replace(tmp, p.secrets)
+        return values
     if not create:
         raise not_running(settings, f"{p.secrets} does not exist")
     p.state.mkdir(parents=True, exist_ok=True)
     values = {
         settings.owner_role: secrets.token_urlsafe(18),
         settings.app_role: secrets.token_urlsafe(18),
+        settings.replication_role: secrets.token_urlsafe(18),
     }
     fd = os.open(p.secrets, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(values, fh)
     return values
+
+
+def replication_password(settings: DatabaseSettings) -> str:
+    """The password of the replication role (streaming replicas and their base backups)."""
+    return _secrets(paths(settings), settings)[settings.replication_role]
 
 
 def owner_url(settings: DatabaseSettings) -> str:
@@ -237,6 +252,20 @@ def start(settings: DatabaseSettings) -> dict[str, object]:
             raise ClusterError(f"initdb failed in {p.data}: {done.stderr.strip()[-800:]}")
         _write_conf(p)
         created = True
+    # every start, so that a cluster created before archiving and replication existed takes them up
+    set_conf(p.data, archive_settings(settings))
+    launch(settings, p, settings.pg_port)
+    bootstrap(settings)
+    return {**status(settings), "action": "created and started" if created else "started"}
+
+
+def launch(settings: DatabaseSettings, p: ClusterPaths, port: int, listen: str = "127.0.0.1",
+           wait_s: int = 60) -> None:
+    """``pg_ctl start`` the data folder of ``p`` on ``port`` (socket in ``p.socket_dir``, log in ``p.log``).
+
+    ``listen`` '' keeps TCP closed (a cluster being restored takes no clients until it is switched in).
+    """
+    pg = pwd.getpwnam("postgres")
     p.socket_dir.mkdir(parents=True, exist_ok=True)
     os.chown(p.socket_dir, pg.pw_uid, pg.pw_gid)
     stale = p.data / "postmaster.pid"
@@ -245,14 +274,27 @@ def start(settings: DatabaseSettings) -> dict[str, object]:
     if not p.log.exists():
         p.log.touch()
     os.chown(p.log, pg.pw_uid, pg.pw_gid)
-    opts = f"-p {settings.pg_port} -k {p.socket_dir} -c listen_addresses=127.0.0.1"
+    opts = f"-p {port} -k {p.socket_dir} -c listen_addresses='{listen}'"
     done = _as_postgres([str(bin_dir(settings) / "pg_ctl"), "-D", str(p.data), "-l", str(p.log),
-                         "-o", opts, "-w", "-t", "60", "start"])
+                         "-o", opts, "-w", "-t", str(wait_s), "start"])
     if done.returncode != 0:
         tail = p.log.read_text(errors="replace")[-1200:] if p.log.exists() else ""
-        raise ClusterError(f"pg_ctl start failed on port {settings.pg_port}: {done.stderr.strip()} {tail}")
-    bootstrap(settings)
-    return {**status(settings), "action": "created and started" if created else "started"}
+        raise ClusterError(f"pg_ctl start failed on port {port}: {done.stderr.strip()} {tail}")
+
+
+def halt(settings: DatabaseSettings, p: ClusterPaths, mode: str = "fast") -> bool:
+    """``pg_ctl stop`` the data folder of ``p``; False when it was not running."""
+    if _running_pid(p) is None:
+        return False
+    done = _as_postgres([str(bin_dir(settings) / "pg_ctl"), "-D", str(p.data), "-m", mode, "-w", "stop"])
+    if done.returncode != 0:
+        raise ClusterError(f"pg_ctl stop failed in {p.data}: {done.stderr.strip()}")
+    return True
+
+
+def is_running(p: ClusterPaths) -> bool:
+    """True when a postmaster runs on the data folder of ``p``."""
+    return _running_pid(p) is not None
 
 
 def _write_conf(p: ClusterPaths) -> None:
@@ -263,8 +305,6 @@ def _write_conf(p: ClusterPaths) -> None:
         "maintenance_work_mem = '1GB'\n"
         "max_wal_size = '4GB'\n"
         "checkpoint_timeout = '15min'\n"
-        "wal_level = 'minimal'\n"
-        "max_wal_senders = 0\n"
         "jit = off\n"
         "max_connections = 200\n"
     )
@@ -272,15 +312,98 @@ def _write_conf(p: ClusterPaths) -> None:
         fh.write(extra)
 
 
+def backup_root(settings: DatabaseSettings) -> Path:
+    """The backup folder: ``backup_dir``, else ``backups`` beside the cluster's data folder."""
+    return settings.backup_dir or paths(settings).root / "backups"
+
+
+def wal_archive(settings: DatabaseSettings) -> Path:
+    """Where ``archive_command`` copies every finished WAL segment (and timeline history file)."""
+    return backup_root(settings) / "wal"
+
+
+ARCHIVE_SCRIPT = """#!/bin/sh
+# archive-wal SOURCE NAME FOLDER RESERVE_KB: PostgreSQL's archive_command for riskatlas.
+# Copies one finished WAL file into FOLDER, atomically (a .part file renamed when flushed), or exits
+# non-zero with the reason on stderr (the server log): PostgreSQL then keeps the file in pg_wal, keeps
+# serving, and tries again. Refuses when FOLDER is missing (an unmounted volume) or when copying would
+# leave less than RESERVE_KB free on its disk. A file already archived with the same bytes is success
+# (a retry after a crash); different bytes are refused, never overwritten.
+# Until the first base backup starts (it leaves FOLDER/.keep behind) no restore could use the WAL, and
+# none is kept: a cluster that is never backed up does not fill a disk with WAL.
+src=$1; name=$2; dir=$3; reserve_kb=$4
+if [ ! -d "$dir" ]; then
+    echo "riskatlas archive: the WAL archive folder $dir is missing" >&2; exit 1
+fi
+if [ ! -f "$dir/.keep" ]; then exit 0; fi
+if [ -f "$dir/$name" ]; then
+    if cmp -s "$src" "$dir/$name"; then exit 0; fi
+    echo "riskatlas archive: $dir/$name already exists with other content; not overwritten" >&2; exit 1
+fi
+need_kb=$(( $(stat -c %s "$src") / 1024 + reserve_kb ))
+free_kb=$(df -Pk "$dir" | awk 'NR == 2 {print $4}')
+if [ "$free_kb" -lt "$need_kb" ]; then
+    echo "riskatlas archive: the WAL archive folder $dir is full (${free_kb} KiB free, ${need_kb} KiB needed)" >&2
+    exit 1
+fi
+if ! cp "$src" "$dir/$name.part" 2>/dev/null || ! sync "$dir/$name.part"; then
+    rm -f "$dir/$name.part"
+    echo "riskatlas archive: cannot write $dir/$name (folder not writable or disk full)" >&2; exit 1
+fi
+mv "$dir/$name.part" "$dir/$name"
+"""
+
+
+def archive_settings(settings: DatabaseSettings) -> dict[str, str]:
+    """Server settings for continuous archiving and streaming replicas (taken up at each start).
+
+    Writes the archive script beside the data folder and creates the archive folder when missing.
+    """
+    p = paths(settings)
+    pg = pwd.getpwnam("postgres")
+    script = p.root / "archive-wal.sh"
+    script.write_text(ARCHIVE_SCRIPT)
+    os.chmod(script, 0o755)
+    archive = wal_archive(settings)
+    for folder in (archive.parent, archive):
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            os.chown(folder, pg.pw_uid, pg.pw_gid)
+            os.chmod(folder, 0o750)
+    reserve_kb = settings.backup_reserve_mb * 1024
+    return {
+        "wal_level": "replica",
+        "archive_mode": "on",
+        "archive_command": f'"{script}" "%p" "%f" "{archive}" {reserve_kb}',
+        "archive_timeout": "300s",
+        "max_wal_senders": "10",
+        "wal_keep_size": "256MB",
+        "hot_standby": "on",
+        "hot_standby_feedback": "on",
+    }
+
+
+def set_conf(data: Path, values: Mapping[str, str | None]) -> None:
+    """Set (or, with None, remove) settings in ``postgresql.auto.conf`` of a stopped data folder.
+
+    The file ALTER SYSTEM writes; other lines are kept. Values are quoted as ALTER SYSTEM quotes them.
+    """
+    conf = data / "postgresql.auto.conf"
+    lines = conf.read_text().splitlines() if conf.exists() else []
+    kept = [ln for ln in lines if ln.split("=", 1)[0].strip() not in values]
+    for key, value in values.items():
+        if value is not None:
+            kept.append(f"{key} = '{value.replace(chr(39), chr(39) * 2)}'")
+    st = conf.stat() if conf.exists() else None
+    conf.write_text("\n".join(kept) + "\n")
+    if st is not None:
+        os.chown(conf, st.st_uid, st.st_gid)
+
+
 def stop(settings: DatabaseSettings) -> dict[str, object]:
     """Stop the cluster (fast shutdown); a no-op when it is not running."""
-    p = paths(settings)
-    if _running_pid(p) is None:
+    if not halt(settings, paths(settings)):
         return {**status(settings), "action": "not running"}
-    done = _as_postgres([str(bin_dir(settings) / "pg_ctl"), "-D", str(p.data), "-m", "fast", "-w",
-                         "stop"])
-    if done.returncode != 0:
-        raise ClusterError(f"pg_ctl stop failed: {done.stderr.strip()}")
     return {**status(settings), "action": "stopped"}
 
 
@@ -307,6 +430,12 @@ def bootstrap(settings: DatabaseSettings, db_name: str | None = None) -> None:
         psql_admin(settings, f"""DO $$ BEGIN
             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(role)}) THEN
                 CREATE ROLE "{role}" LOGIN PASSWORD {_literal(login)} NOSUPERUSER NOCREATEDB NOCREATEROLE;
+            END IF; END $$;""")
+    if settings.replication_role in pw:  # streams WAL to replicas; reads no table
+        role = settings.replication_role
+        psql_admin(settings, f"""DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(role)}) THEN
+                CREATE ROLE "{role}" LOGIN REPLICATION PASSWORD {_literal(pw[role])} NOSUPERUSER;
             END IF; END $$;""")
     exists = psql_admin(settings, f"SELECT 1 FROM pg_database WHERE datname = {_literal(db)}").strip()
     if not exists:

@@ -63,12 +63,41 @@ class DatabaseSettings(BaseSettings):
     owner_role: str = "riskatlas_owner"
     app_role: str = "riskatlas_app"
     statement_timeout_ms: int = Field(default=30_000, ge=100)
+    # Backups: base backups, the continuous WAL archive and logical dumps live in this folder (a mounted
+    # volume in production); default: ``backups`` beside the cluster's data folder.
+    backup_dir: Path | None = None
+    # The archive and ``db backup`` refuse to fill the backup folder's disk beyond this reserve (MiB).
+    backup_reserve_mb: int = Field(default=256, ge=0)
+    # Base backups kept by ``db backup`` (older ones, and the WAL only they needed, are removed).
+    backup_keep: int = Field(default=2, ge=1)
+    # The local streaming replica (``riskatlas db replica start``): its port (default pg_port + 1), and
+    # the role it replicates as. ``replica_url`` names a replica elsewhere for the API's reads.
+    replica_port: int | None = Field(default=None, ge=1024, le=65535)
+    replica_url: str | None = None
+    replication_role: str = "riskatlas_replicator"
 
     @field_validator("state_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         """A given state folder is taken as of now, so that a later ``chdir`` cannot move it."""
         return value.expanduser().absolute()
+
+    @field_validator("backup_dir")
+    @classmethod
+    def _plain_path(cls, value: Path | None) -> Path | None:
+        """The folder goes into PostgreSQL's archive_command: no quotes, dollars or backslashes."""
+        if value is None:
+            return None
+        value = value.expanduser().absolute()
+        bad = set(str(value)) & set("'\"$`\\\n")
+        if bad:
+            raise ValueError(f"backup_dir {str(value)!r} holds {sorted(bad)}; choose a folder name without them")
+        return value
+
+    @property
+    def replica_pg_port(self) -> int:
+        """The port of the local replica: ``replica_port``, else the primary's port + 1."""
+        return self.replica_port or self.pg_port + 1
 
     @property
     def managed(self) -> bool:

@@ -27,6 +27,7 @@ from services.web.routers import (
     uploads,
     web,
 )
+from services.web.routing import ReadRouting, ReplicaFallback
 from services.web.settings import APISettings
 
 
@@ -55,7 +56,8 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     Three pools of the application role: the main one for items, tiles, nearby and ``/health``; a
     small one for heavy analyses (overlay, border hazards), so they cannot starve the main one; and a
     small synchronous one for the analyses written against synchronous psycopg (river walks, plume,
-    grading), which run in worker threads.
+    grading), which run in worker threads. With a read replica, :class:`ReadRouting` adds its own
+    main and heavy pools and sends read-only requests there (``services.web.routing``).
     """
     db_settings = db_settings or DatabaseSettings()
     api_settings = api_settings or APISettings()
@@ -77,9 +79,20 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
         await heavy.open(wait=True, timeout=30)
         await asyncio.to_thread(heavy_sync.open, True, 30.0)
         app.state.pool, app.state.heavy_pool, app.state.heavy_sync_pool = pool, heavy, heavy_sync
+        replica_url = _replica_url(db_settings, api_settings)
+        routing = None
+        if replica_url is not None:
+            routing = ReadRouting(replica_url, max_lag_s=api_settings.replica_max_lag_s,
+                                  interval_s=api_settings.replica_check_interval_s, pool_max=api_settings.pool_max,
+                                  heavy_max=api_settings.heavy_pool_max, pool_timeout_s=REPLICA_POOL_TIMEOUT_S,
+                                  options=options, reset=_reset)
+            await routing.open(pool)
+        app.state.routing = routing
         try:
             yield
         finally:
+            if routing is not None:
+                await routing.close()
             await pool.close()
             await heavy.close()
             await asyncio.to_thread(heavy_sync.close)
@@ -89,14 +102,34 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     app.state.db_settings = db_settings
     app.state.api_settings = api_settings
     app.state.auth = Authenticator(api_settings.key_cache_seconds)
+    app.state.routing = None
     errors.install(app)
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router,
                    mobile.router):
         app.include_router(router)
     docs.install(app)
+    app.add_middleware(ReplicaFallback)  # innermost: a retried read passes the limits once
     limits.install(app, api_settings)
     return app
+
+
+#: How long a read waits for a replica connection before it goes to the primary instead.
+REPLICA_POOL_TIMEOUT_S = 1.0
+
+
+def _replica_url(db_settings: DatabaseSettings, api_settings: APISettings) -> str | None:
+    """The replica the API reads from: ``RISKATLAS_REPLICA_URL``, else the local replica when it runs as
+    the API starts (``riskatlas db replica start``), else none (every read goes to the primary)."""
+    from layers import cluster, replica
+
+    if not api_settings.read_replica:
+        return None
+    if db_settings.replica_url:
+        return db_settings.replica_url
+    if db_settings.managed and cluster.is_running(replica.paths(db_settings)):
+        return replica.app_url(db_settings)
+    return None
 
 
 def _import_keys(db_settings: DatabaseSettings, api_settings: APISettings) -> None:

@@ -37,7 +37,30 @@ async def get_identity(request: Request, x_api_key: Annotated[str | None, Header
                        authorization: Annotated[str | None, Header()] = None) -> Identity:
     """The caller, verified by the database from the presented key (anonymous without one)."""
     key = presented_key(x_api_key, authorization)
-    return await request.app.state.auth.identify(request.app.state.pool, key)
+    identity = await request.app.state.auth.identify(request.app.state.pool, key)
+    request.state.identity = identity  # read-your-writes (services.web.routing) notes who wrote
+    return identity
+
+
+def _read_pool(request: Request, identity: Identity, heavy: bool) -> AsyncConnectionPool:
+    """The replica's pool when it may serve this caller's read (services.web.routing), else the primary's."""
+    routing = request.app.state.routing
+    if routing is not None and not getattr(request.state, "force_primary", False) and routing.serves(identity):
+        request.state.read_from = "replica"
+        return routing.heavy_pool if heavy else routing.pool
+    return request.app.state.heavy_pool if heavy else request.app.state.pool
+
+
+async def get_read_pool(request: Request, identity: Annotated[Identity, Depends(get_identity)]) -> AsyncConnectionPool:
+    """The pool of a read-only request (items, tiles, nearby): the replica's when it is in rotation and
+    has replayed the caller's last write, else the primary's."""
+    return _read_pool(request, identity, heavy=False)
+
+
+async def get_heavy_read_pool(request: Request,
+                              identity: Annotated[Identity, Depends(get_identity)]) -> AsyncConnectionPool:
+    """The heavy pool of a read-only analysis (overlay, border hazards), on the replica when it may serve."""
+    return _read_pool(request, identity, heavy=True)
 
 
 @asynccontextmanager
@@ -50,6 +73,8 @@ async def connection(pool: AsyncConnectionPool, identity: Identity) -> AsyncIter
 
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 HeavyPoolDep = Annotated[AsyncConnectionPool, Depends(get_heavy_pool)]
+ReadPoolDep = Annotated[AsyncConnectionPool, Depends(get_read_pool)]
+HeavyReadPoolDep = Annotated[AsyncConnectionPool, Depends(get_heavy_read_pool)]
 APISettingsDep = Annotated[APISettings, Depends(get_api_settings)]
 DBSettingsDep = Annotated[DatabaseSettings, Depends(get_db_settings)]
 IdentityDep = Annotated[Identity, Depends(get_identity)]

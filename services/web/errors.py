@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from layers import db
 from services.errors import (
     Conflict,
     Forbidden,
@@ -54,6 +55,8 @@ def status_of(exc: RiskAtlasError) -> int:
 
 #: Seconds a client is asked to wait when every pooled connection is taken.
 BUSY_RETRY_AFTER_S = 1
+#: Seconds a client is asked to wait when the database does not answer (a restart, a failover).
+DOWN_RETRY_AFTER_S = 5
 
 
 def response(exc: RiskAtlasError) -> JSONResponse:
@@ -101,9 +104,21 @@ def install(app: FastAPI) -> None:
                                                 "narrow it with bbox, filter or limit")
 
     @app.exception_handler(psycopg_pool.PoolTimeout)
-    async def _busy(_: Request, exc: psycopg_pool.PoolTimeout) -> JSONResponse:
+    async def _busy(request: Request, exc: psycopg_pool.PoolTimeout) -> JSONResponse:
         # Every connection is lent out: the database is up, the service is saturated. Say so, and when to
         # come back, instead of the "not reachable" of a real outage (PoolTimeout is an OperationalError).
+        if getattr(request.state, "read_from", None) == "replica":
+            # the replica's pool is full: this read is run again on the primary (services.web.routing),
+            # the replica stays in rotation
+            request.state.database_failed = "busy"
+            return _body(503, "ServiceUnavailable", "the service is busy; try again shortly",
+                         {"Retry-After": str(BUSY_RETRY_AFTER_S)})
+        request.state.database_failed = "busy"
+        if not await _primary_answers(request):
+            # no connection came because none can be made: an outage, not a crowd
+            log.error("database unavailable (no connection within the pool's wait): %s", exc)
+            return _body(503, "ServiceUnavailable", "the database is not reachable; try again shortly",
+                         {"Retry-After": str(DOWN_RETRY_AFTER_S)})
         log.warning("connection pool exhausted: %s", exc)
         return _body(503, "ServiceUnavailable", "the service is busy; try again shortly",
                      {"Retry-After": str(BUSY_RETRY_AFTER_S)})
@@ -127,14 +142,26 @@ def install(app: FastAPI) -> None:
                                                    "(lone surrogates are not allowed)")
 
     @app.exception_handler(psycopg.OperationalError)
-    async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+    async def _db_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc)
-        return _body(503, "ServiceUnavailable", "the database is not reachable")
+        request.state.database_failed = "down"  # a read on the replica is run again on the primary
+        return _body(503, "ServiceUnavailable", "the database is not reachable; try again shortly",
+                     {"Retry-After": str(DOWN_RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _any(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return _body(500, "ServerError", "internal error; it has been logged")
+
+
+async def _primary_answers(request: Request) -> bool:
+    """Whether a new connection to the primary can be made now (told apart: busy, or down)."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(db.url(request.app.state.db_settings, "app"), connect_timeout=2)
+    except (psycopg.OperationalError, OSError):
+        return False
+    await conn.close()
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

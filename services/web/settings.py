@@ -50,6 +50,11 @@ class APISettings(BaseSettings):
     rate_burst_per_key: float = Field(default=3000.0, ge=1)
     rate_auth_failure_cost: float = Field(default=100.0, ge=1)
     rate_exempt_paths: tuple[str, ...] = ("/health",)
+    # The read replica (RISKATLAS_REPLICA_URL, or the local one of `riskatlas db replica start`): reads go
+    # there while it is reachable and at most ``replica_max_lag_s`` behind; it is checked this often.
+    read_replica: bool = True
+    replica_max_lag_s: float = Field(default=30.0, gt=0)
+    replica_check_interval_s: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")
     def _limits(self) -> APISettings:

@@ -12,7 +12,7 @@ from services.errors import NotFound
 from services.identity import Identity
 from services.query.crs import SUPPORTED_URIS
 from services.query.views import CollectionView, view
-from services.web.deps import IdentityDep, PoolDep
+from services.web.deps import IdentityDep, ReadPoolDep
 from services.web.ogc import links as L
 from services.web.ogc.extents import BBox, extent_cache
 from services.web.ogc.negotiation import output_format, schema_media_type
@@ -88,7 +88,7 @@ def collection_doc(request: Request, layer: Layer, bbox: BBox | None, fmt: str =
     "/collections", summary="The collections (layers)", responses={200: {"content": {L.JSON: {}, L.HTML: {}}}}
 )
 async def collections(
-    request: Request, pool: PoolDep, identity: IdentityDep, f: str | None = F_QUERY
+    request: Request, pool: ReadPoolDep, identity: IdentityDep, f: str | None = F_QUERY
 ) -> Response:
     fmt = output_format(request, f)
     extents = await extent_cache(request).get(pool, LAYERS.values())
@@ -118,7 +118,7 @@ async def collections(
 async def collection(
     request: Request,
     collectionId: str,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,  # noqa: N803
     f: str | None = F_QUERY,
 ) -> Response:

@@ -18,7 +18,7 @@ from services.query.filters import conditions
 from services.query.params import properties, sortby
 from services.query.temporal import datetime_clause
 from services.query.views import CollectionView
-from services.web.deps import APISettingsDep, IdentityDep, PoolDep
+from services.web.deps import APISettingsDep, IdentityDep, ReadPoolDep
 from services.web.ogc import links as L
 from services.web.ogc.collections import F_QUERY, resolve
 from services.web.ogc.counts import count_cache
@@ -53,7 +53,7 @@ _CRS_DOC = f"Output CRS, one of {SUPPORTED_URIS} (EPSG:4326 and EPSG:4490 are la
 )
 async def items(
     request: Request,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     settings: APISettingsDep,
     collectionId: str,  # noqa: N803 - the OGC parameter name, which GDAL looks for in the OpenAPI document
@@ -159,7 +159,7 @@ async def _table(name: str, collection: bytes, fmt: str, matched: int, returned:
 )
 async def item(
     request: Request,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     collectionId: str,  # noqa: N803
     featureId: str = Path(description="The feature's `key` (for admin_area, its code)"),  # noqa: N803

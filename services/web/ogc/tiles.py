@@ -28,7 +28,7 @@ from services.query.cql import FILTER_LANGS
 from services.query.crs import CRS84
 from services.query.filters import conditions
 from services.query.views import CollectionView, field_schema, view
-from services.web.deps import APISettingsDep, IdentityDep, PoolDep
+from services.web.deps import APISettingsDep, IdentityDep, ReadPoolDep
 from services.web.ogc import links as L
 from services.web.ogc.collections import resolve
 from services.web.ogc.execute import read_connection, run_query
@@ -124,7 +124,7 @@ async def collection_tilesets(request: Request, collectionId: str, identity: Ide
 )
 async def collection_tileset(
     request: Request,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     collectionId: str,  # noqa: N803
     tileMatrixSetId: str = TMS_PATH,
@@ -146,7 +146,7 @@ async def collection_tileset(
 )
 async def collection_tilejson(
     request: Request,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     collectionId: str,  # noqa: N803
     tileMatrixSetId: str = TMS_PATH,
@@ -177,7 +177,7 @@ async def collection_tilejson(
 )
 async def collection_tile(
     request: Request,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     settings: APISettingsDep,
     collectionId: str,  # noqa: N803
@@ -219,7 +219,7 @@ async def dataset_tilesets(request: Request) -> Response:
     responses={404: {"description": "No such tile matrix set"}},
 )
 async def dataset_tileset(
-    request: Request, pool: PoolDep, identity: IdentityDep, tileMatrixSetId: str = TMS_PATH
+    request: Request, pool: ReadPoolDep, identity: IdentityDep, tileMatrixSetId: str = TMS_PATH
 ) -> Response:  # noqa: N803
     _check_tms(tileMatrixSetId)
     views = _views(None, identity)
@@ -234,7 +234,7 @@ async def dataset_tileset(
 )
 async def dataset_tilejson(
     request: Request,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     tileMatrixSetId: str = TMS_PATH,  # noqa: N803
     collections: str | None = Query(None, description="Comma-separated collections"),
@@ -260,7 +260,7 @@ async def dataset_tilejson(
 )
 async def dataset_tile(
     request: Request,
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     settings: APISettingsDep,
     tileMatrixSetId: str = TMS_PATH,  # noqa: N803

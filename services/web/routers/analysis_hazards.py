@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from services.errors import InvalidParameter
 from services.hazards import matrix, query
 from services.hazards.query import FlagQuery
-from services.web.deps import APISettingsDep, HeavyPoolDep, IdentityDep
+from services.web.deps import APISettingsDep, HeavyReadPoolDep, IdentityDep
 from services.web.limits import apply_budget
 from services.web.validation import MAX_OFFSET
 
@@ -35,7 +35,7 @@ def _many(values: list[str] | None) -> tuple[str, ...]:
 @router.get("/border-hazards", summary="Border-zone hazard flags of the risk sources",
             response_description="GeoJSON FeatureCollection (CRS84), CSV or GeoPackage")
 async def border_hazards(
-    pool: HeavyPoolDep,
+    pool: HeavyReadPoolDep,
     api: APISettingsDep,
     identity: IdentityDep,
     city: Annotated[str | None, Query(description="City or province code or name; flags of sources in it or "
@@ -86,7 +86,7 @@ async def border_hazards(
 
 @router.get("/border-matrix", summary="Cross-border flags summed city x city or province x province")
 async def border_matrix(
-    pool: HeavyPoolDep,
+    pool: HeavyReadPoolDep,
     level: Annotated[str, Query(description="city or province")] = "city",
 ) -> JSONResponse:
     """Counts by (from, to) pair, kind and severity, with a dense matrix of the totals."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services import overlay
 from services.errors import InvalidParameter
 from services.query import tabular
-from services.web.deps import APISettingsDep, HeavyPoolDep, IdentityDep, connection
+from services.web.deps import APISettingsDep, HeavyReadPoolDep, IdentityDep, connection
 from services.web.limits import apply_budget
 from services.web.validation import MAX_OFFSET
 
@@ -54,7 +54,7 @@ FORMATS = ("geojson", "csv", "gpkg")
              response_description="GeoJSON FeatureCollection (CRS84), CSV (UTF-8 with BOM) or GeoPackage",
              responses={200: {"content": {"application/geo+json": {}, "text/csv": {},
                                           "application/geopackage+sqlite3": {}}}})
-async def run_overlay(body: OverlayBody, pool: HeavyPoolDep, api: APISettingsDep, identity: IdentityDep,
+async def run_overlay(body: OverlayBody, pool: HeavyReadPoolDep, api: APISettingsDep, identity: IdentityDep,
                       f: str = Query("geojson", description="geojson, csv or gpkg",
                                      json_schema_extra={"enum": list(FORMATS)})) -> Response:
     """Pairs (attributes of both sides as ``left_*``/``right_*``) or left features with ``match_count``."""

@@ -2,31 +2,54 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from fastapi import APIRouter
+import psycopg
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from psycopg.rows import dict_row
+from psycopg_pool import PoolTimeout
 
 from layers.catalogue import LAYERS, SCHEMA
 from services.inventory import COUNTS_SQL
-from services.web.deps import PoolDep
+from services.web.deps import PoolDep, ReadPoolDep
+from services.web.errors import DOWN_RETRY_AFTER_S
 from services.web.limits import apply_budget
 
 router = APIRouter(tags=["service"])
+log = logging.getLogger("riskatlas")
+HEALTH_WAIT_S = 2.0  # a health check answers quickly, up or down
 
 
-@router.get("/health", summary="Service and database health")
-async def health(pool: PoolDep) -> dict[str, Any]:
-    async with pool.connection() as conn:
-        await apply_budget(conn, None)
-        cur = await conn.execute("SELECT postgis_lib_version() AS postgis, "
-                                 f"(SELECT max(version) FROM {SCHEMA}.schema_migration) AS schema_version")
-        row = await cur.fetchone()
-    return {"status": "ok", "database": "ok", "postgis": row[0], "schema_version": row[1]}
+@router.get("/health", summary="Service and database health: the primary and the read replica",
+            responses={503: {"description": "the primary database is not reachable"}})
+async def health(request: Request, pool: PoolDep) -> JSONResponse:
+    """The primary (reachable, WAL position) and the replica (serving reads or not, lag); 503 when the
+    primary does not answer, with what is known of both."""
+    routing = request.app.state.routing
+    replica = routing.health() if routing is not None else {"state": "none configured"}
+    try:
+        async with pool.connection(timeout=HEALTH_WAIT_S) as conn:
+            await apply_budget(conn, None)
+            cur = await conn.execute("SELECT postgis_lib_version() AS postgis, "
+                                     f"(SELECT max(version) FROM {SCHEMA}.schema_migration) AS schema_version, "
+                                     "pg_is_in_recovery(), pg_current_wal_lsn()::text")
+            row = await cur.fetchone()
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        log.error("health: primary not reachable: %s", exc)
+        return JSONResponse({"status": "unavailable", "database": "down",
+                             "description": "the primary database is not reachable; try again shortly",
+                             "primary": {"state": "down"}, "replica": replica},
+                            status_code=503, headers={"Retry-After": str(DOWN_RETRY_AFTER_S)})
+    assert row is not None
+    return JSONResponse({"status": "ok", "database": "ok", "postgis": row[0], "schema_version": row[1],
+                         "primary": {"state": "ok", "in_recovery": row[2], "wal_lsn": row[3]},
+                         "replica": replica})
 
 
 @router.get("/layers", summary="Layers with their row counts")
-async def layers(pool: PoolDep) -> dict[str, Any]:
+async def layers(pool: ReadPoolDep) -> dict[str, Any]:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await apply_budget(conn, None)
         counts = {r["name"]: r["n"] for r in await (await cur.execute(COUNTS_SQL)).fetchall()}

@@ -18,7 +18,7 @@ from layers.catalogue import RISK_CATEGORIES, RISK_LEVELS
 from services.errors import InvalidParameter
 from services.nearby import MAX_LIMIT, MAX_RADIUS_M, NearbyQuery, Site, find_nearby
 from services.query.crs import content_crs, negotiate
-from services.web.deps import IdentityDep, PoolDep
+from services.web.deps import IdentityDep, ReadPoolDep
 from services.web.ogc.execute import read_connection
 from services.web.ogc.render import json_response
 
@@ -37,7 +37,7 @@ GEOJSON = "application/geo+json"
     responses={200: {"content": {"application/json": {}, GEOJSON: {}}}},
 )
 async def nearby(
-    pool: PoolDep,
+    pool: ReadPoolDep,
     identity: IdentityDep,
     x: float = Query(..., description="Longitude (or easting, in a projected `crs`) of the point"),
     y: float = Query(..., description="Latitude (or northing, in a projected `crs`) of the point"),

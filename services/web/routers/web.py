@@ -25,7 +25,7 @@ from maps.styles import style_document
 from services.errors import InvalidParameter, NotFound
 from services.query.filters import conditions
 from services.query.views import CollectionView, view
-from services.web.deps import APISettingsDep, DBSettingsDep, IdentityDep, PoolDep
+from services.web.deps import APISettingsDep, DBSettingsDep, IdentityDep, ReadPoolDep
 from services.web.limits import apply_budget
 from services.web.ogc.execute import read_connection, run_query
 from services.web.ogc.mvt import MAX_ZOOM, tile_sql
@@ -59,7 +59,7 @@ async def styles() -> Response:
 
 
 @router.get("/map/style.json", summary="MapLibre style of the web map over this service's vector tiles")
-async def maplibre_style(request: Request, pool: PoolDep, settings: APISettingsDep) -> Response:
+async def maplibre_style(request: Request, pool: ReadPoolDep, settings: APISettingsDep) -> Response:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await apply_budget(conn, None)
         values = [r["value"] for r in await (await cur.execute(pages.CREDITS_SQL)).fetchall()]
@@ -77,7 +77,7 @@ async def basemap_list(settings: APISettingsDep) -> Response:
 
 
 @router.get("/map/labels.json", summary="Label points and extents of the cities and counties")
-async def labels(pool: PoolDep) -> Response:
+async def labels(pool: ReadPoolDep) -> Response:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await apply_budget(conn, None)
         rows: list[dict[str, Any]] = await (await cur.execute(pages.LABELS_SQL)).fetchall()
@@ -110,7 +110,7 @@ async def overview(
                         f"{list(MAP_TILE_FIELDS)} as properties.",
             responses={200: {"content": {MVT: {}}}, 204: {"description": "No feature in this tile"}})
 async def risk_tiles(
-    pool: PoolDep, identity: IdentityDep, settings: APISettingsDep,
+    pool: ReadPoolDep, identity: IdentityDep, settings: APISettingsDep,
     z: int = Path(ge=0, le=MAX_ZOOM), y: int = Path(ge=0), x: int = Path(ge=0),
     filter: str | None = Query(None, description="CQL2 text filter on the risk sources' queryables"),  # noqa: A002
 ) -> Response:
