@@ -17,7 +17,7 @@ from maps import mobile
 from services.errors import InvalidParameter
 from services.nearby.where import where
 from services.query.crs import negotiate
-from services.web.deps import IdentityDep, PoolDep
+from services.web.deps import IdentityDep, ReadPoolDep
 from services.web.ogc.execute import read_connection
 from services.web.ogc.render import json_response
 
@@ -50,7 +50,7 @@ async def service_worker(request: Request) -> Response:
 
 @router.get("/m/where", summary="Which city and county hold a point (null outside the region)")
 async def where_is(
-    pool: PoolDep, identity: IdentityDep,
+    pool: ReadPoolDep, identity: IdentityDep,
     x: float = Query(..., description="Longitude (or easting, in a projected `crs`) of the point"),
     y: float = Query(..., description="Latitude (or northing, in a projected `crs`) of the point"),
     crs: str | None = Query(None, description="CRS of x/y: CRS84 (default), EPSG:4326, EPSG:4490, gcj02 or bd09"),
