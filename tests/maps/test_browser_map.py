@@ -147,6 +147,33 @@ def test_click_opens_the_popup_of_that_source(viewer: tuple[Any, PageLog], demo_
     assert log.errors == [] and log.failed == []
 
 
+def test_popups_close_with_a_new_view_and_stand_above_the_matrix(viewer: tuple[Any, PageLog]) -> None:
+    page, _ = viewer
+
+    def open_one() -> Any:
+        _reset(page)
+        page.evaluate("riskmap.map.jumpTo({center: [118.86, 32.11], zoom: 11})")
+        _settle(page)
+        target = page.evaluate(FIND_LONELY)
+        page.mouse.click(target["x"], target["y"])
+        return page.wait_for_selector(".popup[data-complete]", timeout=10_000)
+
+    popup = open_one()
+    box = popup.bounding_box()
+    on_top = page.evaluate("([x, y]) => !!document.elementFromPoint(x, y).closest('.maplibregl-popup')",
+                           [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    assert on_top, "nothing (the matrix panel included) covers the popup"
+    page.click("#reset")
+    page.wait_for_selector(".maplibregl-popup", state="detached", timeout=5_000)
+    open_one()
+    page.select_option("#city", "320100")
+    page.wait_for_selector(".maplibregl-popup", state="detached", timeout=5_000)
+    open_one()
+    page.click("#matrix td.n")
+    page.wait_for_selector(".maplibregl-popup", state="detached", timeout=5_000)
+    _reset(page)
+
+
 def test_search_by_name_flies_to_the_source(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
     page, _ = viewer
     _reset(page)

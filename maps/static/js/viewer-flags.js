@@ -91,6 +91,7 @@
   function selectPair(a, b) {
     var same = RA.state.pair && RA.state.pair[0] === a && RA.state.pair[1] === b;
     RA.state.pair = same ? null : [a, b];
+    RA.popup.close();
     applyFilter();
     renderMatrix();
     if (RA.state.pair) {

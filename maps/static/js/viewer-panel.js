@@ -174,6 +174,7 @@
     $('city').addEventListener('change', function (e) {
       st.city = e.target.value;
       st.pair = null;
+      RA.popup.close();  // a popup of the old view would point at what the new one may hide
       RA.applyFilters();
       RA.flags.renderMatrix();
       if (st.city) { RA.fitAreas([st.city]); RA.highlightAreas([st.city]); }
@@ -198,6 +199,7 @@
       st.city = '';
       st.flagsOnly = false;
       st.pair = null;
+      RA.popup.close();
       renderFilters();
       RA.highlightAreas([]);
       RA.applyFilters();
