@@ -317,13 +317,12 @@ def aqi_series(tables: AqiTables, arrays: Mapping[str, ArrayLike], report: Repor
     has = ~np.all(np.isnan(stack), axis=0)
     top = np.full(n, np.nan)
     top[has] = np.nanmax(stack[:, has], axis=0)
-    primary: list[tuple[str, ...]] = []
-    for i in range(n):
-        t = top[i]
-        if math.isnan(t) or t <= tables.primary_above:
-            primary.append(())
-        else:
-            primary.append(tuple(names[j] for j in range(len(names)) if stack[j, i] == t))
+    # The primary pollutants of each time, vectorised: a bit per pollutant whose IAQI is the top (AQI > 50),
+    # then one tuple per distinct bit pattern (a handful), looked up per time.
+    is_top = (stack == top) & (top > tables.primary_above)
+    bits = (is_top.astype(np.int64) * (1 << np.arange(len(names), dtype=np.int64))[:, None]).sum(axis=0)
+    patterns = {int(b): tuple(names[j] for j in range(len(names)) if int(b) >> j & 1) for b in np.unique(bits)}
+    primary = [patterns[b] for b in bits.tolist()]
     return AqiSeries(top, subs, primary)
 
 
