@@ -209,7 +209,7 @@ async def _values(conn: psycopg.AsyncConnection, key: str, params: list[str], st
     cls = sql.SQL("{}(parameter, value)").format(relation("water_class")) if medium == "water" else sql.SQL("NULL::smallint")
     q = VALUES_SQL.format(cls=cls, observation=relation("observation"))
     async with conn.cursor(row_factory=dict_row) as cur:
-        row = await (await cur.execute(q, (params, key, params, start, end), binary=True)).fetchone()
+        row = await (await cur.execute(q, (params, key, params, start, end), binary=True, prepare=True)).fetchone()
     parts = _split(row, params)
     tables = aqi_tables()
     out = []
@@ -244,7 +244,7 @@ async def _aqi_hourly(conn: psycopg.AsyncConnection, key: str, start: dt.datetim
     before = start - dt.timedelta(hours=23)
     names = list(AIR_PARAMETERS)
     async with conn.cursor(row_factory=dict_row) as cur:
-        row = await (await cur.execute(q, (names, key, names, list(COUNTED_FLAGS), before, end), binary=True)).fetchone()
+        row = await (await cur.execute(q, (names, key, names, list(COUNTED_FLAGS), before, end), binary=True, prepare=True)).fetchone()
     parts = _split(row, names)
     so2_all = (parts["so2"]["e"], parts["so2"]["v"]) if "so2" in parts else None
     first = start.timestamp()
