@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from maps.public import public_page
 from services.errors import InvalidParameter
+from services.observations.air import aqi_tables
 from services.observations.latest import geojson, latest_states
 from services.observations.public import public_document
 from services.observations.series import station_series, to_csv
@@ -35,7 +36,7 @@ async def latest(pool: PoolDep, identity: IdentityDep,
     async with read_connection(pool, identity) as conn:
         stations = await latest_states(conn, medium, city)
     doc = geojson(stations)
-    doc["legend"] = {"water": legend()}
+    doc["legend"] = {"air": [c.to_dict() for c in aqi_tables().categories], "water": legend()}
     return json_response(doc, GEOJSON, {"Cache-Control": "public, max-age=60"})
 
 
