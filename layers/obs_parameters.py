@@ -138,7 +138,8 @@ def aliases() -> dict[str, str]:
             if key:
                 out.setdefault(key, p.code)
     extra = {"pm2.5": "pm25", "pm2_5": "pm25", "o3-1h": "o3", "o3_1h": "o3", "o3(1h)": "o3", "o3-8h": "o3_8h",
-             "o38h": "o3_8h", "o3(8h)": "o3_8h", "臭氧(8h)": "o3_8h", "臭氧8小时": "o3_8h", "臭氧(1h)": "o3", "nh3_n": "nh3n", "nh3-n": "nh3n", "氨氮": "nh3n",
+             "o38h": "o3_8h", "o3(8h)": "o3_8h", "臭氧(8h)": "o3_8h",
+             "臭氧8小时": "o3_8h", "臭氧(1h)": "o3", "nh3_n": "nh3n", "nh3-n": "nh3n", "氨氮": "nh3n",
              "cod_mn": "codmn", "codcr": "cod", "臭氧": "o3", "溶解氧": "do", "ph值": "ph", "水温": "temp",
              "流量": "flow", "q": "flow", "discharge": "flow", "temperature": "temp"}
     for k, v in extra.items():

@@ -7,7 +7,6 @@ import pytest
 
 from layers import db
 from layers.substances import CLASSES, water_limits
-
 from tests.observations.conftest import CHUZHOU, NANJING
 
 
