@@ -23,6 +23,7 @@ from services.web.routers import (
     analysis_overlay,
     health,
     nearby,
+    observations_push,
     uploads,
     web,
 )
@@ -90,7 +91,8 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     app.state.auth = Authenticator(api_settings.key_cache_seconds)
     errors.install(app)
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
-                   analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router):
+                   analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router,
+                   observations_push.router):
         app.include_router(router)
     docs.install(app)
     limits.install(app, api_settings)
