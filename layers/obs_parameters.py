@@ -123,3 +123,26 @@ def sync(conn: psycopg.Connection) -> None:
             for p in parameters().values():
                 copy.write_row((p.code, p.medium, p.name_zh, p.name_en, p.unit, json.dumps(p.units, ensure_ascii=False),
                                 p.min_value, p.max_value, p.gb3838, p.hj633, p.clause, p.check))
+
+
+@lru_cache(maxsize=1)
+def aliases() -> dict[str, str]:
+    """Every name a file may give a parameter (lower-case, no spaces) -> its code: the code, the HJ 633
+    pollutant (``pm2.5``, ``o3_8h``), the GB 3838 factor (``nh3-n``), the Chinese name and a few spellings."""
+    out: dict[str, str] = {}
+    for p in parameters().values():
+        names = [p.code, p.code.replace("_", "-"), p.name_zh, p.hj633 or "", p.gb3838 or ""]
+        names += [n.split("(")[0] for n in (p.name_zh,)]
+        for n in names:
+            key = _SPACES.sub("", n).lower()
+            if key:
+                out.setdefault(key, p.code)
+    extra = {"pm2.5": "pm25", "pm2_5": "pm25", "o3-1h": "o3", "o3_1h": "o3", "o3(1h)": "o3", "o3-8h": "o3_8h",
+             "o38h": "o3_8h", "o3(8h)": "o3_8h", "臭氧(8h)": "o3_8h",
+             "臭氧8小时": "o3_8h", "臭氧(1h)": "o3", "nh3_n": "nh3n", "nh3-n": "nh3n", "氨氮": "nh3n",
+             "cod_mn": "codmn", "codcr": "cod", "臭氧": "o3", "溶解氧": "do", "ph值": "ph", "水温": "temp",
+             "流量": "flow", "q": "flow", "discharge": "flow", "temperature": "temp"}
+    for k, v in extra.items():
+        if v in parameters():
+            out.setdefault(k, v)
+    return out

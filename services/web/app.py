@@ -23,6 +23,7 @@ from services.web.routers import (
     analysis_overlay,
     health,
     nearby,
+    observations_push,
     observations_read,
     uploads,
     web,
@@ -92,7 +93,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     errors.install(app)
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router,
-                   observations_read.router):
+                   observations_push.router, observations_read.router):
         app.include_router(router)
     docs.install(app)
     limits.install(app, api_settings)

@@ -7,26 +7,7 @@ import pytest
 
 from layers import db
 from layers.substances import CLASSES, water_limits
-from services import accounts
-
-NANJING, CHUZHOU = "320100", "341100"
-
-
-@pytest.fixture
-def stations(fresh_db):
-    """A Nanjing and a Chuzhou water station (owner's rows), a Nanjing steward key and an admin key."""
-    with db.connect(fresh_db) as conn:
-        conn.execute("""INSERT INTO riskatlas.monitoring_station (key, name, medium, kind, target_class, city_code,
-                            owner_city, geom) VALUES
-            ('NJ-W', '南京断面', 'water', 'cross-border-section', 'III', %(nj)s, %(nj)s,
-             ST_SetSRID(ST_MakePoint(118.63, 32.06), 4326)),
-            ('CZ-W', '滁州断面', 'water', 'cross-border-section', 'III', %(cz)s, %(cz)s,
-             ST_SetSRID(ST_MakePoint(118.31, 32.30), 4326))""", {"nj": NANJING, "cz": CHUZHOU})
-        accounts.create_account(conn, "nj", "steward", NANJING)
-        accounts.create_account(conn, "boss", "admin", None)
-        keys = {"nj": accounts.create_key(conn, "nj").secret, "boss": accounts.create_key(conn, "boss").secret}
-        conn.commit()
-    return fresh_db, keys
+from tests.observations.conftest import CHUZHOU, NANJING
 
 
 def _app(settings, key: str) -> psycopg.Connection:
