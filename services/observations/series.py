@@ -180,7 +180,7 @@ async def station_series(conn: psycopg.AsyncConnection, key: str, parameter: str
     return out
 
 
-def _split(row: dict[str, Any], names: list[str]) -> dict[str, dict[str, np.ndarray]]:
+def _split(row: dict[str, Any] | None, names: list[str]) -> dict[str, dict[str, np.ndarray]]:
     """The one-row arrays of VALUES_SQL / AQI_HOURLY_SQL split by parameter, each in time order."""
     if row is None or row["p"] is None:
         return {}
