@@ -84,7 +84,7 @@ def _hours() -> pd.DatetimeIndex:
 def air_frame(stations: list[str], rng: np.random.Generator) -> pd.DataFrame:
     """The hourly air rows (one per station and hour, wide), values rounded as monitors report them."""
     hours = _hours()
-    n, k = len(hours), len(stations)
+    n = len(hours)
     doy = hours.dayofyear.to_numpy()
     hod = hours.hour.to_numpy()
     winter = np.cos(2 * np.pi * (doy - 15) / 365.0)          # +1 mid-January, -1 mid-July
@@ -135,8 +135,8 @@ def water_frame(stations: list[dict[str, Any]], rng: np.random.Generator) -> pd.
     frames = []
     for st in stations:
         target = CLASSES.index(st["target_class"])
-        level = {"CODMn": rng.uniform(0.4, 0.75), "NH3-N": rng.uniform(0.35, 0.65), "TP": rng.uniform(0.4, 0.75),
-                 "TN": rng.uniform(0.5, 0.8)}
+        level = {"CODMn": rng.uniform(0.4, 0.7), "NH3-N": rng.uniform(0.3, 0.55), "TP": rng.uniform(0.4, 0.7),
+                 "TN": rng.uniform(0.4, 0.65)}
         ratio = {f: lv * rng.lognormal(0.0, 0.1, n) for f, lv in level.items()}
         ratio["NH3-N"] = ratio["NH3-N"] * np.asarray(NH3N_SEASON)[month]
         conc = {f: limits[f].limits[target] * r for f, r in ratio.items()}
@@ -150,10 +150,10 @@ def water_frame(stations: list[dict[str, Any]], rng: np.random.Generator) -> pd.
         base_flow = float(st["flow_m3s"] or 50.0)
         flow = base_flow * np.asarray(FLOW_SEASON)[month] * rng.lognormal(0.0, 0.08, n)
         temp = 17.5 - 10.5 * np.cos(2 * np.pi * (doy - 20) / 365.0) + rng.normal(0, 0.6, n)
-        do = np.clip(14.6 - 0.33 * temp + rng.normal(0, 0.4, n), 3.0, None)
+        do = np.clip(14.2 - 0.22 * temp + rng.normal(0, 0.3, n), 3.0, None)  # near saturation
         frames.append(pd.DataFrame({
             "station": st["key"], "time": days.strftime("%Y-%m-%d 10:00"), "flow": np.round(flow, 1),
-            "codmn": np.round(conc["CODMn"], 2), "cod": np.round(conc["CODMn"] * 3.6, 1),
+            "codmn": np.round(conc["CODMn"], 2), "cod": np.round(conc["CODMn"] * 3.0, 1),
             "nh3n": np.round(conc["NH3-N"], 3), "tp": np.round(conc["TP"], 3), "tn": np.round(conc["TN"], 2),
             "do": np.round(do, 2), "ph": np.round(7.6 + rng.normal(0, 0.2, n), 2), "temp": np.round(temp, 1),
             "synthetic": "true"}))
