@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg import sql
 
 from etl.errors import InputError, LoadFailed
@@ -62,7 +64,7 @@ COLUMNS = {
     "unit": ("unit", "units", "单位"),
     "flag": ("flag", "quality", "quality_flag", "标识", "数据标识", "数据标记", "标记"),
 }
-IGNORED = {"name", "station_name", "站点名称", "断面名称", "city", "城市", "remark", "remarks", "备注", "note"}
+IGNORED = {"synthetic", "source", "name", "station_name", "站点名称", "断面名称", "city", "城市", "remark", "remarks", "备注", "note"}
 _UNIT_IN_HEADER = re.compile(r"^\s*(.+?)\s*[\(\[（【]\s*(.*?)\s*[\)\]）】]\s*$")
 _ZONE = re.compile(r"(?:[zZ]|[+-]\d\d(?::?\d\d)?|UTC|GMT)$")
 
@@ -88,7 +90,7 @@ class Batch:
 class Checked:
     """Observations that passed every check, in canonical units and UTC, and why the others did not."""
 
-    frame: pd.DataFrame  # row_no, station_key, parameter, observed_at (datetime64 UTC), value, flag, owner_city
+    frame: pd.DataFrame  # row_no, station_key, parameter, t_ns (UTC, ns since the epoch), value, flag, owner_city
     rejects: list[Reject]
     notes: list[str]
 
@@ -185,24 +187,28 @@ def _header_unit(col: object) -> tuple[str, str]:
 
 # ------------------------------------------------------------------------------------------- validation
 
-def parse_times(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """UTC times (NaT where a text does not parse) and which texts had no zone (read as UTC+08:00).
+NAT = np.iinfo(np.int64).min  # pandas' NaT as int64 nanoseconds
+
+
+def parse_times(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """UTC times as int64 nanoseconds since the epoch (:data:`NAT` where a text does not parse), and which
+    texts had no zone (read as UTC+08:00).
 
     Each distinct text is parsed once (a file repeats its times across parameters and stations)."""
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
     u = pd.Series(uniques, dtype=object).astype(str).str.strip().str.replace("/", "-", regex=False)
     u = u.str.replace("T", " ", regex=False).str.replace(r"\s+", " ", regex=True)
-    zoned = u.str.contains(_ZONE, regex=True)
-    out = pd.Series(pd.NaT, index=u.index, dtype="datetime64[ns, UTC]")
+    zoned = u.str.contains(_ZONE, regex=True).to_numpy()
+    ns = np.full(len(u), NAT, dtype=np.int64)
     if zoned.any():
         z = u[zoned].str.replace(r"\s*(UTC|GMT)$", "+00:00", regex=True).str.replace(" ", "T", n=1, regex=False)
-        out[zoned] = pd.to_datetime(z, errors="coerce", utc=True, format="ISO8601")
+        parsed = pd.DatetimeIndex(pd.to_datetime(z, errors="coerce", utc=True, format="ISO8601"))
+        ns[zoned] = parsed.as_unit("ns").asi8
     if (~zoned).any():
-        local = pd.to_datetime(u[~zoned], errors="coerce", format="ISO8601")
-        out[~zoned] = (local - CST).dt.tz_localize("UTC")
-    times = pd.Series(out.to_numpy()[codes], index=text.index, dtype="datetime64[ns, UTC]")
-    times[codes < 0] = pd.NaT
-    zoneless = pd.Series(~zoned.to_numpy()[codes], index=text.index) & (codes >= 0)
+        local = pd.DatetimeIndex(pd.to_datetime(u[~zoned], errors="coerce", format="ISO8601")).as_unit("ns").asi8
+        ns[~zoned] = np.where(local == NAT, NAT, local - int(CST / timedelta(microseconds=1)) * 1000)
+    times = np.append(ns, NAT)[codes]
+    zoneless = np.append(~zoned, False)[codes]
     return times, zoneless
 
 
@@ -267,11 +273,11 @@ def check(batch: Batch, stations: dict[str, dict[str, Any]], actor: Actor, *, no
                    f"{lo[i]:g}–{hi[i]:g} {cat[pkey.iat[i]].unit}", "value")
     # time
     times, zoneless = parse_times(tim)
-    no_time = times.isna().to_numpy()
+    no_time = times == NAT
     fail(no_time, lambda i: f"time {tim.iat[i]!r} is not a time (expected e.g. 2026-01-05 08:00 or "
                             "2026-01-05T00:00Z)", "time")
-    limit = pd.Timestamp(now + FUTURE_TOLERANCE)
-    fail(~no_time & (times > limit).to_numpy(),
+    limit = int((now + FUTURE_TOLERANCE).timestamp() * 1_000_000) * 1000
+    fail(~no_time & (times > limit),
          lambda i: f"time {tim.iat[i]!r} is in the future (now is {now.astimezone(UTC):%Y-%m-%d %H:%M}Z)", "time")
     # flag
     flag = _map_unique(flg, lambda f: FLAGS.get(str(f).strip().lower()))
@@ -286,7 +292,7 @@ def check(batch: Batch, stations: dict[str, dict[str, Any]], actor: Actor, *, no
             rejects.append(Reject(int(rows[i]), _prefix(fields[i], why(int(i))), fields[i] or fld))
     # duplicates among the rest: the same station, parameter and time (after zones) given twice
     ok = ~failed
-    key = pd.DataFrame({"s": sta, "p": pkey, "t": times})[ok]
+    key = pd.DataFrame({"s": sta.to_numpy(), "p": pkey.to_numpy(), "t": times})[ok]
     dup = key.duplicated(keep="first")
     if dup.any():
         first = key[~dup].reset_index().set_index(["s", "p", "t"])["index"]
@@ -298,9 +304,9 @@ def check(batch: Batch, stations: dict[str, dict[str, Any]], actor: Actor, *, no
                 "the first is kept")), fields[i] or "time"))
         ok[np.flatnonzero(ok)[dup.to_numpy()]] = False
     clean = pd.DataFrame({"row_no": rows[ok], "station_key": sta.to_numpy()[ok], "parameter": pkey.to_numpy()[ok],
-                          "observed_at": times[ok].to_numpy(), "value": cv[ok], "flag": flag.to_numpy()[ok],
+                          "t_ns": times[ok], "value": cv[ok], "flag": flag.to_numpy()[ok],
                           "owner_city": owner.to_numpy()[ok]})
-    zl = int((zoneless.to_numpy() & ok).sum())
+    zl = int((zoneless & ok).sum())
     if zl:
         notes.append(f"{zl} observations had times without a zone: read as China Standard Time (UTC+08:00)")
     converted = ok & (factors.to_numpy() != 1.0)
@@ -329,7 +335,7 @@ def _prefix(column: str | None, text: str) -> str:
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame({"row_no": pd.Series(dtype="int64"), "station_key": pd.Series(dtype=object),
-                         "parameter": pd.Series(dtype=object), "observed_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                         "parameter": pd.Series(dtype=object), "t_ns": pd.Series(dtype="int64"),
                          "value": pd.Series(dtype=float), "flag": pd.Series(dtype=object),
                          "owner_city": pd.Series(dtype=object)})
 
@@ -443,17 +449,17 @@ def _upsert(conn: psycopg.Connection, frame: pd.DataFrame, batch_id: int) -> tup
                             value float8, flag text, owner_city text) ON COMMIT DROP""").format(sql.Identifier(STAGE)))
     if frame.empty:
         return 0, 0
-    t_us = frame["observed_at"].astype("int64").to_numpy() // 1000
-    out = pd.DataFrame({"row_no": frame["row_no"].to_numpy(), "station_key": frame["station_key"].to_numpy(),
-                        "parameter": frame["parameter"].to_numpy(), "t_us": t_us,
-                        "value": frame["value"].to_numpy(), "flag": frame["flag"].to_numpy(),
-                        "owner_city": frame["owner_city"].to_numpy()})
-    buf = io.StringIO()
-    out.to_csv(buf, header=False, index=False, float_format="%.17g")
+    t_us = frame["t_ns"].to_numpy() // 1000
+    table = pa.table({"row_no": frame["row_no"].to_numpy(), "station_key": frame["station_key"].to_numpy(),
+                      "parameter": frame["parameter"].to_numpy(), "t_us": t_us, "value": frame["value"].to_numpy(),
+                      "flag": frame["flag"].to_numpy(), "owner_city": frame["owner_city"].to_numpy()})
+    buf = pa.BufferOutputStream()
+    pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False))
     with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(sql.Identifier(STAGE))) as copy:
-        copy.write(buf.getvalue())
-    first, last = frame["observed_at"].min(), frame["observed_at"].max()
-    conn.execute("SELECT riskatlas.ensure_observation_partitions(%s, %s)", (first.date(), last.date()))
+        copy.write(buf.getvalue().to_pybytes())
+    first = datetime.fromtimestamp(int(t_us.min()) / 1e6, UTC).date()
+    last = datetime.fromtimestamp(int(t_us.max()) / 1e6, UTC).date()
+    conn.execute("SELECT riskatlas.ensure_observation_partitions(%s, %s)", (first, last))
     # a partitioned table returns no xmax, so corrections are counted by the history rows they made
     before = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) AS id FROM {}").format(
         relation("observation_history"))).fetchone()["id"]
