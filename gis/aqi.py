@@ -18,6 +18,7 @@ the others in μg/m³).  A missing or NaN value is simply left out; a negative o
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -215,7 +216,10 @@ def iaqi_of(tables: AqiTables, column: str, concentration: float) -> tuple[int, 
     top = col.values[-1]
     if c > top:
         return (500, True) if col.full else None
-    return _round(tables, float(np.interp(c, col.values, col.iaqi))), False
+    i = max(1, bisect.bisect_left(col.values, c))  # the segment (values[i-1], values[i]] holding c
+    lo, hi = col.values[i - 1], col.values[i]
+    raw = col.iaqi[i - 1] + (col.iaqi[i] - col.iaqi[i - 1]) * (c - lo) / (hi - lo)
+    return _round(tables, raw), False
 
 
 def iaqi_array(tables: AqiTables, column: str, concentrations: ArrayLike) -> NDArray[np.float64]:

@@ -16,7 +16,6 @@ Only values flagged ``valid`` or ``estimated`` count; a station with none has ``
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from typing import Any
 
 import psycopg
@@ -26,19 +25,29 @@ from psycopg.rows import dict_row
 from gis.aqi import aqi
 from layers.catalogue import relation
 from services.observations.air import AIR_PARAMETERS, COUNTED_FLAGS, CST_ISO, aqi_tables
-from services.observations.water_state import section_state
+from services.observations.water_state import class_sql, section_state
 
+# One row per station; its latest values as one JSON array built by the database (each with its GB 3838
+# class for water), the station's latest time beside it (as timestamptz and as text in the same format).
 LATEST_SQL = sql.SQL("""
 SELECT s.key, s.name, s.medium, s.kind, s.target_class, s.city_code, a.name AS city_name, s.synthetic,
        round(ST_X(s.geom)::numeric, 6)::float8 AS lon, round(ST_Y(s.geom)::numeric, 6)::float8 AS lat,
-       l.parameter, l.value, l.flag, l.observed_at, {t} AS t, p.unit, p.name_zh AS p_zh, p.name_en AS p_en,
-       CASE WHEN s.medium = 'water' THEN {water_class}(l.parameter, l.value) END AS wclass
+       v.at, {t_at} AS observed_at, v.vals
 FROM {station} s
 LEFT JOIN {admin} a ON a.code = s.city_code
-LEFT JOIN {latest} l ON l.station_key = s.key
-LEFT JOIN {parameter} p ON p.code = l.parameter
+LEFT JOIN LATERAL (
+    SELECT max(l.observed_at) AS at,
+           json_agg(json_build_object('parameter', l.parameter, 'name_zh', p.name_zh, 'name_en', p.name_en,
+                                      'value', l.value, 'unit', p.unit, 'flag', l.flag, 'observed_at', {t},
+                                      'class_num', CASE WHEN s.medium = 'water' THEN {water_class} END)
+                    ORDER BY l.parameter) AS vals
+    FROM {latest} l
+    LEFT JOIN {parameter} p ON p.code = l.parameter
+    {class_join}
+    WHERE l.station_key = s.key
+) v ON true
 {where}
-ORDER BY s.key, l.parameter
+ORDER BY s.key
 """)
 
 SO2_24H_SQL = sql.SQL("""
@@ -50,8 +59,10 @@ GROUP BY station_key
 
 
 def _latest_sql(where: sql.Composable) -> sql.Composed:
+    water_class, class_join = class_sql(sql.SQL("l.value"), sql.SQL("l.parameter"))
     return LATEST_SQL.format(
-        t=sql.SQL(CST_ISO.format("l.observed_at")), water_class=relation("water_class"),
+        t=sql.SQL(CST_ISO.format("l.observed_at")), t_at=sql.SQL(CST_ISO.format("v.at")), water_class=water_class,
+        class_join=class_join,
         station=relation("monitoring_station"), admin=relation("admin_area"), latest=relation("observation_latest"),
         parameter=relation("obs_parameter"), where=where)
 
@@ -71,26 +82,23 @@ async def latest_states(conn: psycopg.AsyncConnection, medium: str | None = None
     async with conn.cursor(row_factory=dict_row) as cur:
         rows = await (await cur.execute(_latest_sql(where), params)).fetchall()
     stations: dict[str, dict[str, Any]] = {}
-    values: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        st = stations.get(r["key"])
-        if st is None:
-            st = stations[r["key"]] = {
-                "key": r["key"], "name": r["name"], "medium": r["medium"], "kind": r["kind"],
-                "target_class": r["target_class"], "city_code": r["city_code"], "city_name": r["city_name"],
-                "synthetic": r["synthetic"], "lon": r["lon"], "lat": r["lat"], "_at": None, "observed_at": None}
-        if r["parameter"] is None:
-            continue
-        values[r["key"]].append(r)
-        if st["_at"] is None or r["observed_at"] > st["_at"]:
-            st["_at"], st["observed_at"] = r["observed_at"], r["t"]
+        values = r["vals"] or []
+        for v in values:
+            v["current"] = v["observed_at"] == r["observed_at"]
+            if v["class_num"] is None:
+                del v["class_num"]
+        stations[r["key"]] = {
+            "key": r["key"], "name": r["name"], "medium": r["medium"], "kind": r["kind"],
+            "target_class": r["target_class"], "city_code": r["city_code"], "city_name": r["city_name"],
+            "synthetic": r["synthetic"], "lon": r["lon"], "lat": r["lat"], "observed_at": r["observed_at"],
+            "values": values, "_at": r["at"],
+            "_counted": {v["parameter"]: v for v in values if v["current"] and v["flag"] in COUNTED_FLAGS}}
     need_so2: dict[str, dt.datetime] = {}
+    limit = aqi_tables().so2_1h_limit
     for key, st in stations.items():
-        current = [v for v in values[key] if v["observed_at"] == st["_at"]]
-        st["values"] = [_value(v, v["observed_at"] == st["_at"]) for v in values[key]]
-        counted = {v["parameter"]: v for v in current if v["flag"] in COUNTED_FLAGS}
-        st["_counted"] = counted
-        if st["medium"] == "air" and "so2" in counted and counted["so2"]["value"] > aqi_tables().so2_1h_limit:
+        so2 = st["_counted"].get("so2")
+        if st["medium"] == "air" and so2 is not None and so2["value"] > limit:
             need_so2[key] = st["_at"]
     so2_24h = await _so2_24h(conn, need_so2) if need_so2 else {}
     out = []
@@ -101,14 +109,6 @@ async def latest_states(conn: psycopg.AsyncConnection, medium: str | None = None
             _water_state(counted, st["target_class"])
         out.append(st)
     return out
-
-
-def _value(r: dict[str, Any], current: bool) -> dict[str, Any]:
-    v: dict[str, Any] = {"parameter": r["parameter"], "name_zh": r["p_zh"], "name_en": r["p_en"], "value": r["value"],
-                         "unit": r["unit"], "flag": r["flag"], "observed_at": r["t"], "current": current}
-    if r["wclass"] is not None:
-        v["class_num"] = r["wclass"]
-    return v
 
 
 async def _so2_24h(conn: psycopg.AsyncConnection, at: dict[str, dt.datetime]) -> dict[str, float]:
@@ -144,7 +144,7 @@ def air_state_dict(result: Any) -> dict[str, Any]:
 
 
 def _water_state(counted: dict[str, dict[str, Any]], target: str | None) -> dict[str, Any] | None:
-    state = section_state({p: v["wclass"] for p, v in counted.items()}, target)
+    state = section_state({p: v.get("class_num") for p, v in counted.items()}, target)
     return None if state is None else state.to_dict()
 
 

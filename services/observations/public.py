@@ -29,6 +29,8 @@ from services.observations.air import AIR_PARAMETERS, COUNTED_FLAGS, CST, aqi_do
 from services.observations.latest import air_state_dict, latest_states
 from services.observations.series import daily_values
 
+# A city's values now are the latest values of its stations at the city's latest hour: observation_latest
+# holds them (one small table, no partition to search).
 CITY_NOW_SQL = sql.SQL("""
 WITH last AS (
     SELECT s.city_code, max(l.observed_at) AS at
@@ -37,31 +39,36 @@ WITH last AS (
     GROUP BY s.city_code
 )
 SELECT last.city_code, last.at, a.name, a.name_en, bool_or(s.synthetic) AS synthetic,
-       o.parameter, avg(o.value) AS v, count(DISTINCT o.station_key) AS stations,
-       (SELECT avg(x.value) FROM {observation} x JOIN {station} xs ON xs.key = x.station_key
-        WHERE xs.city_code = last.city_code AND xs.medium = 'air' AND x.parameter = 'so2'
-          AND x.flag = ANY(%(flags)s) AND x.observed_at > last.at - interval '24 hours'
-          AND x.observed_at <= last.at) AS so2_24h
+       o.parameter, avg(o.value) AS v, count(DISTINCT o.station_key) AS stations
 FROM last
 JOIN {admin} a ON a.code = last.city_code
 JOIN {station} s ON s.city_code = last.city_code AND s.medium = 'air'
-JOIN {observation} o ON o.station_key = s.key AND o.observed_at = last.at
+JOIN {latest} o ON o.station_key = s.key AND o.observed_at = last.at
      AND o.parameter = ANY(%(params)s) AND o.flag = ANY(%(flags)s)
 GROUP BY last.city_code, last.at, a.name, a.name_en, o.parameter
-ORDER BY last.city_code, o.parameter
 """)
 
-# The day: the latest China Standard Time day whose last hour (23:00) is at or before the city's latest hour.
+# The city's SO2 24-hour mean up to its latest hour: needed only when its SO2 1-hour value is above 800.
+CITY_SO2_SQL = sql.SQL("""
+SELECT avg(x.value) AS v FROM {station} s
+JOIN {observation} x ON x.station_key = s.key
+WHERE s.city_code = %(city)s AND s.medium = 'air' AND x.parameter = 'so2' AND x.flag = ANY(%(flags)s)
+  AND x.observed_at > %(at)s::timestamptz - interval '24 hours' AND x.observed_at <= %(at)s
+""")
+
+# The cities whose report day starts at %(start)s: for each hour the mean of the city's stations, then per
+# parameter the day's mean, maximum and number of hours. (One statement per distinct day, with the day's
+# bounds as constants, so that only that day's partition is read.)
 CITY_DAY_SQL = sql.SQL("""
 WITH hours AS (
     SELECT s.city_code, o.parameter, o.observed_at, avg(o.value) AS v
     FROM {station} s
     JOIN {observation} o ON o.station_key = s.key
-    WHERE s.medium = 'air' AND s.city_code = %(city)s AND o.parameter = ANY(%(params)s)
+    WHERE s.medium = 'air' AND s.city_code = ANY(%(cities)s) AND o.parameter = ANY(%(params)s)
       AND o.flag = ANY(%(flags)s) AND o.observed_at >= %(start)s AND o.observed_at < %(end)s
     GROUP BY s.city_code, o.parameter, o.observed_at
 )
-SELECT parameter, avg(v) AS mean, max(v) AS peak, count(*) AS n FROM hours GROUP BY parameter
+SELECT city_code, parameter, avg(v) AS mean, max(v) AS peak, count(*) AS n FROM hours GROUP BY city_code, parameter
 """)
 
 
@@ -82,27 +89,36 @@ async def city_air(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
         for r in rows:
             c = cities.setdefault(r["city_code"], {"code": r["city_code"], "name_zh": r["name"],
                                                    "name_en": r["name_en"], "at": r["at"], "synthetic": r["synthetic"],
-                                                   "conc": {}, "stations": 0, "so2_24h": r["so2_24h"]})
+                                                   "conc": {}, "stations": 0, "so2_24h": None})
             c["conc"][r["parameter"]] = float(r["v"])
             c["stations"] = max(c["stations"], int(r["stations"]))
         tables = aqi_tables()
-        out = []
+        q3 = CITY_SO2_SQL.format(station=relation("monitoring_station"), observation=relation("observation"))
         for code, c in cities.items():
-            now = aqi(tables, c["conc"], "hourly", so2_24h=c["so2_24h"])
-            day = _report_day(c["at"])
-            start = dt.datetime.combine(day, dt.time(), CST)
-            q2 = CITY_DAY_SQL.format(station=relation("monitoring_station"), observation=relation("observation"))
-            stats = {r["parameter"]: r for r in await (await cur.execute(q2, {
-                **params, "city": code, "start": start, "end": start + dt.timedelta(days=1)})).fetchall()}
-            daily = aqi(tables, daily_values(stats), "daily")
-            out.append({
-                "code": code, "name_zh": c["name_zh"], "name_en": c["name_en"], "synthetic": c["synthetic"],
-                "stations": c["stations"],
-                "now": None if now.aqi is None else {
-                    "at": c["at"].astimezone(CST).isoformat(), **air_state_dict(now),
-                    "concentrations": {k: round(v, 3) for k, v in c["conc"].items()}},
-                "day": None if daily.aqi is None else {"day": day.isoformat(), **air_state_dict(daily)},
-            })
+            if c["conc"].get("so2", 0.0) > tables.so2_1h_limit:
+                row = await (await cur.execute(q3, {**params, "city": code, "at": c["at"]})).fetchone()
+                c["so2_24h"] = None if row is None or row["v"] is None else float(row["v"])
+        days = {code: _report_day(c["at"]) for code, c in cities.items()}
+        starts = {code: dt.datetime.combine(day, dt.time(), CST) for code, day in days.items()}
+        q2 = CITY_DAY_SQL.format(station=relation("monitoring_station"), observation=relation("observation"))
+        stats: dict[str, dict[str, Any]] = {}
+        for start in sorted(set(starts.values())):
+            codes = [code for code, s in starts.items() if s == start]
+            for r in await (await cur.execute(q2, {**params, "cities": codes, "start": start,
+                                                    "end": start + dt.timedelta(days=1)})).fetchall():
+                stats.setdefault(r["city_code"], {})[r["parameter"]] = r
+    out = []
+    for code, c in cities.items():
+        now = aqi(tables, c["conc"], "hourly", so2_24h=c["so2_24h"])
+        daily = aqi(tables, daily_values(stats.get(code, {})), "daily")
+        out.append({
+            "code": code, "name_zh": c["name_zh"], "name_en": c["name_en"], "synthetic": c["synthetic"],
+            "stations": c["stations"],
+            "now": None if now.aqi is None else {
+                "at": c["at"].astimezone(CST).isoformat(), **air_state_dict(now),
+                "concentrations": {k: round(v, 3) for k, v in c["conc"].items()}},
+            "day": None if daily.aqi is None else {"day": days[code].isoformat(), **air_state_dict(daily)},
+        })
     return sorted(out, key=lambda x: x["code"])
 
 

@@ -29,7 +29,7 @@ from gis.aqi import aqi, aqi_series, iaqi_array
 from layers.catalogue import relation
 from services.errors import InvalidParameter, NotFound
 from services.observations.air import AIR_PARAMETERS, COUNTED_FLAGS, CST, aqi_tables
-from services.observations.water_state import ROMAN
+from services.observations.water_state import ROMAN, class_sql
 
 #: The longest range one request may ask for (a leap year and a little).
 MAX_RANGE = dt.timedelta(days=370)
@@ -47,10 +47,11 @@ FROM {station} s WHERE s.key = %s
 # class. No ORDER BY: sorting text parameters by the database's collation costs more than the whole rest;
 # numpy orders the arrays (:func:`_split`).
 VALUES_SQL = sql.SQL("""
-SELECT array_agg(array_position(%s::text[], parameter)) AS p, array_agg(extract(epoch FROM observed_at)::float8) AS e,
-       array_agg(value) AS v, array_agg(flag) AS f, array_agg({cls}) AS c
-FROM {observation}
-WHERE station_key = %s AND parameter = ANY(%s) AND observed_at >= %s AND observed_at < %s
+SELECT array_agg(array_position(%s::text[], o.parameter)) AS p, array_agg(extract(epoch FROM o.observed_at)::float8) AS e,
+       array_agg(o.value) AS v, array_agg(o.flag) AS f, array_agg({cls}) AS c
+FROM {observation} o
+{class_join}
+WHERE o.station_key = %s AND o.parameter = ANY(%s) AND o.observed_at >= %s AND o.observed_at < %s
 """)
 
 # The SO2 24-hour moving mean needs the 23 hours before the range: they are read here and dropped after
@@ -206,8 +207,11 @@ async def _values(conn: psycopg.AsyncConnection, key: str, params: list[str], st
     known = parameters()
     if everything:
         params = sorted(c for c, p in known.items() if p.medium == medium)
-    cls = sql.SQL("{}(parameter, value)").format(relation("water_class")) if medium == "water" else sql.SQL("NULL::smallint")
-    q = VALUES_SQL.format(cls=cls, observation=relation("observation"))
+    if medium == "water":
+        cls, class_join = class_sql(sql.SQL("o.value"), sql.SQL("o.parameter"))
+    else:
+        cls, class_join = sql.SQL("NULL::smallint"), sql.SQL("")
+    q = VALUES_SQL.format(cls=cls, class_join=class_join, observation=relation("observation"))
     async with conn.cursor(row_factory=dict_row) as cur:
         row = await (await cur.execute(q, (params, key, params, start, end), binary=True, prepare=True)).fetchone()
     parts = _split(row, params)

@@ -13,6 +13,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import sql
+
+from layers.catalogue import relation
+
+#: A value's GB 3838 class, set-based: the rule of ``riskatlas.water_class`` (migration 0010: the factor is the
+#: parameter's ``gb3838`` or the code itself; the best class whose limit the value meets, 6 beyond class V), with
+#: its limits joined once per statement instead of looked up per value (a function call per row costs a
+#: map's latest values tens of milliseconds). Use with :data:`CLASS_JOIN` on ``{value}`` and ``{parameter}``
+#: (a table alias holding ``parameter``); the tests check that both agree on every value.
+CLASS_EXPR = sql.SQL("""CASE WHEN g.factor IS NULL THEN NULL ELSE coalesce(
+    (SELECT min(i) FROM generate_subscripts(g.limits, 1) i
+     WHERE CASE g.kind WHEN 'max' THEN {value} <= g.limits[i] ELSE {value} >= g.limits[i] END), 6)::smallint END""")
+CLASS_JOIN = sql.SQL("""LEFT JOIN {parameter_table} gp ON gp.code = {parameter}
+LEFT JOIN {limit_table} g ON g.factor = coalesce(gp.gb3838, {parameter})""")
+
+
+def class_sql(value: sql.Composable, parameter: sql.Composable) -> tuple[sql.Composed, sql.Composed]:
+    """The class expression and the joins it needs, for the value and parameter columns given."""
+    return (CLASS_EXPR.format(value=value),
+            CLASS_JOIN.format(parameter_table=relation("obs_parameter"), limit_table=relation("gb3838_limit"),
+                              parameter=parameter))
+
+
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "劣V"}
 ROMAN_EN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "worse than V"}
 TARGET = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}

@@ -69,13 +69,23 @@ def test_public_page_shows_cities_and_sections(browser: Any, observed: tuple[str
     context.close()
 
 
-def test_public_page_says_when_there_is_nothing(browser: Any, served: str) -> None:
-    """On the demo before any observation: the page still loads, with no error, and says there is no data."""
+def test_public_page_on_the_demo(browser: Any, served: str, artifacts: Path) -> None:
+    """On the demo (its synthetic year of observations): every city with air stations shows its AQI now and the
+    day's with advice, every cross-border section its class, and the page says the data are synthetic."""
     context, page, log = _open(browser, served + "/public")
+    page.screenshot(path=str(artifacts / "public-demo.png"), full_page=True)
     assert log.errors == [] and log.failed == []
     assert page.evaluate("window.publicPage.error") is None
-    body = page.inner_text("body")
-    assert "暂无" in body and "no data" in body.lower() or "no air quality data" in body
+    data = page.evaluate("window.publicPage.data")
+    assert data["synthetic"] is True and page.locator("#synthetic").is_visible()
+    assert len(data["cities"]) >= 8
+    for c in data["cities"]:
+        card = page.locator(f"[data-city='{c['code']}']")
+        assert card.locator(".figure[data-aqi]").count() == 2, c["code"]  # now and the day's
+        assert c["now"]["category"]["advice_zh"] in card.inner_text()
+    rows = page.locator("#sections tr[data-section]")
+    assert rows.count() == len(data["sections"]) > 0
+    assert all(s["state"] is not None for s in data["sections"])
     context.close()
 
 
