@@ -267,3 +267,21 @@ def test_set_based_class_agrees_with_water_class(obs_db: DatabaseSettings, keys:
         rows = conn.execute(q).fetchall()
     assert len(rows) > 50
     assert [r for r in rows if r["want"] != r["got"]] == []
+
+
+def test_so2_above_800_takes_the_24_hour_mean(demo_copy: DatabaseSettings) -> None:
+    """SO2 1-hour 900 μg/m³ at a station (the last of 24 hours, the others 500): no 1-hour IAQI; its 24-hour mean
+    (23 × 500 + 900) / 24 = 516.67 → 475..800 ↔ 150..200: 50/325 × 41.67 + 150 = 156.41 → 157 (HJ 633 Table 1
+    note 1), for the station on the map and for its city on the public page (the only station of that hour)."""
+    st = _stations(demo_copy)
+    key = next(k for k, r in st.items() if r["medium"] == "air")
+    city = st[key]["city_code"]
+    at = dt.datetime(2026, 3, 1, 12, 0, tzinfo=CST)  # after the demo's year: no other station reports then
+    rows = [(key, "so2", at - dt.timedelta(hours=h), 500.0, "valid") for h in range(1, 24)]
+    insert(demo_copy, rows + [(key, "so2", at, 900.0, "valid")])
+    with TestClient(create_app(demo_copy)) as c:
+        p = _feature(c.get("/observations/latest", params={"medium": "air"}).json(), key)["properties"]
+        assert p["state"]["aqi"] == 157 and p["state"]["primary"] == ["so2"]
+        assert any("note 1" in n for n in p["state"]["notes"])
+        town = next(x for x in c.get("/public/data.json").json()["cities"] if x["code"] == city)
+        assert town["now"]["at"] == "2026-03-01T12:00:00+08:00" and town["now"]["aqi"] == 157
