@@ -161,7 +161,8 @@ def test_series_of_a_year_hourly_with_aqi(client: TestClient, keys: dict[str, st
 def test_series_and_latest_are_fast(client: TestClient, keys: dict[str, str]) -> None:
     """The best of seven requests (what the code costs when the shared machine lets it run): the whole map's
     latest states within 50 ms (the issue's 30 ms is the statement and its Python, measured apart); a year of
-    one parameter's hourly values (8,760, with their IAQI) within 100 ms; the year's hourly AQI (61,320 rows of seven pollutants) within 500 ms."""
+    one parameter's hourly values (8,760, with their IAQI) within 100 ms; the year's hourly AQI (61,320 rows
+    of seven pollutants) within 500 ms."""
     def best(path: str, params: dict | None = None, n: int = 7) -> float:
         times = []
         for _ in range(n):
