@@ -207,6 +207,8 @@ async def _values(conn: psycopg.AsyncConnection, key: str, params: list[str], st
     known = parameters()
     if everything:
         params = sorted(c for c, p in known.items() if p.medium == medium)
+    cls: sql.Composable
+    class_join: sql.Composable
     if medium == "water":
         cls, class_join = class_sql(sql.SQL("o.value"), sql.SQL("o.parameter"))
     else:
