@@ -1,7 +1,7 @@
 """Monthly section records derived from observations, for the compensation ledger (DESIGN 8.8, 12).
 
-For each water section (kind ``cross-border-section`` or ``national-section``) with observations in a
-month — the month in China Standard Time — the record holds the arithmetic mean of the month's valid
+For each cross-border water section (kind ``cross-border-section``, the sections of the compensation
+ledger) with observations in a month — the month in China Standard Time — the record holds the arithmetic mean of the month's valid
 and estimated samples of flow (m³/s) and of CODMn, COD, NH3-N, TP and TN (mg/L).  A record needs the
 month's flow (loads are concentration × flow) and at least one concentration; a section lacking either
 is reported, not written.  The record is marked ``origin = 'derived'`` and ``derived`` says how many
@@ -64,7 +64,7 @@ def derive_section_records(conn: psycopg.Connection, month: str, *, station_keys
                       (%(first)s::timestamp + interval '1 month') AT TIME ZONE 'Asia/Shanghai' AS t1
            ), st AS (
                SELECT key FROM {stations} WHERE medium = 'water'
-                 AND kind IN ('cross-border-section', 'national-section')
+                 AND kind = 'cross-border-section'
                  AND (%(keys)s::text[] IS NULL OR key = ANY(%(keys)s::text[]))
            ), o AS (
                SELECT o.station_key, o.parameter, avg(o.value) AS mean, count(*) AS n,
@@ -129,7 +129,7 @@ def months_with_observations(conn: psycopg.Connection, year: int) -> list[str]:
     rows = conn.execute(sql.SQL(
         """SELECT DISTINCT to_char(o.observed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS m
            FROM {obs} o JOIN {st} s ON s.key = o.station_key
-           WHERE s.kind IN ('cross-border-section', 'national-section') AND o.parameter = 'flow'
+           WHERE s.kind = 'cross-border-section' AND o.parameter = 'flow'
              AND o.observed_at >= (%(y)s || '-01-01')::timestamp AT TIME ZONE 'Asia/Shanghai'
              AND o.observed_at < ((%(y)s + 1) || '-01-01')::timestamp AT TIME ZONE 'Asia/Shanghai'
            ORDER BY 1""").format(obs=relation("observation"), st=relation("monitoring_station")),
