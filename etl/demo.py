@@ -9,11 +9,13 @@ from typing import Any
 
 from psycopg import sql
 
-from etl.load import Progress, load_file
+from etl.load import Actor, Progress, load_file
+from etl.observations import load_observation_file
 from etl.raster import register_raster
 from etl.sources.boundaries import CREDIT, region_boundaries
 from etl.sources.demo import write_demo_files
 from etl.sources.demo.ledger import load_demo_ledger
+from etl.sources.demo.observations import write_observation_files
 from layers import db
 from layers.catalogue import relation
 from layers.settings import DatabaseSettings
@@ -63,13 +65,18 @@ def load_demo(settings: DatabaseSettings, folder: Path | None = None, *, seed: i
                             sandbox=False)  # files this module has just written
         report.loads.append({"file": path.name, "layer": entry["layer"], **_summary(out.to_dict())})
     report.loads.append(load_demo_ledger(settings, folder, seed=seed))  # after its rivers and stations
+    for path in write_observation_files(settings, folder, seed):  # a year of synthetic measurements
+        out = load_observation_file(settings, path, actor=Actor(user="demo"))
+        report.loads.append({"file": path.name, "layer": "observation", **_summary(out.to_dict()),
+                             "notes": out.notes})
     with db.transaction(settings) as conn:
         conn.execute(
             sql.SQL("""INSERT INTO {} (name, value) VALUES ('demo', %s)
                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value""").format(relation("dataset_info")),
             (json.dumps({"synthetic": True, "seed": seed,
                          "notice": "Synthetic demo inventory: risk sources, water sources, zones, protected "
-                                   "areas, rivers, stations and population are invented for demonstration.",
+                                   "areas, rivers, stations, population and the observations of 2025 are "
+                                   "invented for demonstration.",
                          "notice_zh": "演示数据为合成数据，仅供演示。",
                          "boundaries_credit": CREDIT}, ensure_ascii=False),))
     return report

@@ -30,7 +30,7 @@ EXTRA_RESTRICTED = {
 }
 
 # Functions the application role calls directly (the rest of the auth machinery stays the owner's).
-APP_FUNCTIONS = ("authenticate(text)",)
+APP_FUNCTIONS = ("authenticate(text)", "ensure_observation_partitions(date, date)")
 
 
 def restricted_columns() -> dict[str, tuple[str, ...]]:
@@ -81,11 +81,24 @@ def apply(conn: psycopg.Connection, app_role: str) -> None:
             if layer.inventory and layer.name in tables:
                 conn.execute(sql.SQL("GRANT INSERT, UPDATE, DELETE ON {} TO {}").format(
                     sql.Identifier(SCHEMA, layer.name), role))
+        # observations and their events: rows scoped by policy (migration 0010); history and the latest
+        # values are written by the owner's trigger only
+        for table, privileges in (("observation", "INSERT, UPDATE"), ("observation_event", "INSERT, UPDATE")):
+            if table in tables:
+                conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(
+                    sql.SQL(privileges), sql.Identifier(SCHEMA, table), role))
         for table in ("load_batch", "load_reject"):
             conn.execute(sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(sql.Identifier(SCHEMA, table), role))
         conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, role))
         for fn in APP_FUNCTIONS if verified else ():
+            if not _exists(conn, f"{SCHEMA}.{fn}"):  # a schema upgraded step by step may not have it yet
+                continue
             conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(schema, sql.SQL(fn), role))
+
+
+def _exists(conn: psycopg.Connection, signature: str) -> bool:
+    row = conn.cursor(row_factory=tuple_row).execute("SELECT to_regprocedure(%s) IS NOT NULL", (signature,)).fetchone()
+    return bool(row and row[0])
 
 
 def _columns(conn: psycopg.Connection, table: str) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from layers import grants
+from layers import grants, obs_parameters
 from layers.catalogue import relation
 from layers.settings import DatabaseSettings
 
@@ -73,6 +73,7 @@ def upgrade(conn: psycopg.Connection, settings: DatabaseSettings, target: int | 
                          (m.version, m.name, m.checksum))
         ran.append(m.version)
     grant_app_role(conn, settings)
+    obs_parameters.sync(conn)  # reference tables follow their data files
     return ran
 
 

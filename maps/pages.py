@@ -90,5 +90,7 @@ def map_page(root: str, lang: str = "zh", hazards: bool = True, flag_limit: int 
         "hazards": f"{root}{HAZARDS_PATH}?limit={flag_limit}" if hazards else None,
         "matrix": f"{root}{MATRIX_PATH}?level=city" if hazards else None,
         "switcher": {name: list(ids) for name, ids in SWITCHER.items()},
+        "stations": f"{root}/observations/latest",
+        "root": root,
     }
     return template_env().get_template("map.html").render(static=f"{root}/static", config=config)

@@ -20,9 +20,11 @@ class Derived:
     grading: dict[str, Any] | None = None
     hazards: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    observations: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"grading": self.grading, "hazards": self.hazards, "notes": self.notes}
+        return {"grading": self.grading, "hazards": self.hazards, "notes": self.notes,
+                "observations": self.observations}
 
 
 def after_load(settings: DatabaseSettings, layer: str, batch_id: int | None) -> Derived:
@@ -49,12 +51,16 @@ def after_load(settings: DatabaseSettings, layer: str, batch_id: int | None) -> 
 
 
 def after_demo(settings: DatabaseSettings) -> Derived:
-    """Grade every source and compute every hazard flag."""
+    """Grade every source and compute every hazard flag; raise the exceedance events of the demo's year of
+    observations and derive its monthly section records from them (in place of the typed-in ones)."""
+    from etl.sources.demo.observations import YEAR
     from services.grading import grade_sources
     from services.hazards import refresh_full
+    from services.observations.refresh import refresh_year
 
     return Derived(grading=_grade_summary(grade_sources(settings, scope="all")),
-                   hazards=refresh_full(settings).to_dict())
+                   hazards=refresh_full(settings).to_dict(),
+                   observations=refresh_year(settings, YEAR, replace_loaded=True))
 
 
 def _has_population(settings: DatabaseSettings) -> bool:

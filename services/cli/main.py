@@ -16,6 +16,7 @@ from services.cli.layers import layers
 from services.cli.ledger import ledger_app
 from services.cli.load import load
 from services.cli.map import map_cmd
+from services.cli.observations import observations_app
 from services.cli.overlay import overlay_cmd
 from services.cli.plume import plume
 from services.cli.serve import serve
@@ -39,6 +40,7 @@ app.command("grade")(grade)
 app.command("coverage")(coverage)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(users_app, name="users")
+app.add_typer(observations_app, name="observations")
 
 
 def _terminated(signum: int, frame: object) -> None:

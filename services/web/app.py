@@ -24,6 +24,8 @@ from services.web.routers import (
     health,
     mobile,
     nearby,
+    observations_push,
+    observations_read,
     uploads,
     web,
 )
@@ -106,7 +108,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     errors.install(app)
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router,
-                   mobile.router):
+                   mobile.router, observations_push.router, observations_read.router):
         app.include_router(router)
     docs.install(app)
     app.add_middleware(ReplicaFallback)  # innermost: a retried read passes the limits once

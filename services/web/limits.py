@@ -33,6 +33,7 @@ from services.web.settings import APISettings
 from services.web.validation import InputCheck
 
 UPLOAD_PATH = "/uploads"
+PUSH_PATH = "/observations"  # observation batches: a larger body, refused before reading unless a writer
 UPLOAD_ROLES = ("steward", "admin")
 #: Room for the multipart framing and the form fields around an upload's file.
 MULTIPART_ALLOWANCE = 64 * 1024
@@ -278,19 +279,21 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         upload = _route_path(scope) == UPLOAD_PATH
-        limit = self.settings.max_upload_bytes + MULTIPART_ALLOWANCE if upload else self.settings.max_body_bytes
-        what = "an upload" if upload else "a request body"
+        push = _route_path(scope) == PUSH_PATH and scope["method"] == "POST"
+        limit = (self.settings.max_upload_bytes + MULTIPART_ALLOWANCE if upload
+                 else self.settings.max_push_bytes if push else self.settings.max_body_bytes)
+        what = "an upload" if upload else "a push of observations" if push else "a request body"
         too_large = PayloadTooLarge(f"{what} is limited to {limit} bytes")
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             await errors.response(too_large)(scope, receive, send)
             return
-        if upload and scope["method"] == "POST":
+        if (upload or push) and scope["method"] == "POST":
             try:
                 identity = await caller(scope)
                 if identity.role not in UPLOAD_ROLES:
-                    raise Forbidden(f"uploads need a steward or administrator key; this request is "
-                                    f"{identity.role!r}")
+                    raise Forbidden(f"{'uploads' if upload else 'pushes of observations'} need a steward or "
+                                    f"administrator key; this request is {identity.role!r}")
             except RiskAtlasError as exc:
                 await errors.response(exc)(scope, receive, send)
                 return

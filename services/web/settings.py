@@ -35,6 +35,8 @@ class APISettings(BaseSettings):
     max_upload_bytes: int = Field(default=200 * 1024**2, ge=1024)
     # Request bodies other than uploads are JSON requests of a few KiB; this bounds what is read and parsed.
     max_body_bytes: int = Field(default=1024**2, ge=1024)
+    # A push of observations (POST /observations) carries up to 100 000 items of ~100 bytes.
+    max_push_bytes: int = Field(default=16 * 1024**2, ge=1024)
     # Statement time per request: anonymous callers get a few seconds, callers with a key more.
     statement_timeout_public_ms: int = Field(default=5_000, ge=100)
     statement_timeout_identified_ms: int = Field(default=30_000, ge=100)

@@ -6,7 +6,7 @@
   'use strict';
 
   //: Clickable layers, most specific first; points are looked for in a few pixels around the click.
-  var POINTS = ['risk_source', 'risk_source-dot', 'flags', 'water_reserve', 'monitoring_station'];
+  var POINTS = ['risk_source', 'risk_source-dot', 'flags', 'water_reserve', 'station-state', 'monitoring_station'];
   var AREAS = ['protection_zone-fill', 'protected_area-fill', 'river', 'admin_area-fill'];
   var AREA_CODES = ['city_code', 'county_code', 'owner_city', 'parent_code', 'code'];
   var HIDDEN = ['synthetic', 'source'];
@@ -14,6 +14,7 @@
   var seq = 0;
 
   function collectionOf(f) {
+    if (f.layer.id === 'station-state') return 'monitoring_station';  // the latest-state layer (GeoJSON)
     return f.layer.id === 'flags' ? 'flags' : f.sourceLayer;
   }
 
@@ -69,6 +70,7 @@
     }
     var out = table(coll, props);
     if (coll === 'risk_source') out += flagList(props.key);
+    if (coll === 'monitoring_station' && RA.stations) out += RA.stations.popupHtml(props.key);
     if (!full) out += '<p class="kind">' + RA.esc(RA.t('loading')) + '</p>';
     return out;
   }
@@ -91,6 +93,8 @@
       if (mine === seq && popup) popup.setHTML(html(coll, id, f.properties, true));
     }).catch(function () {
       if (mine === seq && popup) popup.setHTML(html(coll, id, props, true));
+    }).then(function () {
+      if (mine === seq && popup && coll === 'monitoring_station' && RA.stations) RA.stations.fill(popup.getElement(), id);
     });
   }
 

@@ -213,6 +213,7 @@
     RA.flags.renderMatrix();
     notice(RA.layerInfo);
     RA.popup.close();
+    if (RA.stations) RA.stations.relabel();
   };
 
   function start(doc, style, labels, layerInfoPromise) {
@@ -255,6 +256,7 @@
       labelMarkers(labels);
       RA.renderLabels();
       RA.popup.init();
+      if (RA.stations) RA.stations.init();
       RA.flags.load().then(function () {
         RA.applyFilters();
         return api.settle();
