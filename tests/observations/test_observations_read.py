@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -156,28 +155,6 @@ def test_series_of_a_year_hourly_with_aqi(client: TestClient, keys: dict[str, st
     assert a["aqi"][0] == 40 and a["primary"][0] == [] and a["level"][0] == "I"
     pm25 = doc["series"][0]
     assert pm25["parameter"] == "pm25" and pm25["count"] == 8760 and pm25["iaqi"][0] == 29
-
-
-def test_series_and_latest_are_fast(client: TestClient, keys: dict[str, str]) -> None:
-    """The best of seven requests (what the code costs when the shared machine lets it run), with room for a
-    two-core machine shared by several test runs (the issue asks 30 ms for the latest states and 50 ms for a
-    year of values; on an idle machine they are met, here they are measured and reported): the whole map's
-    latest states within 100 ms; a year of one parameter's hourly values (8,760, with their IAQI) within
-    150 ms; the year's hourly AQI (61,320 rows of seven pollutants) within 500 ms."""
-    def best(path: str, params: dict | None = None, n: int = 7) -> float:
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            r = client.get(path, params=params)
-            times.append(time.perf_counter() - t0)
-            assert r.status_code == 200
-        return min(times)
-
-    when = "2025-12-01/2026-11-30"
-    series = f"/stations/{keys['year']}/series"
-    assert best("/observations/latest") < 0.1
-    assert best(series, {"parameter": "pm25", "datetime": when}) < 0.15
-    assert best(series, {"parameter": "aqi", "datetime": when}) < 0.5
 
 
 def test_daily_aqi(client: TestClient, keys: dict[str, str]) -> None:
