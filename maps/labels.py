@@ -43,6 +43,7 @@ UI: dict[str, dict[str, str]] = {
     "level": {"en": "Risk level", "zh": "风险等级"},
     "search": {"en": "Search by name", "zh": "按名称搜索"},
     "no_match": {"en": "Nothing found", "zh": "未找到"},
+    "more_matches": {"en": "{n} more match: type more to narrow", "zh": "另有 {n} 项匹配，请输入更多字词缩小范围"},
     "flags": {"en": "Border-zone hazards", "zh": "跨界风险隐患"},
     "flags_only": {"en": "Flagged sources only", "zh": "仅显示跨界隐患"},
     "matrix": {"en": "City × city hazards", "zh": "城市间风险矩阵"},

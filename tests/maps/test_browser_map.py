@@ -185,6 +185,25 @@ def test_search_by_name_flies_to_the_source(viewer: tuple[Any, PageLog], demo_db
     assert row["name"] in popup.inner_text()
 
 
+def test_search_by_address_and_more_than_a_handful(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
+    page, _ = viewer
+    _reset(page)
+    row = _sql(demo_db, "SELECT key, name, address FROM riskatlas.risk_source WHERE address IS NOT NULL "
+                        "AND city_code = '341100' ORDER BY key LIMIT 1")[0]
+    fragment = row["address"][-8:]
+    page.fill("#search", fragment)
+    page.wait_for_selector(f"#results li:has-text('{row['name']}')", timeout=10_000)
+    total = _sql(demo_db, "SELECT count(*) AS n FROM riskatlas.risk_source WHERE name LIKE %s", ("%有限公司%",))[0]["n"]
+    assert total > 20
+    page.fill("#search", "有限公司")
+    page.wait_for_selector("#results li.more", timeout=10_000)
+    listed = page.locator("#results li[data-i]").count()
+    assert listed >= 20, "far more than six results"
+    more = page.inner_text("#results li.more")
+    assert str(total - 20) in more, "and how many more matched"
+    page.fill("#search", "")
+
+
 def test_language_toggle_notice_and_credit(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
     page, _ = viewer
     info = _sql(demo_db, "SELECT value FROM riskatlas.dataset_info WHERE name = 'demo'")[0]["value"]

@@ -7,6 +7,7 @@
   var S = function () { return RA.state; };
   var $ = function (id) { return document.getElementById(id); };
   var SEARCHED = ['risk_source', 'water_reserve', 'monitoring_station', 'protected_area'];
+  var SEARCH_LIMIT = 20;  // per layer; beyond it the list says how many more matched
   var searchSeq = 0;
 
   function swatch(name, entry, value) {
@@ -119,8 +120,12 @@
     } else {
       ul.innerHTML = items.map(function (it, i) {
         var title = RA.state.lang === 'zh' ? it.entry.title_zh : it.entry.title;
+        if (it.more) {  // the layer matched more than were listed: say how many, and to narrow the search
+          return '<li class="more">' + RA.esc(title) + ': ' + RA.esc(RA.t('more_matches').replace('{n}', it.more)) + '</li>';
+        }
         return '<li tabindex="0" data-i="' + i + '">' + RA.esc(it.name) + '<small>' + RA.esc(title) +
-          (it.city ? ' · ' + RA.esc(RA.areaName(it.city)) : '') + '</small></li>';
+          (it.city ? ' · ' + RA.esc(RA.areaName(it.city)) : '') + (it.address ? ' · ' + RA.esc(it.address) : '') +
+          '</small></li>';
       }).join('');
     }
     ul.hidden = false;
@@ -140,18 +145,22 @@
     var lower = q.toLowerCase();
     var found = Object.keys(RA.areas).map(function (c) { return RA.areas[c]; }).filter(function (a) {
       return a.level !== 'province' && (a.name.indexOf(q) >= 0 || (a.name_en || '').toLowerCase().indexOf(lower) >= 0);
-    }).slice(0, 6).map(function (a) {
+    }).slice(0, SEARCH_LIMIT).map(function (a) {
       return { name: RA.areaName(a.code), entry: RA.doc.layers.admin_area, city: a.level === 'county' ? a.parent_code : '',
         go: function () { RA.fitAreas([a.code]); RA.highlightAreas([a.code]); } };
     });
     // CASEI lowers the name; the pattern is lowered here (a CQL2 LIKE pattern must be a plain string).
     var pattern = "'%" + lower.replace(/'/g, "''") + "%'";
     var requests = SEARCHED.map(function (coll) {
-      var url = RA.cfg.collections + '/' + coll + '/items?limit=6&filter=' +
-        encodeURIComponent('CASEI(name) LIKE ' + pattern);
+      // by name, and by address where the layer has one
+      var fields = (RA.doc.layers[coll].fields || []).map(function (f) { return f.name; });
+      var where = 'CASEI(name) LIKE ' + pattern +
+        (fields.indexOf('address') >= 0 ? ' OR CASEI(address) LIKE ' + pattern : '');
+      var url = RA.cfg.collections + '/' + coll + '/items?limit=' + SEARCH_LIMIT + '&filter=' + encodeURIComponent(where);
       return RA.getJSON(url).then(function (fc) {
-        return fc.features.map(function (f) {
+        var items = fc.features.map(function (f) {
           return { name: f.properties.name, entry: RA.doc.layers[coll], city: f.properties.city_code,
+            address: f.properties.address,
             go: function () {
               var b = centreOf(f.geometry);
               if (b[0] === b[2] && b[1] === b[3]) RA.map.flyTo({ center: [b[0], b[1]], zoom: Math.max(RA.map.getZoom(), 12) });
@@ -159,6 +168,10 @@
               RA.popup.open(coll, f.properties, [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]);
             } };
         });
+        if (fc.numberMatched > items.length) {
+          items.push({ more: fc.numberMatched - items.length, entry: RA.doc.layers[coll] });
+        }
+        return items;
       }).catch(function () { return []; });
     });
     Promise.all(requests).then(function (lists) {
