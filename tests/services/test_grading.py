@@ -455,3 +455,28 @@ def test_explanation_on_the_demo_region_is_computed_live(demo_client: TestClient
     assert doc["stored"]["label"] == doc["label"] and doc["matches_stored"] is True
     assert doc["status"] == "graded" and doc["label"].startswith(("一般[", "较大[", "重大["))
     assert {s["step"] for s in doc["steps"]} == {1, 2, 3, 4, 5, 6}
+
+
+def test_bulk_snap_equals_a_transform_per_point_on_the_demo_region(demo_db: DatabaseSettings) -> None:
+    """snap_points transforms all points and reaches in one call each (a PROJ string is built anew per
+    call): the positions must equal those of a transform per row, as the one-point snap computes them."""
+    tables = grading.load_tables()
+    with db.connect(demo_db, "app") as conn, conn.transaction(force_rollback=True):
+        grading.select_sources(conn, "all")
+        grading.water_facts(conn, tables)
+        rows = conn.execute(
+            """SELECT s.pid, s.reach_id, s.position_m,
+                      ST_LineLocatePoint(ST_Transform(r.geom, %(proj)s), ST_Transform(g.geom, %(proj)s))
+                        * ST_Length(r.geom::geography) AS per_row_m
+               FROM point_snap s JOIN grade_src g ON g.pid = s.pid JOIN riskatlas.river r ON r.id = s.reach_id
+               WHERE s.pid %% 8 = 0""", {"proj": rn.METRIC_PROJ}).fetchall()
+    assert len(rows) > 20
+    assert all(r["position_m"] == r["per_row_m"] for r in rows), rows[:3]
+
+
+def test_a_run_reports_the_time_of_each_pass(world: DatabaseSettings) -> None:
+    report = grading.grade_sources(world, scope="all")
+    passes = {k for k in report.seconds if k.startswith("compute: ")}
+    assert {"compute: q", "compute: population", "compute: rivers: snap", "compute: rivers: receptors",
+            "compute: levels"} <= passes
+    assert all(v >= 0 for v in report.seconds.values()) and report.seconds["total"] >= report.seconds["compute"]
