@@ -23,6 +23,8 @@ async def run_query(conn: psycopg.AsyncConnection, clause: Clause) -> list[tuple
     cur = conn.cursor(row_factory=tuple_row)
     try:
         await cur.execute(clause.text, clause.params)
+        # in pipeline mode (anonymous reads) the database's answer, and its refusal, arrive here
+        return await cur.fetchall()
     except (psycopg.errors.DataError, psycopg.errors.InternalError_) as exc:
         # PostGIS rejects some inputs only when it meets them (e.g. a relation it does not support
         # for a geometry collection): that is the request's fault, not the server's. The database's
@@ -32,7 +34,6 @@ async def run_query(conn: psycopg.AsyncConnection, clause: Clause) -> list[tuple
             "the database could not evaluate this request (a geometry or value it cannot "
             "compare); simplify the filter or its geometries"
         ) from None
-    return await cur.fetchall()
 
 
 @asynccontextmanager
