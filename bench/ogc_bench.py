@@ -500,15 +500,10 @@ def _items_sql(
 
 
 def run(args: argparse.Namespace) -> list[Row]:
-    from gis.crs import CRS84
     from layers.catalogue import RISK_SOURCE
     from layers.settings import DatabaseSettings
     from services.identity import ANONYMOUS
-    from services.nearby import NearbyQuery, nearby_sql
-    from services.query.clauses import by_id, envelope_clause
-    from services.query.cql import filter_clause
     from services.query.views import view
-    from services.web.ogc.mvt import tile_sql
     from services.web.settings import APISettings
 
     settings = DatabaseSettings().with_db(args.db_name)
@@ -547,6 +542,40 @@ def run(args: argparse.Namespace) -> list[Row]:
             return row
 
         bb = ",".join(map(str, box))
+        only = set(args.only.split(",")) if args.only else {"items", "tiles", "nearby"}
+        if "items" in only:
+            _items_workloads(args, both, settings, box, boxes, bb, rs, conc)
+        if "tiles" in only:
+            walk = _tile_workloads(args, both, rs, cap, conc)
+        if "nearby" in only:
+            _nearby_workloads(args, ours, settings, rows)
+        if "tiles" in only:
+            # the web map's multi-layer tile (no tipg counterpart)
+            row = Row(
+                "tiles: multi-layer /tiles walk (web map)",
+                measure_http(
+                    ours.url,
+                    [f"/tiles/WebMercatorQuad/{z}/{y}/{x}" for z, x, y in walk[: args.tiles // 4]],
+                    conc,
+                    (200, 204),
+                ),
+            )
+            rows.append(row)
+            _print_row(row)
+    finally:
+        ours.stop()
+        if theirs:
+            theirs.stop()
+    return rows
+
+
+def _items_workloads(args: argparse.Namespace, both: Callable[..., Row], settings: Any, box: Any, boxes: Any,
+                     bb: str, rs: Any, conc: int) -> None:
+    from gis.crs import CRS84
+    from services.query.clauses import by_id, envelope_clause
+    from services.query.cql import filter_clause
+
+    if True:
         # items, a bbox with about 100 hits (each request a different box of the same size)
         both(
             "items: bbox ~100 hits (limit 200)",
@@ -604,6 +633,13 @@ def run(args: argparse.Namespace) -> list[Row]:
             [s for k, _ in ids for s in _items_sql(settings, lambda v, k=k: [by_id(v, k)], 1, count=False)],
             conc,
         )
+
+
+def _tile_workloads(args: argparse.Namespace, both: Callable[..., Row], rs: Any, cap: int,
+                    conc: int) -> list[tuple[int, int, int]]:
+    from services.web.ogc.mvt import tile_sql
+
+    if True:
         # tiles, a cold walk (the same tiles for both, each requested once by each)
         walk = tile_walk(args.tiles, 3)
         tiles_ok = (200, 204)
@@ -630,6 +666,13 @@ def run(args: argparse.Namespace) -> list[Row]:
             conc,
             tiles_ok,
         )
+    return walk
+
+
+def _nearby_workloads(args: argparse.Namespace, ours: Server, settings: Any, rows: list[Row]) -> None:
+    from services.nearby import NearbyQuery, nearby_sql
+
+    if True:
         # nearby: sequential latency against the floor, then 8 concurrent clients
         pts = nearby_points(args.nearby_requests, 4)
         paths = [f"/nearby?x={x}&y={y}&radius=5000&limit=10" for x, y in pts]
@@ -647,23 +690,6 @@ def run(args: argparse.Namespace) -> list[Row]:
         )
         rows.append(row)
         _print_row(row)
-        # the web map's multi-layer tile (no tipg counterpart)
-        row = Row(
-            "tiles: multi-layer /tiles walk (web map)",
-            measure_http(
-                ours.url,
-                [f"/tiles/WebMercatorQuad/{z}/{y}/{x}" for z, x, y in walk[: args.tiles // 4]],
-                conc,
-                tiles_ok,
-            ),
-        )
-        rows.append(row)
-        _print_row(row)
-    finally:
-        ours.stop()
-        if theirs:
-            theirs.stop()
-    return rows
 
 
 def _print_row(row: Row) -> None:
@@ -701,6 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nearby-requests", type=int, default=500, help="nearby requests per run")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads for items and tiles")
     parser.add_argument("--no-tipg", action="store_true", help="measure riskatlas and the floor only")
+    parser.add_argument("--only", help="comma-separated workload groups to run: items, tiles, nearby (default all)")
     parser.add_argument("--skip-prepare", action="store_true", help="use the database as it is")
     parser.add_argument("--prepare-only", action="store_true", help="build the database, measure nothing")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")

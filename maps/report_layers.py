@@ -99,6 +99,57 @@ class FlagLayer(DataLayer):
         self._name = "FlagLayer"
 
 
+class BinLayer(DataLayer):
+    """A point layer counted in squares (GeoJSON text from :func:`maps.bins.bins_query`): each square is
+    filled with the colour of the highest class it holds, more opaque where it holds more, and names its
+    counts by class in both languages.  ``classes``: (value, zh, en, colour) from the highest class down;
+    ``missing``: (zh, en, colour) of features with no class.  ``riskatlasReport.drawn[key]`` is set to the
+    number of features counted, as the runtime does for the layers it draws, and
+    ``riskatlasReport.bins[key]`` to the number of squares."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function (data, o) {
+                var max = 1;
+                data.features.forEach(function (f) { max = Math.max(max, f.properties.n); });
+                function top(c) {
+                    for (var i = 0; i < o.classes.length; i++) if (c[o.classes[i][0]]) return o.classes[i][3];
+                    return o.missing[2];
+                }
+                function esc(t) { return String(t).replace(/[&<>"]/g, function (ch) {
+                    return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[ch]; }); }
+                var total = 0;
+                var geo = L.geoJSON(data, {
+                    style: function (f) {
+                        var c = top(f.properties.counts);
+                        return {color: c, weight: 0.6, opacity: 0.8, fillColor: c,
+                                fillOpacity: 0.25 + 0.5 * Math.log(1 + f.properties.n) / Math.log(1 + max)};
+                    },
+                    onEachFeature: function (f, layer) {
+                        var p = f.properties, rows = [];
+                        total += p.n;
+                        o.classes.forEach(function (k) {
+                            if (p.counts[k[0]]) rows.push(esc(k[1] + ' ' + k[2]) + ': ' + p.counts[k[0]]);
+                        });
+                        if (p.counts['']) rows.push(esc(o.missing[0] + ' ' + o.missing[1]) + ': ' + p.counts['']);
+                        layer.bindTooltip('<b>' + esc(o.title) + ': ' + p.n + '</b><br>' + rows.join('<br>'));
+                    }
+                });
+                riskatlasReport.drawn[o.key] = total;
+                riskatlasReport.bins = riskatlasReport.bins || {};
+                riskatlasReport.bins[o.key] = geo.getLayers().length;
+                return geo;
+            })({{ this.placeholder }}, {{ this.options_json }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, key: str, data: str, name: str, title: str, classes: list[tuple[str, str, str, str]],
+                 missing: tuple[str, str, str], show: bool = True) -> None:
+        super().__init__(data, name, show)
+        self._name = "BinLayer"
+        self.options_json = _json({"key": key, "title": title, "classes": classes, "missing": missing})
+
+
 def fill_data(html_text: str, layers: list[DataLayer]) -> str:
     """The rendered page with each layer's placeholder replaced by its GeoJSON text."""
     parts: list[str] = []
@@ -202,5 +253,5 @@ def title_html(city_zh: str, city_en: str, generated: str, notices: list[str], c
     return "".join(out)
 
 
-__all__ = ["BoxControl", "DataLayer", "FlagLayer", "StyledLayer", "add_runtime", "fill_data", "legend_html",
+__all__ = ["BinLayer", "BoxControl", "DataLayer", "FlagLayer", "StyledLayer", "add_runtime", "fill_data", "legend_html",
            "title_html"]

@@ -53,6 +53,7 @@ def grade(
               str(data["changed"]), *[str(data["levels"].get(k, 0)) for k in ("general", "larger", "major")],
               str(data["seconds"].get("total")))
     out.print(t)
+    out.print("seconds per pass: " + ", ".join(f"{k} {v}" for k, v in data["seconds"].items()))
     if data["one_m_for_both"]:
         out.print(f"{data['one_m_for_both']} source(s) have one M (m_score) used for both air and water; HJ 941 "
                   "scores M for each medium (m_air, m_water)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -140,28 +141,36 @@ def _quantities(raw: pd.Series) -> list[Any]:
 
 
 def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, tables: GradingTables,
-            critical: CriticalTable, *, step: Progress | None = None) -> pd.DataFrame:
+            critical: CriticalTable, *, step: Progress | None = None,
+            seconds: dict[str, float] | None = None) -> pd.DataFrame:
     """Grade the sources of ``grade_src`` (as returned by :func:`select_sources`) against the
     database's rivers and receptors and the population raster ``raster``.
 
     Returns one row per source with the columns of :data:`GRADE_COLUMNS` (JSON columns as text).
     Uses temporary tables dropped at the end of the caller's transaction; writes nothing else.
+    Every pass is set-based (a handful of statements over all the sources, none per source); with
+    ``seconds``, the wall time of each (``q``, ``population``, ``rivers`` and its parts, ``levels``)
+    is recorded there.
     """
     step = step or (lambda *_: None)
+    timer = _Timer(seconds)
     n = len(sources)
     step("Q", 0, n)
     lines = read_lines(conn)
     q = q_many(lines["pid"].to_numpy(), lines["position"].to_numpy(), lines["name"].tolist(),
                lines["cas"].tolist(), _quantities(lines["quantity"]), lines["is_object"].to_numpy(dtype=bool),
                n, critical, tables)
+    timer("q")
     step("Q", n, n)
     lon = sources["lon"].to_numpy(dtype=np.float64)
     lat = sources["lat"].to_numpy(dtype=np.float64)
     step("population", 0, n)
     far, near = population_within(raster, lon, lat, (tables.far_radius_m, tables.near_radius_m))
+    timer("population")
     step("population", n, n)
     step("rivers", 0, n)
-    water = water_facts(conn, tables)
+    water = water_facts(conn, tables, seconds=seconds)
+    timer.restart()
     step("rivers", n, n)
     air = [e_air(f, c, tables) for f, c in zip(far.tolist(), near.tolist())]
     e_water_class = np.full(n, tables.water_otherwise, dtype=object)
@@ -202,7 +211,24 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
     for name in ("q_air_band", "q_water_band", "m_air_band", "m_water_band", "air_level", "water_level",
                  "risk_level", "level_min", "level_max", "air_cell", "water_cell", "label"):
         out[name] = np.where(rejected, None, getattr(g, name))
+    timer("levels")
     return out[list(GRADE_COLUMNS)]
+
+
+class _Timer:
+    """Records into ``seconds`` (when given) the wall time since the previous record, under a name."""
+
+    def __init__(self, seconds: dict[str, float] | None) -> None:
+        self.seconds, self.t = seconds, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.seconds is not None:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self.t, 2)
+        self.t = now
+
+    def restart(self) -> None:
+        self.t = time.perf_counter()
 
 
 def _ints(values: np.ndarray) -> pd.arrays.IntegerArray:
@@ -246,18 +272,24 @@ def _overlaps(window: Window, ds: Any) -> bool:
             and window.col_off + window.width > 0 and window.row_off + window.height > 0)
 
 
-def water_facts(conn: psycopg.Connection, tables: GradingTables) -> dict[int, dict[str, Any]]:
+def water_facts(conn: psycopg.Connection, tables: GradingTables, *,
+                seconds: dict[str, float] | None = None) -> dict[int, dict[str, Any]]:
     """For every source of ``grade_src`` (by pid) near a river: the reach it drains to, the counted
     receptors within the downstream distance and the provinces within the reach time.  Sources with no
-    reach within the snapping distance are absent."""
+    reach within the snapping distance are absent.  With ``seconds``, the time of each part
+    (``rivers: snap``, ``rivers: closure``, ``rivers: receptors``, ``rivers: provinces``) is recorded."""
+    timer = _Timer(seconds)
     conn.execute("DROP TABLE IF EXISTS bulk_point")
     conn.execute("CREATE TEMP TABLE bulk_point ON COMMIT DROP AS SELECT pid, geom FROM grade_src")
     conn.execute("ANALYZE bulk_point")
-    if rn.snap_points(conn, tables.snap_max_m) == 0:
+    snapped = rn.snap_points(conn, tables.snap_max_m)
+    timer("rivers: snap")
+    if snapped == 0:
         return {}
     u = rn.min_velocity(conn) or 0.1
     horizon = max(tables.reach_s, tables.downstream_m / u)
     rn.downstream_closure(conn, horizon, origins=rn.snapped_reaches(conn))
+    timer("rivers: closure")
     snaps = conn.execute(
         f"""SELECT s.pid, s.distance_m, r.key, r.name FROM point_snap s JOIN {SCHEMA}.river r ON r.id = s.reach_id""")
     out: dict[int, dict[str, Any]] = {}
@@ -275,12 +307,14 @@ def water_facts(conn: psycopg.Connection, tables: GradingTables) -> dict[int, di
                 out[pid]["receptors"].append({"layer": layer, "kind": kind, "key": h["key"], "name": h["name"],
                                               "at_m": round(h["at_m"], 1),
                                               "class": receptor_class(layer, kind, tables)})
+    timer("rivers: receptors")
     for pid, provinces in rn.jurisdictions_downstream(conn, "province", tables.reach_s, min_count=2).items():
         out[pid]["provinces"] = [{"code": p["code"], "name": p["name"], "entry_s": round(p["entry_s"], 1)}
                                  for p in provinces]
         out[pid]["crosses_province"] = True
     for facts in out.values():
         facts["receptors"].sort(key=lambda r: (r["at_m"], r["key"]))
+    timer("rivers: provinces")
     return out
 
 

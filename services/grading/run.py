@@ -40,8 +40,10 @@ def grade_sources(settings: DatabaseSettings, *, scope: Scope = "stale", batch_i
         report.sources = len(sources)
         report.seconds["select"] = round(time.perf_counter() - clock, 2)
         t = time.perf_counter()
-        grades = compute(conn, sources, raster, tables, critical, step=progress)
+        passes: dict[str, float] = {}
+        grades = compute(conn, sources, raster, tables, critical, step=progress, seconds=passes)
         report.seconds["compute"] = round(time.perf_counter() - t, 2)
+        report.seconds.update({f"compute: {k}": v for k, v in passes.items()})
         t = time.perf_counter()
         report.run_id = store_grades(conn, grades, report, tables_sha256(tables_path), raster_sha, tables)
         report.seconds["store"] = round(time.perf_counter() - t, 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -33,16 +34,13 @@ _SPHEROID_OVER_SPHERE = 0.99
 
 def nearby_sql(
     q: NearbyQuery, with_restricted: bool, n_candidates: int | None = None
-) -> tuple[sql.Composed, list[Any]]:
+) -> tuple[str, dict[str, Any]]:
     """The statement and its parameters; the identifiers are fixed here, every value is bound.
 
     The origin is written inline (not joined from a CTE) so that the planner sees an expression it can
     give to the index: ``ST_DWithin`` becomes an index condition and ``<->`` an index order (KNN).
     Rows: the candidates, nearest first by spheroidal distance, each with its spherical index distance.
     """
-    columns = _COLUMNS + (_RESTRICTED_COLUMNS if with_restricted else ())
-    origin = sql.SQL("ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography")
-    filters: list[sql.Composable] = []
     params: dict[str, Any] = {
         "lon": q.lon,
         "lat": q.lat,
@@ -50,11 +48,23 @@ def nearby_sql(
         "candidates": n_candidates or candidates(q.limit),
     }
     if q.categories:
-        filters.append(sql.SQL("AND r.category = ANY(%(categories)s::text[])"))
         params["categories"] = list(q.categories)
     if q.levels:
-        filters.append(sql.SQL("AND r.risk_level = ANY(%(levels)s::text[])"))
         params["levels"] = list(q.levels)
+    return _statement(with_restricted, bool(q.categories), bool(q.levels)), params
+
+
+@cache
+def _statement(with_restricted: bool, by_category: bool, by_level: bool) -> str:
+    """The text of the nearby statement for one shape of request, composed once (composing it is a
+    good part of the Python time of a request: the statement is always the same for a shape)."""
+    columns = _COLUMNS + (_RESTRICTED_COLUMNS if with_restricted else ())
+    origin = sql.SQL("ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography")
+    filters: list[sql.Composable] = []
+    if by_category:
+        filters.append(sql.SQL("AND r.category = ANY(%(categories)s::text[])"))
+    if by_level:
+        filters.append(sql.SQL("AND r.risk_level = ANY(%(levels)s::text[])"))
     text = sql.SQL("""
         SELECT {ccols}, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.sphere_m,
                ST_Distance(c.geom::geography, {origin}) AS distance_m,
@@ -78,7 +88,7 @@ def nearby_sql(
         origin=origin,
         filters=sql.SQL(" ").join(filters),
     )
-    return text, params
+    return text.as_string(None)
 
 
 def candidates(limit: int) -> int:

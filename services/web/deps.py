@@ -16,20 +16,20 @@ from services.web.auth import presented_key
 from services.web.settings import APISettings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool:
+async def get_pool(request: Request) -> AsyncConnectionPool:
     return request.app.state.pool
 
 
-def get_heavy_pool(request: Request) -> AsyncConnectionPool:
+async def get_heavy_pool(request: Request) -> AsyncConnectionPool:
     """The small pool of heavy analyses, so they cannot starve items, tiles and ``/health``."""
     return request.app.state.heavy_pool
 
 
-def get_api_settings(request: Request) -> APISettings:
+async def get_api_settings(request: Request) -> APISettings:
     return request.app.state.api_settings
 
 
-def get_db_settings(request: Request) -> DatabaseSettings:
+async def get_db_settings(request: Request) -> DatabaseSettings:
     return request.app.state.db_settings
 
 

@@ -15,7 +15,7 @@ from layers import db
 from layers.catalogue import LAYERS
 from layers.settings import DatabaseSettings
 from maps.offline import remote_references
-from maps.overview import CLUSTER_ABOVE, MapInputError, UnknownCity, build_overview
+from maps.overview import BIN_ABOVE, CLUSTER_ABOVE, MapInputError, UnknownCity, build_overview
 from tests.maps.browser import ROOT, PageLog
 
 CITY = "320100"
@@ -57,6 +57,7 @@ def test_overview_counts_match_the_database(demo_db: DatabaseSettings) -> None:
     assert report.city_name == "南京市" and report.notices, "the synthetic notice goes on the map"
     assert remote_references(report.html) == []
     assert CLUSTER_ABOVE == 1000 and report.clustered == []
+    assert report.binned == {}, "a city of a few hundred sources shows every source"
 
 
 def test_restricted_fields_only_when_asked(demo_db: DatabaseSettings) -> None:
@@ -92,6 +93,37 @@ def test_report_map_opens_offline_and_shows_its_layers(demo_db: DatabaseSettings
     legend = page.inner_text(".ra-legend")
     assert "重大 major" in legend and "化工 chemical" in legend
     page.locator(".marker-cluster").first.click()
+    context.close()
+
+
+def test_a_large_inventory_is_drawn_in_squares_and_the_page_stays_small(demo_copy: DatabaseSettings, browser: Any,
+                                                                       tmp_path: Path, artifacts: Path) -> None:
+    """20,000 more sources in Nanjing: embedded one by one they would weigh about 10 MB; counted in
+    squares the page stays the size of a small city's, every source is counted, none is embedded."""
+    small = build_overview(demo_copy, CITY, flags=True)
+    with db.connect(demo_copy) as conn:
+        conn.execute("""INSERT INTO riskatlas.risk_source (key, name, category, status, synthetic, city_code,
+                                                          owner_city, risk_level, geom)
+                        SELECT 'BIG-' || g.path[1], 'synthetic ' || g.path[1], 'other', 'active', true, %(c)s, %(c)s,
+                               (ARRAY['major', 'larger', 'general', NULL])[1 + g.path[1] %% 4], g.geom
+                        FROM riskatlas.admin_area a, ST_Dump(ST_GeneratePoints(a.geom, 20000, 3)) g
+                        WHERE a.code = %(c)s""", {"c": CITY})
+    report = build_overview(demo_copy, CITY, flags=True)
+    total = _count(demo_copy, "SELECT count(*) AS n FROM riskatlas.risk_source WHERE city_code = %s")
+    assert total > BIN_ABOVE and report.counts["risk_source"] == total
+    assert set(report.binned) == {"risk_source"} and 100 < report.binned["risk_source"] <= 60 * 60
+    size = len(report.html.encode("utf-8"))
+    assert size < 10_000_000 and size < 2 * len(small.html.encode("utf-8")), size
+    assert "BIG-" not in report.html, "no single source is embedded"
+    path = tmp_path / "nanjing-large.html"
+    path.write_text(report.html, encoding="utf-8")
+    context, page, blocked = _open_offline(browser, path)
+    assert blocked == []
+    drawn = page.evaluate("riskatlasReport.drawn")
+    assert drawn["risk_source"] == total and drawn["flags"] == report.flags
+    assert page.evaluate("riskatlasReport.bins") == report.binned
+    assert "counted in squares" in page.inner_text(".leaflet-control-layers")
+    page.screenshot(path=str(artifacts / "report-map-large.png"))
     context.close()
 
 

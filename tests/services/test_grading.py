@@ -455,3 +455,46 @@ def test_explanation_on_the_demo_region_is_computed_live(demo_client: TestClient
     assert doc["stored"]["label"] == doc["label"] and doc["matches_stored"] is True
     assert doc["status"] == "graded" and doc["label"].startswith(("一般[", "较大[", "重大["))
     assert {s["step"] for s in doc["steps"]} == {1, 2, 3, 4, 5, 6}
+
+
+def test_bulk_snap_equals_a_transform_per_point_on_the_demo_region(demo_db: DatabaseSettings) -> None:
+    """snap_points transforms all points and reaches in one call each (a PROJ string is built anew per
+    call): the positions must equal those of a transform per row, as the one-point snap computes them."""
+    tables = grading.load_tables()
+    with db.connect(demo_db, "app") as conn, conn.transaction(force_rollback=True):
+        grading.select_sources(conn, "all")
+        grading.water_facts(conn, tables)
+        rows = conn.execute(
+            """SELECT s.pid, s.reach_id, s.position_m,
+                      ST_LineLocatePoint(ST_Transform(r.geom, %(proj)s), ST_Transform(g.geom, %(proj)s))
+                        * ST_Length(r.geom::geography) AS per_row_m
+               FROM point_snap s JOIN grade_src g ON g.pid = s.pid JOIN riskatlas.river r ON r.id = s.reach_id
+               WHERE s.pid %% 8 = 0""", {"proj": rn.METRIC_PROJ}).fetchall()
+    assert len(rows) > 20
+    assert all(r["position_m"] == r["per_row_m"] for r in rows), rows[:3]
+
+
+def test_a_run_reports_the_time_of_each_pass(world: DatabaseSettings) -> None:
+    report = grading.grade_sources(world, scope="all")
+    passes = {k for k in report.seconds if k.startswith("compute: ")}
+    assert {"compute: q", "compute: population", "compute: rivers: snap", "compute: rivers: receptors",
+            "compute: levels"} <= passes
+    assert all(v >= 0 for v in report.seconds.values()) and report.seconds["total"] >= report.seconds["compute"]
+
+
+def test_one_point_snap_equals_a_transform_per_reach_on_the_demo_region(demo_db: DatabaseSettings) -> None:
+    """snap() sends its candidates and the point to the projection in one call: the same fraction,
+    distance and position as transforming each reach and the point on its own."""
+    with db.connect(demo_db, "app") as conn:
+        for x, y in ((118.45, 31.753), (118.79, 32.27), (119.1, 32.2), (118.62, 31.95)):
+            got = rn.snap(conn, x, y, 50_000)
+            ref = conn.execute(
+                """WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326) AS g),
+                   c AS (SELECT r.id, ST_Transform(r.geom, %(proj)s) AS mg, ST_Transform(p.g, %(proj)s) AS mp, p.g
+                         FROM p, LATERAL (SELECT * FROM riskatlas.river ORDER BY geom <-> p.g LIMIT 8) r),
+                   n AS (SELECT id, ST_LineLocatePoint(mg, mp) AS fraction,
+                                ST_Transform(ST_ClosestPoint(mg, mp), %(proj)s, 4326) AS at, g FROM c)
+                   SELECT id, fraction, ST_Distance(at::geography, g::geography) AS d, ST_X(at) AS lon, ST_Y(at) AS lat
+                   FROM n ORDER BY d LIMIT 1""", {"x": x, "y": y, "proj": rn.METRIC_PROJ}).fetchone()
+            assert (got.reach_id, got.fraction, got.distance_m, got.lon, got.lat) == (
+                ref["id"], ref["fraction"], ref["d"], ref["lon"], ref["lat"])

@@ -194,7 +194,7 @@ def test_query_plan_uses_the_geography_index(demo_db: DatabaseSettings) -> None:
     with db.connect(demo_db) as conn:
         conn.execute("SET enable_seqscan = off")
         plan = "\n".join(
-            r["QUERY PLAN"] for r in conn.execute(b"EXPLAIN " + text.as_bytes(conn), params).fetchall()
+            r["QUERY PLAN"] for r in conn.execute("EXPLAIN " + text, params).fetchall()
         )
     assert "risk_source_geog_gist" in plan, plan
 

@@ -257,3 +257,35 @@ def test_tiles_carry_what_a_map_needs_unless_asked_for_more(client: TestClient, 
     ]
     assert set(props) == {"address"}
     assert client.get(path, params={"properties": "substances"}).status_code == 400
+
+
+def test_points_are_aggregated_in_bins_above_a_count(client: TestClient, demo_db: DatabaseSettings,
+                                                     site: dict) -> None:
+    """bins-above: a tile holding more sources than that sends `risk_source_bins`, whose counts by level add
+    up to every source in the tile (not the first few thousand); a tile holding few sends single points."""
+    z, x, y = 7, site["col"] >> 5, site["row"] >> 5
+    with db.connect(demo_db) as conn:
+        exact = conn.execute(
+            "SELECT count(*) n, count(*) FILTER (WHERE risk_level = 'major') major, "
+            "count(*) FILTER (WHERE risk_level IS NULL) none FROM riskatlas.risk_source "
+            "WHERE ST_Intersects(ST_Transform(geom, 3857), ST_TileEnvelope(%s, %s, %s))", (z, x, y)).fetchone()
+    assert exact["n"] > 100
+    r = client.get(f"/collections/risk_source/tiles/WebMercatorQuad/{z}/{y}/{x}?bins-above=50")
+    assert r.status_code == 200 and r.headers["content-type"] == MVT
+    layers = _decode(r.content)
+    assert set(layers) == {"risk_source_bins"}
+    bins = [f["properties"] for f in layers["risk_source_bins"]["features"]]
+    assert 1 < len(bins) <= (4096 // 64) ** 2
+    assert sum(b["n"] for b in bins) == exact["n"]
+    assert sum(b["n_major"] for b in bins) == exact["major"] and sum(b["n_none"] for b in bins) == exact["none"]
+    assert all(b["n"] == b["n_major"] + b["n_larger"] + b["n_general"] + b["n_none"] for b in bins)
+    for f in layers["risk_source_bins"]["features"]:
+        px, py = f["geometry"]["coordinates"]
+        assert 0 < px < 4096 and 0 < py < 4096 and (px - 32) % 64 == 0 and (py - 32) % 64 == 0
+    # few sources in the tile: single points, as without the parameter
+    few = client.get(f"/collections/risk_source/tiles/WebMercatorQuad/{z}/{y}/{x}?bins-above={exact['n'] + 500}")
+    assert set(_decode(few.content)) == {"risk_source"}
+    # the web map's tile: the point layers aggregate, areas and lines are untouched
+    both = _decode(client.get(f"/tiles/WebMercatorQuad/{z}/{y}/{x}?bins-above=50").content)
+    assert "risk_source_bins" in both and "risk_source" not in both and "admin_area" in both
+    assert client.get(f"/tiles/WebMercatorQuad/{z}/{y}/{x}?bins-above=0").status_code == 400

@@ -6,6 +6,12 @@ transformed in the WHERE clause. Lines and polygons are simplified by zoom befor
 (one MVT unit, in degrees), points never. Each layer of a tile holds at most ``max_features`` features.
 Restricted fields are absent for roles that may not see them, since the view's fields are used, and by
 default a tile carries only what a map styles and identifies by (:func:`tile_fields`).
+
+Aggregation (``bins_above``): a point layer with more than that many features in a tile is sent as
+the layer ``<name>_bins`` instead, one point per cell of a :data:`BIN_PX`-unit grid of the tile, with
+``n`` (features in the cell) and ``n_<class>`` for each class of the layer's colour field (``n_none``:
+no class yet), so that a map of a million sources draws counts by level at low zoom, and single
+points only where a tile holds few of them.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ MAX_ZOOM = 24
 SIMPLIFY_BELOW_ZOOM = 18
 
 TMS_ID = "WebMercatorQuad"
+#: Side of an aggregation cell, in tile units (64 of 4096: a 4 px cell of a 256 px tile, 8 of 512).
+BIN_PX = 64
 
 
 #: Text fields without a domain that tiles carry by default: the jurisdiction codes (the web map
@@ -96,6 +104,66 @@ def layer_sql(
     return Clause(text, params)
 
 
+def bins_sql(v: CollectionView, z: int, x: int, y: int, where: Sequence[Clause] = ()) -> Clause:
+    """The layer ``<name>_bins`` of a point layer: a point per non-empty :data:`BIN_PX` cell of the
+    tile, with ``n`` and ``n_<class>`` of the layer's colour field (bytea, empty when none)."""
+    color_by = v.layer.style.color_by
+    classes: list[str] = []
+    if color_by and any(f.name == color_by for f in v.fields):
+        field = v.layer.field(color_by)
+        classes = [c for c in (field.domain or tuple(v.layer.style.palette)) if c.replace("-", "_").isidentifier()]
+    counts = [sql.SQL("count(*) FILTER (WHERE v = {}) AS {}").format(sql.Literal(c), sql.Identifier(
+        "n_" + c.replace("-", "_"))) for c in classes]
+    if classes:
+        counts.append(sql.SQL("count(*) FILTER (WHERE v IS NULL) AS n_none"))
+    value = sql.SQL("{}::text").format(sql.Identifier(color_by)) if classes else sql.SQL("NULL::text")
+    condition = all_of(list(where))
+    text = sql.SQL(
+        "SELECT coalesce((SELECT ST_AsMVT(b.*, {name}, {extent}, 'geom') FROM ("
+        "SELECT ST_MakePoint((i + 0.5) * {px}, (j + 0.5) * {px}) AS geom, count(*) AS n{comma}{counts} FROM ("
+        # the cell from lon/lat by the Web Mercator formulas (no geometry made per point)
+        "SELECT floor(((lon + 180.0) / 360.0 * n2 - tx) * {extent} / {px}) AS i, "
+        "floor(((1.0 - ln(tan(radians(lat)) + 1.0 / cos(radians(lat))) / pi()) / 2.0 * n2 - ty) "
+        "* {extent} / {px}) AS j, v "
+        "FROM (SELECT ST_X({g}) AS lon, ST_Y({g}) AS lat, {value} AS v FROM {table} "
+        "WHERE {g} && ST_Transform(ST_TileEnvelope(%s, %s, %s), 4326) AND {cond}) s, "
+        "(SELECT power(2.0, %s) AS n2, %s::float8 AS tx, %s::float8 AS ty) t) q "
+        "WHERE i >= 0 AND i < {cells} AND j >= 0 AND j < {cells} "
+        "GROUP BY i, j) b), ''::bytea)"
+    ).format(
+        name=sql.Literal(v.layer.name + "_bins"), extent=sql.Literal(EXTENT), px=sql.Literal(BIN_PX),
+        cells=sql.Literal(EXTENT // BIN_PX), g=GEOM, value=value, table=v.table, cond=condition.text,
+        comma=sql.SQL(", ") if counts else sql.SQL(""),
+        counts=sql.SQL(", ").join(counts),
+    )
+    return Clause(text, (z, x, y) + condition.params + (z, x, y))  # (z, column, row) in both places
+
+
+def aggregated_layer_sql(
+    v: CollectionView,
+    z: int,
+    x: int,
+    y: int,
+    max_features: int,
+    bins_above: int,
+    where: Sequence[Clause] = (),
+    properties: Sequence[str] | None = None,
+) -> Clause:
+    """The layer's features when the tile holds at most ``bins_above`` of them, else its bins
+    (:func:`bins_sql`); the count stops at ``bins_above`` + 1, through the GiST index."""
+    features = layer_sql(v, z, x, y, max_features, where, properties)
+    bins = bins_sql(v, z, x, y, where)
+    condition = all_of(list(where))
+    count = sql.SQL(
+        "(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {g} && ST_Transform(ST_TileEnvelope(%s, %s, %s), "
+        "4326) AND {cond} LIMIT %s) c) > %s"
+    ).format(table=v.table, g=GEOM, cond=condition.text)
+    text = sql.SQL("CASE WHEN {count} THEN ({bins}) ELSE ({features}) END").format(
+        count=count, bins=bins.text, features=features.text)
+    return Clause(text, (z, x, y) + condition.params + (bins_above + 1, bins_above) + bins.params
+                  + features.params)
+
+
 def tile_sql(
     views: Sequence[CollectionView],
     z: int,
@@ -104,8 +172,17 @@ def tile_sql(
     max_features: int,
     where: Sequence[Clause] = (),
     properties: Sequence[str] | None = None,
+    bins_above: int | None = None,
 ) -> Clause:
-    """A tile holding one layer per view, in the order given (layers concatenate into one tile)."""
-    parts = [layer_sql(v, z, x, y, max_features, where, properties) for v in views]
+    """A tile holding one layer per view, in the order given (layers concatenate into one tile).
+
+    With ``bins_above``, a point layer holding more features than that in the tile is sent as its
+    bins (:func:`aggregated_layer_sql`)."""
+    parts = [
+        aggregated_layer_sql(v, z, x, y, max_features, bins_above, where, properties)
+        if bins_above is not None and v.layer.geometry_type == "Point"
+        else layer_sql(v, z, x, y, max_features, where, properties)
+        for v in views
+    ]
     combined = join([p.wrap("({})") for p in parts], " || ")
     return Clause(sql.SQL("SELECT {}").format(combined.text), combined.params)

@@ -38,6 +38,14 @@ from services.web.ogc.render import json_response
 
 router = APIRouter(tags=["Tiles"])
 
+BINS_QUERY = Query(
+    None, alias="bins-above", ge=1, le=100_000,
+    description="Aggregate a point layer holding more than this many features in the tile: it is sent as "
+    "the layer `<collection>_bins`, one point per 64-unit cell with `n` and `n_<class>` (counts by risk "
+    "level for sources; `n_none`: not graded), computed in PostGIS. Without it every feature is sent, up "
+    "to the tile's feature cap.",
+)
+
 WEB_MERCATOR_URI = "http://www.opengis.net/def/crs/EPSG/0/3857"
 #: Drawing order of the multi-layer tile: areas, then lines, then points.
 _ORDER = {"MultiPolygon": 0, "LineString": 1, "Point": 2}
@@ -191,6 +199,7 @@ async def collection_tile(
     ),
     filter_crs: str | None = Query(None, alias="filter-crs"),
     properties: str | None = Query(None, description=_PROPERTIES_DOC),
+    bins_above: int | None = BINS_QUERY,
 ) -> Response:
     v = resolve(collectionId, identity)
     _check_tile(tileMatrixSetId, tileMatrix, tileRow, tileCol)
@@ -198,7 +207,7 @@ async def collection_tile(
     if filter is not None and filter.strip():
         where = conditions(v, None, None, filter, filter_lang, filter_crs, (), settings.max_filter_depth)
     clause = tile_sql(
-        [v], tileMatrix, tileCol, tileRow, settings.tile_max_features, where, _names(properties)
+        [v], tileMatrix, tileCol, tileRow, settings.tile_max_features, where, _names(properties), bins_above
     )
     return await _tile_response(request, pool, clause, identity, settings.tile_cache_seconds)
 
@@ -268,10 +277,11 @@ async def dataset_tile(
     tileRow: int = ROW_PATH,  # noqa: N803
     tileCol: int = COL_PATH,  # noqa: N803
     collections: str | None = Query(None, description="Comma-separated collections (default: all)"),
+    bins_above: int | None = BINS_QUERY,
 ) -> Response:
     _check_tile(tileMatrixSetId, tileMatrix, tileRow, tileCol)
     views = _views(collections, identity)
-    clause = tile_sql(views, tileMatrix, tileCol, tileRow, settings.tile_max_features)
+    clause = tile_sql(views, tileMatrix, tileCol, tileRow, settings.tile_max_features, bins_above=bins_above)
     return await _tile_response(request, pool, clause, identity, settings.tile_cache_seconds)
 
 
