@@ -62,6 +62,7 @@ UI: dict[str, dict[str, str]] = {
     "distance": {"en": "Distance", "zh": "距离"},
     "flagged": {"en": "Border-zone hazards of this source", "zh": "该风险源的跨界隐患"},
     "basemap": {"en": "Basemap", "zh": "底图"},
+    "share": {"en": "Link to this map", "zh": "本图链接"},
     "near_me": {"en": "Risk sites near me", "zh": "附近风险源"},
     "locate": {"en": "Use my location", "zh": "使用我的位置"},
     "lookup": {"en": "Look up", "zh": "查询"},

@@ -204,6 +204,31 @@ def test_search_by_address_and_more_than_a_handful(viewer: tuple[Any, PageLog], 
     page.fill("#search", "")
 
 
+def test_a_link_brings_back_the_view_and_filters(browser: Any, served: str) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(served + "/map")
+    page.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    page.select_option("#city", "321100")
+    page.uncheck("#filter-level input[value='general']")
+    page.evaluate("riskmap.map.jumpTo({center: [119.45, 32.2], zoom: 10.5})")
+    _settle(page)
+    page.click("#share")
+    link = page.input_value("#share-link")
+    assert "#10.50/32.20000/119.45000" in link and "city=321100" in link and "level=" in link
+    other = context.new_page()
+    other.goto(link)
+    other.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    state = other.evaluate("({city: riskmap.state.city, general: riskmap.state.levels.general,"
+                           " major: riskmap.state.levels.major, zoom: riskmap.map.getZoom(),"
+                           " centre: riskmap.map.getCenter().toArray()})")
+    assert state["city"] == "321100" and state["general"] is False and state["major"] is True
+    assert abs(state["zoom"] - 10.5) < 0.01 and abs(state["centre"][0] - 119.45) < 1e-4
+    assert other.input_value("#city") == "321100"
+    assert not other.is_checked("#filter-level input[value='general']")
+    context.close()
+
+
 def test_language_toggle_notice_and_credit(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
     page, _ = viewer
     info = _sql(demo_db, "SELECT value FROM riskatlas.dataset_info WHERE name = 'demo'")[0]["value"]

@@ -30,6 +30,7 @@
   /** Show the basemap `name` (its raster layers), hide every other one. */
   function use(name) {
     var map = RA.map;
+    if (!list || !list.basemaps.some(function (b) { return b.name === name && b.available; })) return;
     current = name;
     list.basemaps.forEach(function (b) {
       layerIds(b).forEach(function (id) {

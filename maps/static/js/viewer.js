@@ -252,13 +252,17 @@
     RA.panel.init();
     RA.setLanguage(S.lang);
     map.on('load', function () {
-      RA.basemap.init();
+      RA.basemapReady = RA.basemap.init();
       labelMarkers(labels);
       RA.renderLabels();
       RA.popup.init();
       if (RA.stations) RA.stations.init();
       RA.flags.load().then(function () {
+        return RA.basemapReady;
+      }).then(function () {
+        RA.share.restore();  // a link's view and filters, if the address carries them
         RA.applyFilters();
+        RA.share.start();
         return api.settle();
       }).then(function () {
         api.firstRenderMs = performance.now();
