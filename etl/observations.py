@@ -188,6 +188,7 @@ def _header_unit(col: object) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------- validation
 
 NAT = np.iinfo(np.int64).min  # pandas' NaT as int64 nanoseconds
+EARLIEST_NS = 0  # 1970-01-01T00:00Z: the partitions start there
 
 
 def parse_times(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -276,6 +277,8 @@ def check(batch: Batch, stations: dict[str, dict[str, Any]], actor: Actor, *, no
     no_time = times == NAT
     fail(no_time, lambda i: f"time {tim.iat[i]!r} is not a time (expected e.g. 2026-01-05 08:00 or "
                             "2026-01-05T00:00Z)", "time")
+    fail(~no_time & (times < EARLIEST_NS), lambda i: f"time {tim.iat[i]!r} is before 1970: not a measurement this "
+                                                    "store keeps", "time")
     limit = int((now + FUTURE_TOLERANCE).timestamp() * 1_000_000) * 1000
     fail(~no_time & (times > limit),
          lambda i: f"time {tim.iat[i]!r} is in the future (now is {now.astimezone(UTC):%Y-%m-%d %H:%M}Z)", "time")

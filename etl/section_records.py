@@ -161,6 +161,13 @@ def _load(conn: psycopg.Connection, path: Path, raw: pd.DataFrame, frame: pd.Dat
             _stage(conn, clean)
             rejects = rejects + _unknown_stations(conn)
             conn.execute("DELETE FROM section_stage WHERE row_no = ANY(%s)", ([r.row_no for r in rejects],))
+            # a record derived from observations (migration 0010) stands: the observations are corrected instead
+            kept = conn.execute(
+                f"""SELECT count(*) AS n FROM section_stage s JOIN {SCHEMA}.section_record r
+                    ON r.station_key = s.station_key AND r.month = s.month WHERE r.origin = 'derived'""").fetchone()["n"]
+            if kept:
+                report.notes.append(f"{kept} records derived from observations were kept (correct the observations "
+                                    "and derive again to change them)")
             row = conn.execute(
                 f"""WITH up AS (
                       INSERT INTO {SCHEMA}.section_record AS t (station_key, month, flow_m3s, codmn, cod, nh3n, tp, tn,
@@ -171,7 +178,7 @@ def _load(conn: psycopg.Connection, path: Path, raw: pd.DataFrame, frame: pd.Dat
                           codmn = EXCLUDED.codmn, cod = EXCLUDED.cod, nh3n = EXCLUDED.nh3n, tp = EXCLUDED.tp,
                           tn = EXCLUDED.tn, batch_id = EXCLUDED.batch_id, updated_by = EXCLUDED.updated_by,
                           updated_at = now()
-                      WHERE (t.flow_m3s, t.codmn, t.cod, t.nh3n, t.tp, t.tn)
+                      WHERE t.origin = 'loaded' AND (t.flow_m3s, t.codmn, t.cod, t.nh3n, t.tp, t.tn)
                             IS DISTINCT FROM (EXCLUDED.flow_m3s, EXCLUDED.codmn, EXCLUDED.cod, EXCLUDED.nh3n,
                                               EXCLUDED.tp, EXCLUDED.tn)
                       RETURNING (xmax = 0) AS inserted)

@@ -39,6 +39,7 @@ NOPE,so2,2026-01-05 09:00,10,μg/m3,
 NJ-A,nh3n,2026-01-05 09:00,0.5,mg/L,
 NJ-A,so2,yesterday,10,μg/m3,
 NJ-A,so2,2026-01-05 10:00,10,μg/m3,bogus
+NJ-A,so2,1899-01-05 10:00,10,μg/m3,
 """
 
 EXPECTED = {  # row: (field, words of the reason)
@@ -47,7 +48,7 @@ EXPECTED = {  # row: (field, words of the reason)
     9: ("station", "belongs to city 341100"), 11: ("unit", "unit 'furlongs' is not accepted for co"),
     12: ("value", "'ten' is not a number"), 13: ("station", "'NOPE' is not in monitoring_station"),
     14: ("parameter", "measured in water, but station 'NJ-A' is an air station"),
-    15: ("time", "'yesterday' is not a time"), 16: ("flag", "flag 'bogus'"),
+    15: ("time", "'yesterday' is not a time"), 16: ("flag", "flag 'bogus'"), 17: ("time", "before 1970"),
 }
 
 
@@ -64,7 +65,7 @@ def test_bad_observations_are_rejected_with_reasons_and_the_rest_loaded(stations
     assert set(got) == set(EXPECTED), got
     for row, (fld, words) in EXPECTED.items():
         assert got[row][0] == fld and words in got[row][1], (row, got[row])
-    assert (report.rows_in, report.rows_inserted, report.rows_rejected, report.status) == (16, 4, 12, "partial")
+    assert (report.rows_in, report.rows_inserted, report.rows_rejected, report.status) == (17, 4, 13, "partial")
     assert any("3 observations had times without a zone: read as China Standard Time" in n for n in report.notes)
     assert any("co values converted from ug/m3 to mg/m³" in n for n in report.notes)
     with db.connect(settings) as conn:
@@ -80,9 +81,9 @@ def test_bad_observations_are_rejected_with_reasons_and_the_rest_loaded(stations
     assert rows[("NJ-A", "co")]["value"] == pytest.approx(1.2)  # 1200 μg/m³ stored as mg/m³
     assert all(r["owner_city"] == NANJING and r["batch_id"] == report.batch_id for r in rows.values())
     assert (batch["layer"], batch["status"], batch["rows_in"], batch["rows_rejected"]) == ("observation", "partial",
-                                                                                           16, 12)
+                                                                                           17, 13)
     assert "China Standard Time" in batch["message"]
-    assert rejects == 12
+    assert rejects == 13
 
 
 def test_a_resend_changes_nothing_and_a_changed_value_is_a_correction(stations, tmp_path):
@@ -142,5 +143,5 @@ def test_cli_load_json(stations, tmp_path):
     assert done.returncode == 1, done.stderr  # some rejected
     doc = json.loads(done.stdout)
     # the real clock: the March 2026 row is not in the future any more, the rest as with NOW
-    assert doc["rows_rejected"] in (11, 12) and doc["rows_inserted"] >= 4
+    assert doc["rows_rejected"] in (12, 13) and doc["rows_inserted"] >= 4
     assert {r["row_no"] for r in doc["rejects"]} >= set(EXPECTED) - {6}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -64,10 +66,15 @@ def test_a_push_loads_the_good_items_and_names_each_rejected_one(client):
     ({"items": [{**ITEMS[0], "colour": "red"}]}, 400, "items[0]: unknown member 'colour'"),
     ({"items": []}, 400, "the batch is empty"),
     ({"rows": []}, 400, "expected {\"items\""),
+    ({"items": [ITEMS[0], {**ITEMS[0], "station": "NJ-A\u0000"}]}, 400, "items[1].station: NUL bytes"),
+    ({"items": [ITEMS[0], {**ITEMS[0], "unit": "\ud800"}]}, 400, "items[1].unit: lone surrogates"),
+    (b'{"items": [{"station": "NJ-A", "parameter": "pm25", "time": "2026-01-05 08:00", "value": NaN}]}', 400,
+     "NaN is not JSON"),
 ])
 def test_a_malformed_batch_is_refused_whole(client, body, status, words):
     c, settings, keys = client
-    r = c.post("/observations", json=body, headers={"X-API-Key": keys["nj"]})
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r = c.post("/observations", content=content, headers={"X-API-Key": keys["nj"], "Content-Type": "application/json"})
     assert r.status_code == status, r.text
     assert words in r.json()["description"]
     assert _count(settings) == 0

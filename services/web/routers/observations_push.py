@@ -29,6 +29,7 @@ from services.identity import Identity, present_sync
 from services.observations.events import acknowledge, after_ingest, list_events
 from services.web.deps import DBSettingsDep, IdentityDep
 from services.web.limits import apply_budget_sync
+from services.web.validation import SELF_CHECKED, check_text
 
 router = APIRouter(tags=["observations"])
 
@@ -84,9 +85,10 @@ async def push(request: Request, identity: IdentityDep, settings: DBSettingsDep)
 
 def _parse(body: bytes) -> tuple[list[Any], bool]:
     """The items and the all-or-nothing switch of a push body; 400/422 naming what is wrong."""
+    assert ("POST", "/observations") in SELF_CHECKED  # the edge check leaves this body to us
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = json.loads(body, parse_constant=_not_json)
+    except ValueError as exc:
         raise InvalidParameter(f"body: not JSON ({exc.__class__.__name__}: {str(exc)[:120]})") from None
     if isinstance(doc, list):
         doc = {"items": doc}
@@ -105,6 +107,10 @@ def _parse(body: bytes) -> tuple[list[Any], bool]:
     if len(items) > MAX_ITEMS:
         raise InvalidParameter(f"body member items: {len(items)} items; a batch holds at most {MAX_ITEMS}")
     return items, switch
+
+
+def _not_json(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _batch(items: list[Any]) -> Batch:
@@ -126,6 +132,12 @@ def _batch(items: list[Any]) -> Batch:
         for name in MEMBERS:
             v = item.get(name)
             cols[name].append("" if v is None else (repr(v) if name == "value" else str(v).strip()))
+    for name in ("station", "parameter", "time", "unit", "flag"):  # the edge rules (NUL, lone surrogates)
+        try:
+            check_text(name, "".join(cols[name]))
+        except InvalidParameter:
+            for i, v in enumerate(cols[name]):
+                check_text(f"items[{i}].{name}", v)
     obs = pd.DataFrame({"row_no": range(len(items)), **cols, "field": None})
 
     def records(row_no: int) -> dict[str, Any]:
