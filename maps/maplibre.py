@@ -119,11 +119,18 @@ def _risk_layer(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def _flag_layer(f: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "flags", "type": "circle", "source": "flags",
-            "paint": {"circle-radius": _by_zoom(f["radius"] * 0.7, f["radius"] * 1.5), "circle-color": "#ffffff",
-                      "circle-opacity": 0.0,
-                      "circle-stroke-color": match(f["color_by"], f["palette"], f["color"]),
-                      "circle-stroke-width": f["weight"], "circle-stroke-opacity": f["opacity"]}}
+    """A hollow symbol around each flagged source: its shape the kind of flag, its colour the severity;
+    small at regional zoom so that neighbouring flags stay apart, high severity drawn on top."""
+    shape: list[Any] = ["match", ["get", "kind"]]
+    for kind in f["kinds"]:
+        shape += [kind, f"shape-flag-{kind}"]
+    shape.append("shape-flag-city-border")
+    return {"id": "flags", "type": "symbol", "source": "flags",
+            "layout": {"icon-image": shape, "icon-allow-overlap": True, "icon-ignore-placement": True,
+                       "icon-size": ["interpolate", ["linear"], ["zoom"], 6, 0.45, 10, 0.75, 14, 1.1],
+                       "symbol-sort-key": ["match", ["get", "severity"], "high", 3, "medium", 2, 1]},
+            "paint": {"icon-color": match(f["color_by"], f["palette"], f["color"]), "icon-opacity": f["opacity"],
+                      "icon-halo-color": "#ffffff", "icon-halo-width": 0.8}}
 
 
 def basemap_layer_ids(b: Basemap) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from functools import cache
 from typing import Any
 
-from layers.catalogue import DRAW_ORDER, LAYERS, RISK_CATEGORIES, RISK_LEVELS, Layer, Style
+from layers.catalogue import DRAW_ORDER, FLAG_KIND_LABELS, LAYERS, RISK_CATEGORIES, RISK_LEVELS, Layer, Style
 from maps.labels import PENDING_M, UI, UNGRADED, value_labels
 
 #: Symbol shape of each risk-source category (drawn by the viewer as SDF icons, by folium as SVG).
@@ -59,6 +59,36 @@ SHAPE_PATHS: dict[str, str] = {
                        (8.5, 22), (8.5, 15.5), (2, 15.5), (2, 8.5), (8.5, 8.5)]),
 }
 
+def _outline(outer: list[tuple[float, float]], inner: list[tuple[float, float]]) -> str:
+    """A hollow shape: ``outer`` and ``inner`` wound in opposite directions, so that both the nonzero and
+    the even-odd rule leave the inside empty (an SDF of it is a ring the viewer tints)."""
+    return _polygon(outer) + _polygon(list(reversed(inner)))
+
+
+def _ring_points(r: float, n: int = 40) -> list[tuple[float, float]]:
+    return [(12 + r * math.cos(math.radians(360 * i / n)), 12 + r * math.sin(math.radians(360 * i / n)))
+            for i in range(n)]
+
+
+def _scaled(points: list[tuple[float, float]], k: float) -> list[tuple[float, float]]:
+    return [(12 + (x - 12) * k, 12 + (y - 12) * k) for x, y in points]
+
+
+_DOWN = [(1.5, 3.5), (22.5, 3.5), (12, 22.5)]
+_SQUARE = [(2.5, 2.5), (21.5, 2.5), (21.5, 21.5), (2.5, 21.5)]
+_DIAMOND = [(12, 0.8), (23.2, 12), (12, 23.2), (0.8, 12)]
+
+#: The ring drawn around a flagged source, one shape per kind of flag (its colour is the severity): a ring
+#: near a city border, a double ring near a province border, a downward triangle upstream of another city,
+#: a square at a protection zone, a diamond at a protected area.
+FLAG_SHAPE_PATHS: dict[str, str] = {
+    "city-border": _outline(_ring_points(11), _ring_points(8)),
+    "province-border": _outline(_ring_points(11.5), _ring_points(9.5)) + _outline(_ring_points(7), _ring_points(5)),
+    "upstream": _outline(_DOWN, _scaled(_DOWN, 0.62)),
+    "protection-zone": _outline(_SQUARE, _scaled(_SQUARE, 0.7)),
+    "protected-area": _outline(_DIAMOND, _scaled(_DIAMOND, 0.66)),
+}
+
 #: A risk source with no level yet (before `riskatlas grade`): grey, never a level's colour.
 UNGRADED_COLOR = "#8c8c8c"
 
@@ -71,6 +101,9 @@ FLAG_SEVERITIES = ("high", "medium", "low")
 #: Which field a point layer's symbol shape follows, and the shapes of its values.
 SHAPE_BY: dict[str, tuple[str, dict[str, str]]] = {"risk_source": ("category", CATEGORY_SHAPES)}
 
+if set(FLAG_SHAPE_PATHS) != set(FLAG_KIND_LABELS):
+    raise RuntimeError("maps.styles is out of step with the catalogue: flag kinds "
+                       f"{sorted(set(FLAG_KIND_LABELS) ^ set(FLAG_SHAPE_PATHS))}")
 _missing_shapes = set(RISK_CATEGORIES) - set(CATEGORY_SHAPES)
 if _missing_shapes:
     raise RuntimeError(f"maps.styles is out of step with the catalogue: categories without a shape "
@@ -113,9 +146,9 @@ def style_document() -> dict[str, Any]:
         "version": 1,
         "order": list(DRAW_ORDER),
         "layers": {name: layer_style(LAYERS[name]) for name in DRAW_ORDER},
-        "flags": {**asdict(FLAG_STYLE), "classes": list(FLAG_SEVERITIES),
+        "flags": {**asdict(FLAG_STYLE), "classes": list(FLAG_SEVERITIES), "kinds": list(FLAG_SHAPE_PATHS),
                   "title": "Border-zone hazard flags", "title_zh": "跨界风险隐患"},
-        "shapes": SHAPE_PATHS,
+        "shapes": {**SHAPE_PATHS, **{f"flag-{k}": path for k, path in FLAG_SHAPE_PATHS.items()}},
         "values": value_labels(),
         "ui": UI,
     }

@@ -252,6 +252,17 @@ def test_border_flags_are_drawn_and_a_matrix_cell_zooms_to_its_pair(viewer: tupl
     assert cross > 0  # the demo leaves flags computed, as `riskatlas demo` does
     page.wait_for_selector("#matrix td.n", timeout=30_000)
     assert page.evaluate("riskmap.map.queryRenderedFeatures({layers: ['flags']}).length") > 0
+    # The kind of flag is its symbol, and the legend names each kind with its symbol.
+    kinds = _sql(demo_db, "SELECT DISTINCT kind FROM riskatlas.hazard_flag ORDER BY kind")
+    drawn = page.evaluate("[...new Set(riskmap.map.queryRenderedFeatures({layers: ['flags']})"
+                          ".map(f => f.layer.layout['icon-image'].name || f.properties.kind))]")
+    assert len(drawn) > 1 and len(kinds) > 1, "several kinds of flag, each drawn"
+    legend = page.eval_on_selector_all(".flag-kind", "els => els.map(e => [e.dataset.kind, e.textContent.trim(),"
+                                                     " !!e.querySelector('svg path')])")
+    assert [k for k, _, _ in legend] == ["city-border", "province-border", "upstream", "protection-zone",
+                                         "protected-area"] and all(has for _, _, has in legend)
+    assert page.evaluate("riskmap.map.getImage('shape-flag-upstream') !== null || "
+                         "riskmap.map.hasImage('shape-flag-upstream')") or "upstream" not in {r["kind"] for r in kinds}
     cell = page.query_selector("#matrix td.n")
     a, b, n = cell.get_attribute("data-a"), cell.get_attribute("data-b"), int(cell.inner_text())
     expected = _sql(demo_db, """SELECT count(*) AS n FROM riskatlas.hazard_flag

@@ -10,7 +10,7 @@ from layers.catalogue import DRAW_ORDER, LAYERS, RISK_CATEGORIES, RISK_LEVELS
 from maps.labels import value_label, value_labels
 from maps.maplibre import BASE_COLLECTIONS, SWITCHER, map_style
 from maps.offline import remote_references
-from maps.styles import CATEGORY_SHAPES, SHAPE_PATHS, UNGRADED_COLOR, style_document
+from maps.styles import CATEGORY_SHAPES, FLAG_SHAPE_PATHS, SHAPE_PATHS, UNGRADED_COLOR, style_document
 
 
 def test_style_document_is_the_catalogue_styles() -> None:
@@ -26,7 +26,7 @@ def test_style_document_is_the_catalogue_styles() -> None:
     rs = doc["layers"]["risk_source"]
     assert set(rs["shapes"]) == set(RISK_CATEGORIES) and set(rs["classes"]) == set(RISK_LEVELS)
     assert rs["missing_color"] == UNGRADED_COLOR not in rs["palette"].values()
-    assert set(CATEGORY_SHAPES.values()) <= set(doc["shapes"]) == set(SHAPE_PATHS)
+    assert set(CATEGORY_SHAPES.values()) <= set(doc["shapes"]) == set(SHAPE_PATHS) | {f"flag-{k}" for k in FLAG_SHAPE_PATHS}
     json.dumps(doc)  # JSON-ready
 
 
@@ -102,3 +102,15 @@ def test_settings_refuse_an_unknown_basemap_preset() -> None:
     with pytest.raises(ValidationError, match="google"):
         APISettings(basemaps=("google",))
     assert APISettings(basemaps=("osm",)).basemaps == ("osm",)
+
+
+def test_every_kind_of_flag_has_its_own_hollow_symbol() -> None:
+    from layers.catalogue import FLAG_KIND_LABELS
+    from maps.styles import FLAG_SHAPE_PATHS, style_document
+
+    assert set(FLAG_SHAPE_PATHS) == set(FLAG_KIND_LABELS) and len(set(FLAG_SHAPE_PATHS.values())) == len(FLAG_SHAPE_PATHS)
+    assert all(path.count("Z") >= 2 for path in FLAG_SHAPE_PATHS.values()), "an outer and an inner contour: hollow"
+    layer = next(x for x in map_style("http://a")["layers"] if x["id"] == "flags")
+    images = layer["layout"]["icon-image"]
+    assert layer["type"] == "symbol" and all(f"shape-flag-{k}" in images for k in FLAG_KIND_LABELS)
+    assert all(f"flag-{k}" in style_document()["shapes"] for k in FLAG_KIND_LABELS)

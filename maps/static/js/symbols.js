@@ -22,7 +22,7 @@
   function svg(path, colour, size, stroke) {
     size = size || 14;
     return '<svg class="sym" width="' + size + '" height="' + size + '" viewBox="0 0 24 24" aria-hidden="true">' +
-      '<path d="' + escapeAttr(path) + '" fill="' + escapeAttr(colour) + '" stroke="' +
+      '<path fill-rule="evenodd" d="' + escapeAttr(path) + '" fill="' + escapeAttr(colour) + '" stroke="' +
       escapeAttr(stroke || '#ffffff') + '" stroke-width="1.5"/></svg>';
   }
 
@@ -35,7 +35,7 @@
     var ctx = canvas.getContext('2d', { willReadFrequently: true });
     ctx.translate(SDF_PAD, SDF_PAD);
     ctx.scale(SDF_SIZE / 24, SDF_SIZE / 24);
-    ctx.fill(new Path2D(path));
+    ctx.fill(new Path2D(path), 'evenodd');  // hollow shapes (the flags' rings) stay hollow
     var alpha = ctx.getImageData(0, 0, w, w).data;
     var inside = new Uint8Array(w * w);
     for (var i = 0; i < w * w; i++) inside[i] = alpha[i * 4 + 3] > 127 ? 1 : 0;

@@ -67,8 +67,11 @@
       var title = st.lang === 'zh' ? entry.title_zh : entry.title;
       var count = name === 'flags' ? RA.flags.count() : counts[name];
       var classes = '';
-      if (name === 'flags') {
-        classes = entry.classes.map(function (v) {
+      if (name === 'flags') {  // the shape says the kind of flag, the colour its severity
+        classes = entry.kinds.map(function (k) {
+          return '<div class="flag-kind" data-kind="' + RA.esc(k) + '">' +
+            RA.symbols.svg(RA.doc.shapes['flag-' + k], '#555555', 16, 'none') + ' ' + RA.esc(RA.v('kind', k)) + '</div>';
+        }).join('') + entry.classes.map(function (v) {
           return '<div>' + swatch('flags', entry, v) + ' ' + RA.esc(RA.v('severity', v)) + '</div>';
         }).join('');
       } else if (name === 'admin_area') {
