@@ -174,6 +174,29 @@ def test_popups_close_with_a_new_view_and_stand_above_the_matrix(viewer: tuple[A
     _reset(page)
 
 
+def test_the_matrix_panel_moves_out_of_the_way_and_is_whole_in_english(browser: Any, served: str) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(served + "/map")
+    page.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    page.wait_for_selector("#matrix td.n")
+    page.click("#lang")
+    table = page.eval_on_selector("#matrix table", "t => t.getBoundingClientRect().right")
+    panel = page.eval_on_selector("#matrix-panel", "p => [p.getBoundingClientRect().right, p.scrollWidth, p.clientWidth]")
+    assert table <= panel[0] and panel[1] <= panel[2], "in English the last column is inside the panel"
+    title = page.query_selector("#matrix-panel h2").bounding_box()
+    before = page.query_selector("#matrix-panel").bounding_box()
+    page.mouse.move(title["x"] + title["width"] / 2, title["y"] + title["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(title["x"] + title["width"] / 2 - 300, title["y"] + title["height"] / 2 - 200, steps=5)
+    page.mouse.up()
+    after = page.query_selector("#matrix-panel").bounding_box()
+    assert abs(after["x"] - (before["x"] - 300)) < 2 and abs(after["y"] - (before["y"] - 200)) < 2
+    page.click("#matrix-toggle")
+    assert page.is_hidden("#matrix-body"), "and it folds away"
+    context.close()
+
+
 def test_search_by_name_flies_to_the_source(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
     page, _ = viewer
     _reset(page)
