@@ -16,6 +16,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from layers.catalogue import ADMIN_AREA, relation
+from maps.emergency_map import result_extent
 
 _AREAS_SQL = sql.SQL("""
 WITH box AS (SELECT ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326) AS g)
@@ -30,25 +31,6 @@ ORDER BY a.level DESC, a.code
 
 #: The margin around the result's extent, as a share of its width and height.
 MARGIN = 0.25
-
-
-def result_extent(result: dict[str, Any]) -> tuple[float, float, float, float] | None:
-    """(west, south, east, north) of every coordinate in the result's features, or None without any."""
-    xs: list[float] = []
-    ys: list[float] = []
-
-    def walk(c: Any) -> None:
-        if isinstance(c, (list, tuple)) and c and isinstance(c[0], (int, float)):
-            xs.append(float(c[0]))
-            ys.append(float(c[1]))
-        elif isinstance(c, (list, tuple)):
-            for v in c:
-                walk(v)
-
-    for f in result.get("features", []):
-        if f.get("geometry"):
-            walk(f["geometry"]["coordinates"])
-    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
 
 
 def emergency_context(conn: psycopg.Connection, result: dict[str, Any]) -> dict[str, Any]:

@@ -71,8 +71,9 @@ def emergency_map(result: dict[str, Any], tiles: str | None = None, attribution:
         _wind(m, result)
     folium.LayerControl(collapsed=False).add_to(m)
     m.get_root().html.add_child(folium.Element(_panel(result)))
-    bounds = _bounds(features)
-    if bounds:
+    extent = result_extent(result)
+    if extent:
+        bounds = [[extent[1], extent[0]], [extent[3], extent[2]]]
         # the panel covers the left PANEL_WIDTH pixels at the bottom: keep the result to its right
         m.fit_bounds(bounds, padding_top_left=(PANEL_WIDTH + 30, 20), padding_bottom_right=(20, 20))
     return make_offline(m)
@@ -260,7 +261,8 @@ def _short_time(iso: str | None) -> str:
     return (iso or "")[5:16].replace("T", " ")
 
 
-def _bounds(features: list[dict[str, Any]]) -> list[list[float]] | None:
+def result_extent(result: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) of every coordinate in the result's features, or None without any."""
     xs: list[float] = []
     ys: list[float] = []
 
@@ -272,12 +274,10 @@ def _bounds(features: list[dict[str, Any]]) -> list[list[float]] | None:
             for v in c:
                 walk(v)
 
-    for f in features:
+    for f in result.get("features", []):
         if f.get("geometry"):
             walk(f["geometry"]["coordinates"])
-    if not xs:
-        return None
-    return [[min(ys), min(xs)], [max(ys), max(xs)]]
+    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
 
 
 def _num(v: float | None) -> str:

@@ -17,8 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 from layers.catalogue import RISK_LEVELS, SCHEMA
 from services.errors import InvalidParameter
 from services.hazards.rules import KINDS
+from services.query.tabular import geopackage
 
 SEVERITIES = ("low", "medium", "high")
 LEVELS = ("city", "province")
@@ -192,7 +191,6 @@ def to_gpkg(rows: Sequence[dict[str, Any]], layer: str = "hazard_flag") -> bytes
     """The rows as a GeoPackage (EPSG:4326 points), written by pyogrio to a temporary file."""
     import geopandas as gpd
     import pandas as pd
-    import pyogrio
     import shapely
 
     frame = pd.DataFrame([{k: v for k, v in r.items() if k not in ("lon", "lat")} for r in rows],
@@ -202,17 +200,7 @@ def to_gpkg(rows: Sequence[dict[str, Any]], layer: str = "hazard_flag") -> bytes
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     frame["computed_at"] = frame["computed_at"].astype(str)
     geometry = shapely.points([r["lon"] for r in rows], [r["lat"] for r in rows]) if rows else []
-    gdf = gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
-    fd, path = tempfile.mkstemp(suffix=".gpkg")
-    os.close(fd)
-    os.unlink(path)  # pyogrio creates the file itself
-    try:
-        pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG")
-        with open(path, "rb") as fh:
-            return fh.read()
-    finally:
-        if os.path.exists(path):
-            os.unlink(path)
+    return geopackage(gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326"), layer)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -74,7 +74,6 @@ def features_gpkg(collection: str | bytes, layer: str) -> bytes:
     """The FeatureCollection as a GeoPackage layer named ``layer`` (EPSG:4326), written by pyogrio."""
     import geopandas as gpd
     import pandas as pd
-    import pyogrio
     import shapely.geometry
 
     features = _features(collection)
@@ -82,12 +81,18 @@ def features_gpkg(collection: str | bytes, layer: str) -> bytes:
     records = [{"id": f.get("id"), **{c: _cell((f.get("properties") or {}).get(c)) for c in columns}} for f in features]
     frame = pd.DataFrame(records, columns=["id", *columns])
     geometry = [shapely.geometry.shape(f["geometry"]) if f.get("geometry") else None for f in features]
-    gdf = gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+    return geopackage(gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326"), layer)
+
+
+def geopackage(frame: Any, layer: str) -> bytes:
+    """A GeoDataFrame as the bytes of a GeoPackage with one layer, written by pyogrio to a temporary file."""
+    import pyogrio
+
     fd, path = tempfile.mkstemp(suffix=".gpkg")
     os.close(fd)
     os.unlink(path)  # pyogrio creates the file itself
     try:
-        pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG")
+        pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG")
         with open(path, "rb") as fh:
             return fh.read()
     finally:
