@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import psycopg
+from psycopg import sql
 
 from etl.errors import InputError, LoadFailed
 from etl.load import Actor, file_sha256
@@ -29,7 +30,7 @@ from etl.normalise import Reject
 from etl.readers import CSV_ENCODINGS
 from etl.report import LoadReport
 from layers import db
-from layers.catalogue import SCHEMA
+from layers.catalogue import SCHEMA, relation
 from layers.settings import DatabaseSettings
 
 LAYER = "section_record"
@@ -162,9 +163,10 @@ def _load(conn: psycopg.Connection, path: Path, raw: pd.DataFrame, frame: pd.Dat
             rejects = rejects + _unknown_stations(conn)
             conn.execute("DELETE FROM section_stage WHERE row_no = ANY(%s)", ([r.row_no for r in rejects],))
             # a record derived from observations (migration 0010) stands: the observations are corrected instead
-            kept = conn.execute(
-                f"""SELECT count(*) AS n FROM section_stage s JOIN {SCHEMA}.section_record r
-                    ON r.station_key = s.station_key AND r.month = s.month WHERE r.origin = 'derived'""").fetchone()["n"]
+            kept = conn.execute(sql.SQL(
+                """SELECT count(*) AS n FROM section_stage s JOIN {records} r
+                   ON r.station_key = s.station_key AND r.month = s.month WHERE r.origin = 'derived'""").format(
+                records=relation("section_record"))).fetchone()["n"]
             if kept:
                 report.notes.append(f"{kept} records derived from observations were kept (correct the observations "
                                     "and derive again to change them)")

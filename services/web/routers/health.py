@@ -8,16 +8,21 @@ from typing import Any
 import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
-from layers.catalogue import LAYERS, SCHEMA
+from layers.catalogue import LAYERS, relation
 from services.inventory import COUNTS_SQL
 from services.web.deps import PoolDep, ReadPoolDep
 from services.web.errors import DOWN_RETRY_AFTER_S
 from services.web.limits import apply_budget
 
 router = APIRouter(tags=["service"])
+
+_HEALTH_SQL = sql.SQL("SELECT postgis_lib_version() AS postgis, (SELECT max(version) FROM {migrations}) "
+                      "AS schema_version, pg_is_in_recovery(), pg_current_wal_lsn()::text").format(
+    migrations=relation("schema_migration"))
 log = logging.getLogger("riskatlas")
 HEALTH_WAIT_S = 2.0  # a health check answers quickly, up or down
 
@@ -32,9 +37,7 @@ async def health(request: Request, pool: PoolDep) -> JSONResponse:
     try:
         async with pool.connection(timeout=HEALTH_WAIT_S) as conn:
             await apply_budget(conn, None)
-            cur = await conn.execute("SELECT postgis_lib_version() AS postgis, "
-                                     f"(SELECT max(version) FROM {SCHEMA}.schema_migration) AS schema_version, "
-                                     "pg_is_in_recovery(), pg_current_wal_lsn()::text")
+            cur = await conn.execute(_HEALTH_SQL)
             row = await cur.fetchone()
     except (psycopg.OperationalError, PoolTimeout) as exc:
         log.error("health: primary not reachable: %s", exc)
@@ -53,7 +56,7 @@ async def layers(pool: ReadPoolDep) -> dict[str, Any]:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await apply_budget(conn, None)
         counts = {r["name"]: r["n"] for r in await (await cur.execute(COUNTS_SQL)).fetchall()}
-        info = await (await cur.execute(f"SELECT name, value FROM {SCHEMA}.dataset_info")).fetchall()
+        info = await (await cur.execute(sql.SQL("SELECT name, value FROM {}").format(relation("dataset_info")))).fetchall()
     return {
         "layers": [{"name": lay.name, "title": lay.title, "title_zh": lay.title_zh, "geometry_type": lay.geometry_type,
                     "count": counts.get(lay.name, 0)} for lay in LAYERS.values()],
