@@ -12,6 +12,13 @@
   var HIDDEN = ['synthetic', 'source'];
   var popup = null;
   var seq = 0;
+  var custom = {};  // layers other modules add, with the popup each draws itself (RA.popup.register)
+
+  /** Let a module's own point layer `id` open popups drawn by `render(properties)` (HTML, escaped). */
+  function register(id, render) {
+    custom[id] = render;
+    if (POINTS.indexOf(id) < 0) POINTS.unshift(id);
+  }
 
   function collectionOf(f) {
     if (f.layer.id === 'station-state') return 'monitoring_station';  // the latest-state layer (GeoJSON)
@@ -137,16 +144,25 @@
   function init() {
     var map = RA.map;
     map.on('click', function (e) {
+      if (RA.measure && RA.measure.active()) return;  // the click is a vertex of a measure
       var f = pick(e.point);
       if (!f) { close(); return; }
       var lngLat = f.geometry.type === 'Point' ? f.geometry.coordinates : e.lngLat;
+      if (custom[f.layer.id]) {
+        close();
+        seq += 1;
+        popup = new maplibregl.Popup({ maxWidth: '360px', focusAfterOpen: false })
+          .setLngLat(lngLat).setHTML(custom[f.layer.id](f.properties)).addTo(map);
+        return;
+      }
       open(collectionOf(f), f.properties, lngLat);
     });
     map.on('mousemove', function (e) {
+      if (RA.measure && RA.measure.active()) return;
       var box = [[e.point.x - 4, e.point.y - 4], [e.point.x + 4, e.point.y + 4]];
       map.getCanvas().style.cursor = map.queryRenderedFeatures(box, { layers: visible(POINTS) }).length ? 'pointer' : '';
     });
   }
 
-  RA.popup = { init: init, open: open, close: close, pick: pick };
+  RA.popup = { init: init, open: open, close: close, pick: pick, register: register };
 })(window.RA = window.RA || {});
