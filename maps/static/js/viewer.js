@@ -214,6 +214,9 @@
     notice(RA.layerInfo);
     RA.popup.close();
     if (RA.stations) RA.stations.relabel();
+    if (RA.gaps && RA.map) RA.gaps.relabel();
+    if (RA.measure) RA.measure.relabel();
+    if (RA.print) RA.print.relabel();
   };
 
   function start(doc, style, labels, layerInfoPromise) {
@@ -257,6 +260,9 @@
       RA.renderLabels();
       RA.popup.init();
       if (RA.stations) RA.stations.init();
+      RA.measure.init();
+      RA.gaps.init();
+      RA.print.init();
       RA.flags.load().then(function () {
         return RA.basemapReady;
       }).then(function () {
