@@ -85,7 +85,7 @@ def air_frame(stations: list[str], rng: np.random.Generator) -> pd.DataFrame:
     """The hourly air rows (one per station and hour, wide), values rounded as monitors report them."""
     hours = _hours()
     n = len(hours)
-    doy = hours.dayofyear.to_numpy()
+    doy = hours.day_of_year.to_numpy()
     hod = hours.hour.to_numpy()
     winter = np.cos(2 * np.pi * (doy - 15) / 365.0)          # +1 mid-January, -1 mid-July
     summer = -winter
@@ -130,7 +130,7 @@ def water_frame(stations: list[dict[str, Any]], rng: np.random.Generator) -> pd.
     days = pd.date_range(f"{YEAR}-01-01", f"{YEAR}-12-31", freq="D")
     n = len(days)
     month = days.month.to_numpy() - 1
-    doy = days.dayofyear.to_numpy()
+    doy = days.day_of_year.to_numpy()
     chu = next((s["key"] for s in stations if s["kind"] == "cross-border-section" and "滁河" in s["name"]), None)
     frames = []
     for st in stations:
