@@ -30,7 +30,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from layers import cluster
+from layers import cluster, db
 from layers.cluster import ClusterError, ClusterPaths
 from layers.settings import DatabaseSettings
 
@@ -346,6 +346,7 @@ def restore(settings: DatabaseSettings, target: Target) -> dict[str, Any]:
     shutil.move(str(restored.log), str(p.root / f"restore-{stamp}.log"))
     shutil.rmtree(restored.root, ignore_errors=True)
     cluster.start(settings)
+    _new_tile_epoch(settings)
     return {"restored_to": target.why or (target.lsn or str(target.time)),
             "recovery_target_lsn": target.lsn,
             "recovery_target_time": None if target.lsn or not target.time else target.time.isoformat(),
@@ -353,6 +354,13 @@ def restore(settings: DatabaseSettings, target: Target) -> dict[str, Any]:
             "previous_data_dir": str(old) if old.exists() else None,
             "note": (f"the previous data folder is kept at {old}: delete it when the restore is confirmed; "
                      "take a new base backup (riskatlas db backup) so later restores start from this timeline")}
+
+
+def _new_tile_epoch(settings: DatabaseSettings) -> None:
+    """Tell the tile cache that the data went back in time: tiles cached before are not to be trusted."""
+    with db.connect(settings) as conn:
+        if conn.execute("SELECT to_regprocedure('riskatlas.new_tile_epoch()') IS NOT NULL AS ok").fetchone()["ok"]:
+            conn.execute("SELECT riskatlas.new_tile_epoch()")
 
 
 def _copy_unarchived_wal(settings: DatabaseSettings, old: ClusterPaths, new: ClusterPaths) -> None:

@@ -21,7 +21,7 @@ from psycopg.rows import tuple_row
 from layers.catalogue import LAYERS, SCHEMA
 
 # Tables the application role may not read at all.
-PRIVATE_TABLES = ("account", "api_key", "auth_secret", "row_history")
+PRIVATE_TABLES = ("account", "api_key", "auth_secret", "row_history", "tile_change", "tile_epoch")
 
 # Columns outside the catalogue's layers that hold or reveal restricted values.
 EXTRA_RESTRICTED = {
@@ -30,7 +30,8 @@ EXTRA_RESTRICTED = {
 }
 
 # Functions the application role calls directly (the rest of the auth machinery stays the owner's).
-APP_FUNCTIONS = ("authenticate(text)", "ensure_observation_partitions(date, date)")
+APP_FUNCTIONS = ("authenticate(text)", "ensure_observation_partitions(date, date)", "tile_version()",
+                 "tile_fresh(uuid, pg_snapshot, text[], integer, integer, integer, double precision)")
 
 
 def restricted_columns() -> dict[str, tuple[str, ...]]:

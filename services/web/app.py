@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from layers import db
 from layers.settings import DatabaseSettings
 from services import accounts
+from services.tiles import TileCache
 from services.web import docs, errors, limits, ogc
 from services.web.auth import Authenticator
 from services.web.routers import (
@@ -104,6 +105,8 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     app.state.db_settings = db_settings
     app.state.api_settings = api_settings
     app.state.auth = Authenticator(api_settings.key_cache_seconds)
+    app.state.tile_cache = TileCache(db_settings.state_dir / "tile-cache" / db_settings.db_name,
+                                     api_settings.tile_cache_mb * 1024 * 1024)
     app.state.routing = None
     errors.install(app)
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,

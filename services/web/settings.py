@@ -30,6 +30,8 @@ class APISettings(BaseSettings):
     tianditu_key: str | None = None
     tile_max_features: int = Field(default=20_000, ge=1)
     tile_cache_seconds: int = Field(default=60, ge=0)
+    # Tiles kept on disk (services.tiles), retired exactly where the data changes; 0 turns the cache off.
+    tile_cache_mb: int = Field(default=512, ge=0)
     max_bbox_degrees: float = Field(default=20.0, gt=0)
     max_filter_depth: int = Field(default=20, ge=1)
     max_upload_bytes: int = Field(default=200 * 1024**2, ge=1024)

@@ -7,14 +7,14 @@
 * for the web map: ``/tiles``, ``/tiles/WebMercatorQuad``, its TileJSON, and
   ``/tiles/WebMercatorQuad/{z}/{y}/{x}`` with one layer per collection (``collections=`` to choose).
 
-Tiles are made per request from the current data (no server-side cache, so a load shows at once);
-the ETag is a hash of the bytes, ``If-None-Match`` gives 304, and Cache-Control allows clients to keep a
-tile for ``tile_cache_seconds`` (``private`` for identified roles, whose tiles may hold restricted fields).
+Tiles are made in PostGIS and kept in the tile cache (services.tiles) until a change of the data touches
+them, so a load shows at once and untouched tiles stay warm; the ETag is a hash of the bytes,
+``If-None-Match`` gives 304, and Cache-Control allows clients to keep a tile for ``tile_cache_seconds``
+(``private`` for identified roles, whose tiles may hold restricted fields).
 """
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from typing import Any
 
@@ -31,10 +31,10 @@ from services.query.views import CollectionView, field_schema, view
 from services.web.deps import APISettingsDep, IdentityDep, ReadPoolDep
 from services.web.ogc import links as L
 from services.web.ogc.collections import resolve
-from services.web.ogc.execute import read_connection, run_query
 from services.web.ogc.extents import BBox, extent_cache
 from services.web.ogc.mvt import MAX_ZOOM, TMS_ID, tile_fields, tile_sql
 from services.web.ogc.render import json_response
+from services.web.ogc.tile_response import tile_response
 
 router = APIRouter(tags=["Tiles"])
 
@@ -209,7 +209,10 @@ async def collection_tile(
     clause = tile_sql(
         [v], tileMatrix, tileCol, tileRow, settings.tile_max_features, where, _names(properties), bins_above
     )
-    return await _tile_response(request, pool, clause, identity, settings.tile_cache_seconds)
+    return await tile_response(request, pool, clause, identity, settings.tile_cache_seconds, views=[v],
+                               z=tileMatrix, x=tileCol, y=tileRow,
+                               variant=("collection", filter, filter_lang, filter_crs, properties, bins_above,
+                                        settings.tile_max_features))
 
 
 @router.get("/tiles", summary="Vector tilesets of all collections together (for the web map)")
@@ -282,33 +285,9 @@ async def dataset_tile(
     _check_tile(tileMatrixSetId, tileMatrix, tileRow, tileCol)
     views = _views(collections, identity)
     clause = tile_sql(views, tileMatrix, tileCol, tileRow, settings.tile_max_features, bins_above=bins_above)
-    return await _tile_response(request, pool, clause, identity, settings.tile_cache_seconds)
-
-
-async def _tile_response(
-    request: Request, pool: Any, clause: Any, identity: Identity, max_age: int
-) -> Response:
-    async with read_connection(pool, identity) as conn:
-        rows = await run_query(conn, clause)
-    data = bytes(rows[0][0] or b"")
-    etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
-    headers = {
-        "ETag": etag,
-        "Vary": "Authorization, X-API-Key",
-        "Cache-Control": f"{'public' if identity.role == 'public' else 'private'}, max-age={max_age}",
-    }
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    if not data:
-        return Response(status_code=204, headers=headers)
-    return Response(data, media_type=L.MVT, headers=headers)
-
-
-def _matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag in tags
+    return await tile_response(request, pool, clause, identity, settings.tile_cache_seconds, views=views,
+                               z=tileMatrix, x=tileCol, y=tileRow,
+                               variant=("dataset", bins_above, settings.tile_max_features))
 
 
 def _names(value: str | None) -> list[str] | None:

@@ -27,9 +27,9 @@ from services.query.filters import conditions
 from services.query.views import CollectionView, view
 from services.web.deps import APISettingsDep, DBSettingsDep, IdentityDep, ReadPoolDep
 from services.web.limits import apply_budget
-from services.web.ogc.execute import read_connection, run_query
 from services.web.ogc.mvt import MAX_ZOOM, tile_sql
 from services.web.ogc.render import json_response
+from services.web.ogc.tile_response import tile_response
 
 router = APIRouter(tags=["Web"])
 router.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
@@ -110,7 +110,7 @@ async def overview(
                         f"{list(MAP_TILE_FIELDS)} as properties.",
             responses={200: {"content": {MVT: {}}}, 204: {"description": "No feature in this tile"}})
 async def risk_tiles(
-    pool: ReadPoolDep, identity: IdentityDep, settings: APISettingsDep,
+    request: Request, pool: ReadPoolDep, identity: IdentityDep, settings: APISettingsDep,
     z: int = Path(ge=0, le=MAX_ZOOM), y: int = Path(ge=0), x: int = Path(ge=0),
     filter: str | None = Query(None, description="CQL2 text filter on the risk sources' queryables"),  # noqa: A002
 ) -> Response:
@@ -120,9 +120,6 @@ async def risk_tiles(
     lean = CollectionView(RISK_SOURCE, tuple(f for f in full.fields if f.name in MAP_TILE_FIELDS),
                           via_visible=any(f.restricted for f in full.fields))
     where = conditions(full, None, None, filter, None, None, (), settings.max_filter_depth) if filter else []
-    async with read_connection(pool, identity) as conn:
-        rows = await run_query(conn, tile_sql([lean], z, x, y, settings.tile_max_features, where))
-    data = bytes(rows[0][0] or b"")
-    headers = {"Cache-Control": f"{'public' if identity.role == 'public' else 'private'}, "
-                                f"max-age={settings.tile_cache_seconds}", "Vary": "Authorization, X-API-Key"}
-    return Response(data, media_type=MVT, headers=headers) if data else Response(status_code=204, headers=headers)
+    clause = tile_sql([lean], z, x, y, settings.tile_max_features, where)
+    return await tile_response(request, pool, clause, identity, settings.tile_cache_seconds, views=[lean],
+                               z=z, x=x, y=y, variant=("map", filter, settings.tile_max_features))
