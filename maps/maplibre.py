@@ -86,6 +86,11 @@ def _point_layer(name: str, s: dict[str, Any]) -> dict[str, Any]:
                       "circle-stroke-color": "#ffffff", "circle-stroke-width": 1, "circle-opacity": s["opacity"]}}
 
 
+#: A risk-source tile holding more sources than this comes as counts per cell (``risk_source_bins``, made in
+#: PostGIS), so a national inventory draws at regional zoom without sending every point; the demo's tiles
+#: never hold as many, so it always shows its single sites.
+BINS_ABOVE = 4000
+
 #: Below this zoom risk sources are dots coloured by level (tens of thousands of icons would take seconds to
 #: place and their shapes cannot be told apart at that scale); from it on, shapes by category.
 SHAPES_FROM_ZOOM = 9
@@ -99,6 +104,21 @@ def _risk_dots(s: dict[str, Any]) -> dict[str, Any]:
         "paint": {"circle-color": match(s["color_by"], s["palette"], s["missing_color"]),
                   "circle-radius": ["interpolate", ["linear"], ["zoom"], 5, 1.6, SHAPES_FROM_ZOOM, 3.6],
                   "circle-stroke-color": "#ffffff", "circle-stroke-width": 0.4, "circle-opacity": s["opacity"]},
+    }
+
+
+def _risk_bins(s: dict[str, Any]) -> dict[str, Any]:
+    """The cells of a binned risk-source tile: a disc growing with the count, coloured by the highest level
+    in it (its counts by level in the popup)."""
+    palette = s["palette"]
+    colour = ["case", [">", ["get", "n_major"], 0], palette["major"], [">", ["get", "n_larger"], 0], palette["larger"],
+              [">", ["get", "n_general"], 0], palette["general"], s["missing_color"]]
+    return {
+        "id": "risk_source-bins", "type": "circle", "source": "risk", "source-layer": "risk_source_bins",
+        "layout": {"circle-sort-key": ["get", "n"]},
+        "paint": {"circle-color": colour, "circle-opacity": 0.8, "circle-stroke-color": "#ffffff",
+                  "circle-stroke-width": 0.8,
+                  "circle-radius": ["interpolate", ["linear"], ["sqrt", ["get", "n"]], 1, 2.5, 10, 6, 40, 13]},
     }
 
 
@@ -140,8 +160,10 @@ def basemap_layer_ids(b: Basemap) -> list[str]:
 
 def map_style(base_url: str, basemap_url: str | None = None, attribution: str = "",
               bounds: tuple[float, float, float, float] | None = None,
-              basemaps: list[Basemap] | None = None) -> dict[str, Any]:
+              basemaps: list[Basemap] | None = None, bins_above: int = BINS_ABOVE) -> dict[str, Any]:
     """The MapLibre style (spec v8) for a service at ``base_url`` (absolute, no trailing slash).
+
+    A risk-source tile holding more than ``bins_above`` sources comes as counts per cell.
 
     ``basemaps`` (:func:`maps.basemaps.basemaps`) become raster layers above the background, hidden:
     the viewer's switcher shows one of them, or none for the offline reference map. ``basemap_url``
@@ -155,7 +177,8 @@ def map_style(base_url: str, basemap_url: str | None = None, attribution: str = 
     sources: dict[str, Any] = {
         "base": {"type": "vector", "tiles": [f"{base_url}{tiles}?collections={','.join(BASE_COLLECTIONS)}"],
                  "maxzoom": TILE_MAXZOOM, "attribution": attribution},
-        "risk": {"type": "vector", "tiles": [f"{base_url}/map/tiles/risk_source/{{z}}/{{y}}/{{x}}"],
+        "risk": {"type": "vector",
+                 "tiles": [f"{base_url}/map/tiles/risk_source/{{z}}/{{y}}/{{x}}?bins-above={bins_above}"],
                  "maxzoom": TILE_MAXZOOM},
         "flags": {"type": "geojson", "data": EMPTY_GEOJSON, "promoteId": "id"},
         "selected": {"type": "geojson", "data": EMPTY_GEOJSON},
@@ -179,6 +202,7 @@ def map_style(base_url: str, basemap_url: str | None = None, attribution: str = 
     layers.append(_point_layer("monitoring_station", ls["monitoring_station"]))
     layers.append(_point_layer("water_reserve", ls["water_reserve"]))
     layers.append(_flag_layer(doc["flags"]))
+    layers.append(_risk_bins(ls["risk_source"]))
     layers.append(_risk_dots(ls["risk_source"]))
     layers.append(_risk_layer(ls["risk_source"]))
     layers.append({"id": "selected", "type": "circle", "source": "selected",
@@ -195,6 +219,6 @@ SWITCHER: dict[str, tuple[str, ...]] = {
     "river": ("river",),
     "monitoring_station": ("monitoring_station",),
     "water_reserve": ("water_reserve",),
-    "risk_source": ("risk_source-dot", "risk_source"),
+    "risk_source": ("risk_source-bins", "risk_source-dot", "risk_source"),
     "flags": ("flags",),
 }

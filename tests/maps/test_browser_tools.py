@@ -187,3 +187,55 @@ def test_print_layout_and_png_export(page: tuple[Any, PageLog], artifacts: Path)
     finally:
         pg.click("#lang")
     assert not log.errors, log.errors
+
+
+@pytest.fixture(scope="module")
+def binned(browser: Any, demo_db: Any) -> Iterator[tuple[Any, PageLog]]:
+    """The map served with risk-source tiles binned above 50 sources, as a large inventory's would be."""
+    from tests.maps.browser import serve, stop
+
+    proc, base = serve(demo_db, {"RISKATLAS_API_MAP_BINS_ABOVE": "50"})
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    log = PageLog()
+    log.attach(pg)
+    pg.goto(base + "/map")
+    pg.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    yield pg, log
+    context.close()
+    stop(proc)
+
+
+COUNTED = """() => {
+  const cells = riskmap.map.queryRenderedFeatures({layers: ['risk_source-bins']});
+  const singles = riskmap.map.queryRenderedFeatures({layers: ['risk_source', 'risk_source-dot']});
+  return {cells: cells.length, n: cells.reduce((s, f) => s + f.properties.n, 0), singles: singles.length};
+}"""
+
+
+def test_a_large_inventory_is_drawn_as_counts_at_regional_zoom(binned: tuple[Any, PageLog]) -> None:
+    pg, log = binned
+    seen = pg.evaluate(COUNTED)
+    assert seen["cells"] > 10 and seen["n"] > 1000, seen
+    # the popup of a cell gives its counts by level
+    cell = pg.evaluate("""() => {
+      const f = riskmap.map.queryRenderedFeatures({layers: ['risk_source-bins']})
+        .sort((a, b) => b.properties.n - a.properties.n)[0];
+      const p = riskmap.map.project(f.geometry.coordinates);
+      const r = riskmap.map.getContainer().getBoundingClientRect();
+      return {x: r.left + p.x, y: r.top + p.y, n: f.properties.n, at: f.geometry.coordinates};
+    }""")
+    pg.mouse.click(cell["x"], cell["y"])
+    popup = pg.wait_for_selector(".popup[data-collection='risk_source_bins']")
+    assert f"{cell['n']:,}" in popup.inner_text() and "重大" in popup.inner_text()
+    # a filter counts only what it keeps; close in, the sites come one by one
+    pg.uncheck("#filter-level input[value='general']")
+    _settle(pg)
+    fewer = pg.evaluate(COUNTED)
+    assert fewer["n"] < seen["n"]
+    pg.check("#filter-level input[value='general']")
+    pg.evaluate("(at) => riskmap.map.jumpTo({center: at, zoom: 16})", cell["at"])  # into the fullest cell
+    _settle(pg)
+    close = pg.evaluate(COUNTED)
+    assert close["cells"] == 0 and close["singles"] > 0, close
+    assert not log.errors, log.errors

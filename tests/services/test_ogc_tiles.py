@@ -289,3 +289,10 @@ def test_points_are_aggregated_in_bins_above_a_count(client: TestClient, demo_db
     both = _decode(client.get(f"/tiles/WebMercatorQuad/{z}/{y}/{x}?bins-above=50").content)
     assert "risk_source_bins" in both and "risk_source" not in both and "admin_area" in both
     assert client.get(f"/tiles/WebMercatorQuad/{z}/{y}/{x}?bins-above=0").status_code == 400
+    # the planner's map's lean tiles: the same cells, also under its filter
+    lean = _decode(client.get(f"/map/tiles/risk_source/{z}/{y}/{x}?bins-above=50").content)
+    assert sum(f["properties"]["n"] for f in lean["risk_source_bins"]["features"]) == exact["n"]
+    major = _decode(client.get(f"/map/tiles/risk_source/{z}/{y}/{x}",
+                               params={"bins-above": 1, "filter": "risk_level = 'major'"}).content)
+    assert sum(f["properties"]["n"] for f in major["risk_source_bins"]["features"]) == exact["major"]
+    assert client.get(f"/map/tiles/risk_source/{z}/{y}/{x}?bins-above=0").status_code == 400

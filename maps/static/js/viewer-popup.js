@@ -141,8 +141,23 @@
     return null;
   }
 
+  /** A binned cell of risk sources: how many, by level. */
+  function binHtml(p) {
+    var rows = ['major', 'larger', 'general'].map(function (v) {
+      return '<tr><td>' + RA.esc(RA.v('risk_level', v)) + '</td><td>' + Number(p['n_' + v] || 0).toLocaleString() + '</td></tr>';
+    });
+    rows.push('<tr><td>' + RA.esc(RA.doc.layers.risk_source.missing_label[RA.state.lang]) + '</td><td>' +
+      Number(p.n_none || 0).toLocaleString() + '</td></tr>');
+    var zh = RA.state.lang === 'zh';
+    return '<div class="popup" data-collection="risk_source_bins"><h4>' + Number(p.n).toLocaleString() +
+      (zh ? ' 个风险源' : ' risk sources') + '</h4><div class="kind">' +
+      RA.esc(zh ? '汇总（放大查看单个风险源）' : 'counted together (zoom in for single sites)') +
+      '</div><table>' + rows.join('') + '</table></div>';
+  }
+
   function init() {
     var map = RA.map;
+    register('risk_source-bins', binHtml);
     map.on('click', function (e) {
       if (RA.measure && RA.measure.active()) return;  // the click is a vertex of a measure
       var f = pick(e.point);

@@ -89,6 +89,7 @@
     var flagged = S.flagsOnly ? ['in', ['get', 'key'], ['literal', RA.flags.flaggedKeys()]] : null;
     setFilter('risk_source', flagged);
     setFilter('risk_source-dot', flagged);
+    setFilter('risk_source-bins', S.flagsOnly ? ['==', ['get', 'n'], -1] : null);  // cells have no keys
     RA.flags.applyFilter();
     RA.updateVisibility();
     if (RA.riskQuery !== query) {

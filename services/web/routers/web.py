@@ -30,6 +30,7 @@ from services.web.limits import apply_budget
 from services.web.ogc.mvt import MAX_ZOOM, tile_sql
 from services.web.ogc.render import json_response
 from services.web.ogc.tile_response import tile_response
+from services.web.ogc.tiles import BINS_QUERY
 
 router = APIRouter(tags=["Web"])
 router.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
@@ -64,7 +65,8 @@ async def maplibre_style(request: Request, pool: ReadPoolDep, settings: APISetti
         await apply_budget(conn, None)
         values = [r["value"] for r in await (await cur.execute(pages.CREDITS_SQL)).fetchall()]
     base = str(request.base_url).rstrip("/")
-    return json_response(map_style(base, attribution=pages.credits(values), basemaps=_basemaps(settings)))
+    return json_response(map_style(base, attribution=pages.credits(values), basemaps=_basemaps(settings),
+                                   bins_above=settings.map_bins_above))
 
 
 def _basemaps(settings: Any) -> list[Any]:
@@ -113,6 +115,7 @@ async def risk_tiles(
     request: Request, pool: ReadPoolDep, identity: IdentityDep, settings: APISettingsDep,
     z: int = Path(ge=0, le=MAX_ZOOM), y: int = Path(ge=0), x: int = Path(ge=0),
     filter: str | None = Query(None, description="CQL2 text filter on the risk sources' queryables"),  # noqa: A002
+    bins_above: int | None = BINS_QUERY,
 ) -> Response:
     if x >= 2**z or y >= 2**z:
         raise InvalidParameter(f"tile {z}/{y}/{x} does not exist: y (row) and x (column) are within 0..{2**z - 1}")
@@ -120,6 +123,6 @@ async def risk_tiles(
     lean = CollectionView(RISK_SOURCE, tuple(f for f in full.fields if f.name in MAP_TILE_FIELDS),
                           via_visible=any(f.restricted for f in full.fields))
     where = conditions(full, None, None, filter, None, None, (), settings.max_filter_depth) if filter else []
-    clause = tile_sql([lean], z, x, y, settings.tile_max_features, where)
+    clause = tile_sql([lean], z, x, y, settings.tile_max_features, where, bins_above=bins_above)
     return await tile_response(request, pool, clause, identity, settings.tile_cache_seconds, views=[lean],
-                               z=z, x=x, y=y, variant=("map", filter, settings.tile_max_features))
+                               z=z, x=x, y=y, variant=("map", filter, bins_above, settings.tile_max_features))
