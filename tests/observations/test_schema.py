@@ -113,3 +113,25 @@ def test_water_class_follows_the_gb3838_table(fresh_db):
         assert conn.execute("SELECT riskatlas.water_class('tp', 0.04, true) AS c").fetchone()["c"] == 3  # lake
         assert conn.execute(q, ("ph", 7.0)).fetchone()["c"] is None       # no class limit
         assert conn.execute(q, ("pm25", 70.0)).fetchone()["c"] is None
+
+
+def test_a_delete_leaves_the_latest_values_true(stations):
+    """observation_latest after the owner deletes rows: the newest remaining value, or nothing."""
+    settings, _ = stations
+    with db.connect(settings) as conn:
+        conn.execute("SELECT riskatlas.ensure_observation_partitions('2026-01-01', '2026-02-28')")
+        conn.execute("""INSERT INTO riskatlas.observation (station_key, parameter, observed_at, value, owner_city)
+                        VALUES ('NJ-W', 'nh3n', '2026-01-05 08:00+08', 0.8, %(nj)s),
+                               ('NJ-W', 'nh3n', '2026-02-05 08:00+08', 1.6, %(nj)s),
+                               ('NJ-W', 'codmn', '2026-02-05 08:00+08', 4.0, %(nj)s),
+                               ('CZ-W', 'nh3n', '2026-02-05 08:00+08', 0.4, %(cz)s)""",
+                     {"nj": NANJING, "cz": CHUZHOU})
+        latest = "SELECT station_key, parameter, value FROM riskatlas.observation_latest ORDER BY 1, 2"
+        assert [r["value"] for r in conn.execute(latest).fetchall()] == [0.4, 4.0, 1.6]
+        # the February rows of Nanjing (a wrong batch): NH3-N falls back to January, CODMn has none left
+        conn.execute("DELETE FROM riskatlas.observation WHERE station_key = 'NJ-W' AND observed_at >= '2026-02-01'")
+        assert conn.execute(latest).fetchall() == [
+            {"station_key": "CZ-W", "parameter": "nh3n", "value": 0.4},
+            {"station_key": "NJ-W", "parameter": "nh3n", "value": 0.8}]
+        conn.execute("DELETE FROM riskatlas.observation")
+        assert conn.execute(latest).fetchall() == []
