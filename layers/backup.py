@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from layers import cluster, db
 from layers.cluster import ClusterError, ClusterPaths
@@ -359,7 +359,9 @@ def restore(settings: DatabaseSettings, target: Target) -> dict[str, Any]:
 def _new_tile_epoch(settings: DatabaseSettings) -> None:
     """Tell the tile cache that the data went back in time: tiles cached before are not to be trusted."""
     with db.connect(settings) as conn:
-        if conn.execute("SELECT to_regprocedure('riskatlas.new_tile_epoch()') IS NOT NULL AS ok").fetchone()["ok"]:
+        row = conn.cursor(row_factory=tuple_row).execute(
+            "SELECT to_regprocedure('riskatlas.new_tile_epoch()') IS NOT NULL").fetchone()
+        if row and row[0]:
             conn.execute("SELECT riskatlas.new_tile_epoch()")
 
 
