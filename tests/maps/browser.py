@@ -85,3 +85,15 @@ class PageLog:
         page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
         page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.url} -> {r.status}"))
         page.on("request", lambda r: self.requests.append(r.url))
+
+
+def open_map(browser: Any, base: str, **context_options: Any) -> tuple[Any, Any, PageLog]:
+    """A new browser context on ``base``/map, once the viewer reports its first full render:
+    (context, page, the page's log). The viewport is 1400 × 900 unless ``context_options`` say otherwise."""
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 900}, **context_options})
+    page = context.new_page()
+    log = PageLog()
+    log.attach(page)
+    page.goto(base + "/map")
+    page.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    return context, page, log

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from layers.settings import DatabaseSettings
-from tests.maps.browser import PageLog, serve, stop
+from tests.maps.browser import open_map, serve, stop
 
 
 def _png(size: int = 256) -> bytes:
@@ -65,12 +65,7 @@ def with_presets(demo_db: DatabaseSettings, tile_server: dict[str, Any]) -> Iter
 
 def test_offline_by_default_and_an_online_preset_from_the_switcher(browser: Any, with_presets: str,
                                                                    tile_server: dict[str, Any]) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
-    page.goto(with_presets + "/map")
-    page.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    context, page, log = open_map(browser, with_presets)
     page.wait_for_selector("#basemap option[value='custom']", state="attached")
     assert page.evaluate("document.documentElement.dataset.basemap") == "offline"
     assert tile_server["asked"] == [], "nothing is asked of an online basemap until it is chosen"

@@ -10,7 +10,7 @@ import pytest
 
 from layers import db
 from layers.settings import DatabaseSettings
-from tests.maps.browser import PageLog
+from tests.maps.browser import PageLog, open_map
 
 UNIQUE_RISK = """() => {
   const seen = {};
@@ -21,12 +21,7 @@ UNIQUE_RISK = """() => {
 
 @pytest.fixture(scope="module")
 def viewer(browser: Any, served: str) -> Iterator[tuple[Any, PageLog]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
-    page.goto(served + "/map")
-    page.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    context, page, log = open_map(browser, served)
     yield page, log
     context.close()
 

@@ -14,7 +14,7 @@ import pytest
 from layers import cluster
 from layers.settings import DatabaseSettings
 from tests.conftest import _clone
-from tests.maps.browser import PageLog, serve, stop
+from tests.maps.browser import PageLog, open_map, serve, stop
 from tests.observations.test_observations_read import fill
 
 
@@ -90,12 +90,7 @@ def test_public_page_on_the_demo(browser: Any, served: str, artifacts: Path) -> 
 
 
 def _open_map(browser: Any, base: str) -> tuple[Any, Any, PageLog]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
-    page.goto(base + "/map")
-    page.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    context, page, log = open_map(browser, base)
     page.evaluate("RA.stations.loaded")  # a promise: resolved once the state layer is drawn
     return context, page, log
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pyproj import Geod
 
-from tests.maps.browser import PageLog
+from tests.maps.browser import PageLog, open_map, serve, stop
 from tests.maps.test_browser_map import _settle
 
 WGS84 = Geod(ellps="WGS84")
@@ -20,12 +20,7 @@ WGS84 = Geod(ellps="WGS84")
 
 @pytest.fixture(scope="module")
 def page(browser: Any, served: str) -> Iterator[tuple[Any, PageLog]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-    pg = context.new_page()
-    log = PageLog()
-    log.attach(pg)
-    pg.goto(served + "/map")
-    pg.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    context, pg, log = open_map(browser, served, accept_downloads=True)
     yield pg, log
     context.close()
 
@@ -192,15 +187,8 @@ def test_print_layout_and_png_export(page: tuple[Any, PageLog], artifacts: Path)
 @pytest.fixture(scope="module")
 def binned(browser: Any, demo_db: Any) -> Iterator[tuple[Any, PageLog]]:
     """The map served with risk-source tiles binned above 50 sources, as a large inventory's would be."""
-    from tests.maps.browser import serve, stop
-
     proc, base = serve(demo_db, {"RISKATLAS_API_MAP_BINS_ABOVE": "50"})
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    pg = context.new_page()
-    log = PageLog()
-    log.attach(pg)
-    pg.goto(base + "/map")
-    pg.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
+    context, pg, log = open_map(browser, base)
     yield pg, log
     context.close()
     stop(proc)
