@@ -24,7 +24,8 @@ def _h(keys, who):
 def record(site, *, task=None, lon=118.312, lat=32.301, answers=None, findings=(), photos=(), version=2,
            template="chemical", cid=None):
     return {"client_id": cid or str(uuid.uuid4()), "task_id": task, "site_key": site, "template": template,
-            "template_version": version, "answers": answers or {"emergency-plan": False, "drill-count": 1},
+            "template_version": version,
+            "answers": {"emergency-plan": False, "drill-count": 1} if answers is None else answers,
             "position": {"lon": lon, "lat": lat}, "accuracy_m": 8.5,
             "device_time": datetime.now(CST).replace(microsecond=0).isoformat(), "findings": list(findings),
             "photos": list(photos), "synthetic": True}

@@ -127,7 +127,7 @@ async def sync(request: Request, identity: IdentityDep, settings: DBSettingsDep,
             raise InvalidParameter(f"photo {name!r}: the same file name twice in one sync")
         data = await f.read(photos.MAX_BYTES + 1)
         if len(data) > photos.MAX_BYTES:
-            raise PayloadTooLarge(f"photo {name!r}: larger than the limit of {photos.MAX_BYTES} bytes")
+            raise PayloadTooLarge(f"photo {name!r}: a photo is limited to {photos.MAX_BYTES} bytes")
         raws.append((name, data))
     for name, data in raws:
         processed[name] = await run_in_threadpool(photos.process, name, data)
