@@ -94,6 +94,32 @@ def test_two_records_made_offline_survive_a_reload_and_sync_once(browser, task_s
                                WHERE r.task_id = %s GROUP BY r.id""", (task,)).fetchall()
     assert len(rows) == 2 and len({r["client_id"] for r in rows}) == 2
     assert all((r["inspector"], r["far"], r["photos"], r["findings"]) == ("cz.insp", False, 1, 1) for r in rows)
+    # the site's history on the phone page: both records, in time order
+    page.select_option("#inspect-task", str(task))
+    page.select_option("#inspect-site", "CZ-CHEM")
+    page.click("#inspect-history-btn")
+    page.wait_for_selector("#inspect-history li[data-kind='finding']")
+    assert page.locator("#inspect-history li[data-kind='inspection']").count() == 2
     assert [e for e in log.errors if "ERR_INTERNET_DISCONNECTED" not in e] == [], "only the offline requests failed"
     context.close()
 
+
+
+def test_the_maps_popup_shows_a_sites_history(browser, task_served):
+    """viewer-history.js as the map's popup calls it: with the key the phone page keeps, the Chuzhou site's
+    records (those of the test above, or none when run alone: then it says so)."""
+    settings, keys, task, base = task_served
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(base + "/map")
+    page.wait_for_function("window.RA && window.RA.history && window.RA.cfg")
+    page.evaluate("""k => { localStorage.setItem('riskatlas.m.inspect.key', JSON.stringify(k));
+        const el = document.createElement('div'); el.id = 'probe'; el.innerHTML = '<div class="popup"></div>';
+        document.body.appendChild(el); RA.history.fill(el, 'CZ-CHEM'); }""", keys["cz"])
+    page.wait_for_selector("#probe .history", state="attached")
+    with db.connect(settings) as conn:
+        n = conn.execute("""SELECT (SELECT count(*) FROM riskatlas.inspection_record WHERE site_key = 'CZ-CHEM')
+                                 + (SELECT count(*) FROM riskatlas.inspection_finding WHERE site_key = 'CZ-CHEM') AS n"""
+                         ).fetchone()["n"]
+    assert page.get_attribute("#probe .history", "data-events") == str(n)
+    context.close()
