@@ -9,11 +9,12 @@ from datetime import date
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from services.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from services.identity import Identity
 
-COLUMNS = ("id, key, finding_id, task_id, site_key, owner_city, cities, status, overdue, opened_at, opened_by, "
+COLUMNS = sql.SQL("id, key, finding_id, task_id, site_key, owner_city, cities, status, overdue, opened_at, opened_by, "
            "deadline, measures, followup_record_id, followup_at, followup_by, rectified, followup_note, closed_at, "
            "closed_by, closing_note")
 
@@ -47,8 +48,8 @@ def follow_up(conn: psycopg.Connection, identity: Identity, case_id: int, record
         if row is None or row["site_key"] != case["site_key"]:
             raise InvalidParameter(f"record {record_client_id!r}: no record of site {case['site_key']} you may see")
         record_id = row["id"]
-    return _update(conn, case_id, """followup_record_id = %(rec)s, followup_at = clock_timestamp(),
-                   followup_by = riskatlas.acting_user(), rectified = %(ok)s, followup_note = %(note)s""",
+    return _update(conn, case_id, sql.SQL("""followup_record_id = %(rec)s, followup_at = clock_timestamp(),
+                   followup_by = riskatlas.acting_user(), rectified = %(ok)s, followup_note = %(note)s"""),
                    {"rec": record_id, "ok": rectified, "note": note})
 
 
@@ -58,12 +59,12 @@ def close_case(conn: psycopg.Connection, identity: Identity, case_id: int, note:
     case = get_case(conn, case_id)
     if not case["rectified"]:
         raise Conflict(f"case {case_id}: a follow-up (复查) must find it rectified before it is closed")
-    return _update(conn, case_id, """status = 'closed', closed_at = clock_timestamp(),
-                   closed_by = riskatlas.acting_user(), closing_note = %(note)s""", {"note": note})
+    return _update(conn, case_id, sql.SQL("""status = 'closed', closed_at = clock_timestamp(),
+                   closed_by = riskatlas.acting_user(), closing_note = %(note)s"""), {"note": note})
 
 
 def get_case(conn: psycopg.Connection, case_id: int) -> dict[str, Any]:
-    row = conn.execute(f"SELECT {COLUMNS} FROM riskatlas.enforcement_case_state WHERE id = %s", (case_id,)).fetchone()
+    row = conn.execute(sql.SQL("SELECT {} FROM riskatlas.enforcement_case_state WHERE id = %s").format(COLUMNS), (case_id,)).fetchone()
     if row is None:
         raise NotFound(f"case {case_id}: no case you may see has this id")
     return dict(row)
@@ -75,17 +76,18 @@ def list_cases(conn: psycopg.Connection, *, status: str | None = None, city: str
     if status is not None and status not in ("open", "closed"):
         raise InvalidParameter(f"status was {status!r} but is expected to be one of ['open', 'closed']")
     return [dict(r) for r in conn.execute(
-        f"""SELECT {COLUMNS} FROM riskatlas.enforcement_case_state
+        sql.SQL("""SELECT {} FROM riskatlas.enforcement_case_state
             WHERE (%(status)s::text IS NULL OR status = %(status)s) AND (%(city)s::text IS NULL OR owner_city = %(city)s)
               AND (%(overdue)s::boolean IS NULL OR overdue = %(overdue)s)
-            ORDER BY opened_at DESC, id DESC LIMIT %(limit)s""",
+            ORDER BY opened_at DESC, id DESC LIMIT %(limit)s""").format(COLUMNS),
         {"status": status, "city": city, "overdue": overdue, "limit": limit}).fetchall()]
 
 
-def _update(conn: psycopg.Connection, case_id: int, assignments: str, params: dict[str, Any]) -> dict[str, Any]:
+def _update(conn: psycopg.Connection, case_id: int, assignments: sql.SQL, params: dict[str, Any]) -> dict[str, Any]:
     try:
         with conn.transaction():
-            row = conn.execute(f"UPDATE riskatlas.enforcement_case SET {assignments} WHERE id = %(id)s RETURNING id",
+            row = conn.execute(sql.SQL("UPDATE riskatlas.enforcement_case SET {} WHERE id = %(id)s RETURNING id")
+                               .format(assignments),
                                {**params, "id": case_id}).fetchone()
     except psycopg.errors.ObjectNotInPrerequisiteState:
         raise Conflict(f"case {case_id}: the case is closed") from None

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from services.errors import Forbidden, InvalidParameter, NotFound
@@ -20,7 +21,7 @@ from services.inspections import checklists
 CITY_RE = re.compile(r"^[0-9]{6}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 STATUSES = ("planned", "done", "cancelled")
-COLUMNS = ("id, key, title, title_en, lead_city, cities, joint, teams, site_keys, starts_on, ends_on, template, "
+COLUMNS = sql.SQL("id, key, title, title_en, lead_city, cities, joint, teams, site_keys, starts_on, ends_on, template, "
            "template_version, inspectors, status, synthetic, created_at, created_by, updated_at")
 
 
@@ -81,9 +82,9 @@ def create_task(conn: psycopg.Connection, identity: Identity, doc: Any) -> dict[
     try:
         with conn.transaction():
             row = conn.execute(
-                f"""INSERT INTO riskatlas.inspection_task (title, title_en, lead_city, cities, teams, site_keys,
+                sql.SQL("""INSERT INTO riskatlas.inspection_task (title, title_en, lead_city, cities, teams, site_keys,
                         starts_on, ends_on, template, template_version, inspectors, synthetic)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}""",
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {}""").format(COLUMNS),
                 (title, title_en, cities[0], cities, Jsonb(teams), sites, starts, ends, template, version,
                  inspectors, bool(doc.get("synthetic", False)))).fetchone()
     except psycopg.errors.InsufficientPrivilege:
@@ -99,15 +100,15 @@ def list_tasks(conn: psycopg.Connection, *, status: str | None = None, site: str
     if status is not None and status not in STATUSES:
         raise InvalidParameter(f"status was {status!r} but is expected to be one of {list(STATUSES)}")
     return [dict(r) for r in conn.execute(
-        f"""SELECT {COLUMNS} FROM riskatlas.inspection_task
+        sql.SQL("""SELECT {} FROM riskatlas.inspection_task
             WHERE (%(status)s::text IS NULL OR status = %(status)s) AND (%(site)s::text IS NULL OR %(site)s = ANY(site_keys))
-            ORDER BY starts_on DESC, id DESC LIMIT %(limit)s""",
+            ORDER BY starts_on DESC, id DESC LIMIT %(limit)s""").format(COLUMNS),
         {"status": status, "site": site, "limit": limit}).fetchall()]
 
 
 def get_task(conn: psycopg.Connection, task_id: int) -> dict[str, Any]:
     """One task the caller may see, with its sites (name, category, position); 404 otherwise."""
-    row = conn.execute(f"SELECT {COLUMNS} FROM riskatlas.inspection_task WHERE id = %s", (task_id,)).fetchone()
+    row = conn.execute(sql.SQL("SELECT {} FROM riskatlas.inspection_task WHERE id = %s").format(COLUMNS), (task_id,)).fetchone()
     if row is None:
         raise NotFound(f"task {task_id}: no task you may see has this id")
     out = dict(row)
@@ -139,7 +140,6 @@ def update_task(conn: psycopg.Connection, task_id: int, doc: Any) -> dict[str, A
         else:
             raise InvalidParameter(f"body: member {name!r} cannot be changed; expected status, starts_on, ends_on, "
                                    "title, title_en or inspectors")
-    from psycopg import sql
     assignments = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in sets)
     try:
         with conn.transaction():
