@@ -66,8 +66,9 @@ def create_task(conn: psycopg.Connection, identity: Identity, doc: Any) -> dict[
     if unknown_sites:
         raise InvalidParameter(f"site_keys: {unknown_sites[0]!r} is not a known risk source")
     starts, ends = _date(doc, "starts_on"), _date(doc, "ends_on")
-    if ends < starts:
-        raise InvalidParameter(f"ends_on {ends} is before starts_on {starts}")
+    if ends < starts or (ends - starts).days > 366:
+        raise InvalidParameter(f"ends_on {ends}: the window from starts_on {starts} must end on or after its start "
+                               "and last at most a year")
     template = doc.get("template")
     if not isinstance(template, str) or template not in checklists.templates():
         raise InvalidParameter(f"template was {str(template)[:40]!r} but is expected to be one of "
@@ -91,6 +92,8 @@ def create_task(conn: psycopg.Connection, identity: Identity, doc: Any) -> dict[
         raise Forbidden(f"you may not plan a task led by city {cities[0]}") from None
     except psycopg.errors.ForeignKeyViolation:
         raise InvalidParameter(f"cities: {cities[0]} is not a city of the region") from None
+    except psycopg.errors.CheckViolation as exc:
+        raise InvalidParameter(f"body: {exc.diag.message_primary}") from None
     return dict(row)
 
 
