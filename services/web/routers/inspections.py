@@ -7,6 +7,7 @@ context, so row-level security (migration 0014) decides what each city plans, wr
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import date
@@ -116,21 +117,21 @@ async def sync(request: Request, identity: IdentityDep, settings: DBSettingsDep,
     uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
     if len(form.getlist("photos")) != len(uploads):
         raise InvalidParameter("form field photos: expected files")
-    processed: dict[str, photos.Photo] = {}
     raws: list[tuple[str, bytes]] = []
     for f in uploads:
         name = f.filename or ""
         check_text("photos", name)
         if not name or "/" in name or "\\" in name or len(name) > 200:
             raise InvalidParameter(f"photo {name!r}: expected a plain file name")
-        if name in processed or any(n == name for n, _ in raws):
+        if any(n == name for n, _ in raws):
             raise InvalidParameter(f"photo {name!r}: the same file name twice in one sync")
         data = await f.read(photos.MAX_BYTES + 1)
         if len(data) > photos.MAX_BYTES:
             raise PayloadTooLarge(f"photo {name!r}: a photo is limited to {photos.MAX_BYTES} bytes")
         raws.append((name, data))
-    for name, data in raws:
-        processed[name] = await run_in_threadpool(photos.process, name, data)
+    # Pillow releases the GIL while it decodes and encodes: the photos are processed side by side
+    done = await asyncio.gather(*(run_in_threadpool(photos.process, name, data) for name, data in raws))
+    processed = {p.filename: p for p in done}
     doc = await run_in_threadpool(_run, settings, identity, lambda c: records.sync(c, identity, batch, processed))
     return _json(doc, 422 if doc["saved"] + doc["already-synced"] == 0 else 200)
 
