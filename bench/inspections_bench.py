@@ -141,7 +141,7 @@ def fill(s: DatabaseSettings, records: int, sites: int) -> dict[str, Any]:
                         FROM (SELECT gen_random_uuid() AS u, i FROM generate_series(1, %s) i) g""",
                      (sites, sites, records))
         conn.execute("""INSERT INTO riskatlas.inspection_finding (key, record_id, ordinal, kind, severity)
-                        SELECT key || ':1', id, 1, 'leak', 'medium' FROM riskatlas.inspection_record WHERE id %% 10 = 0""")
+                        SELECT key || ':1', id, 1, 'leak', 'medium' FROM riskatlas.inspection_record WHERE id % 10 = 0""")
         conn.execute("ANALYZE riskatlas.inspection_record")
         conn.execute("ANALYZE riskatlas.inspection_finding")
         conn.commit()
@@ -167,6 +167,7 @@ def main() -> None:
     p.add_argument("--sync-records", type=int, default=50)
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the database riskatlas_inspbench afterwards")
     a = p.parse_args()
     base = DatabaseSettings()
     cluster.start(base)
@@ -180,7 +181,8 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        cluster.drop_database(base, s.db_name)
+        if not a.keep:
+            cluster.drop_database(base, s.db_name)
     print(json.dumps(out, indent=2) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from services.errors import NotFound
 
@@ -43,11 +44,24 @@ FROM ev
 """
 
 
+SITE_SQL = """SELECT key, name, category, coalesce(owner_city, city_code) AS city, synthetic
+               FROM riskatlas.risk_source WHERE key = %s"""
+
+
+async def site_history_async(conn: psycopg.AsyncConnection, site_key: str) -> dict[str, Any]:
+    """:func:`site_history` on a pooled asynchronous connection (the web's hot path)."""
+    cur = conn.cursor(row_factory=dict_row)
+    site = await (await cur.execute(SITE_SQL, (site_key,))).fetchone()
+    if site is None:
+        raise NotFound(f"site {site_key!r} is not a known risk source")
+    row = await (await cur.execute(HISTORY_SQL, {"site": site_key})).fetchone()
+    return {"site": dict(site), "events": row["events"] if row else []}
+
+
 def site_history(conn: psycopg.Connection, site_key: str) -> dict[str, Any]:
     """The site (name, category, city) and its events the caller may read, oldest first; 404 for an
     unknown site."""
-    site = conn.execute("""SELECT key, name, category, coalesce(owner_city, city_code) AS city, synthetic
-                           FROM riskatlas.risk_source WHERE key = %s""", (site_key,)).fetchone()
+    site = conn.execute(SITE_SQL, (site_key,)).fetchone()
     if site is None:
         raise NotFound(f"site {site_key!r} is not a known risk source")
     events = conn.execute(HISTORY_SQL, {"site": site_key}).fetchone()["events"]

@@ -22,8 +22,8 @@ from layers.settings import DatabaseSettings
 from services.errors import Forbidden, InvalidParameter, NotFound, PayloadTooLarge
 from services.identity import Identity, present_sync
 from services.inspections import cases, checklists, history, photos, records, reports, tasks
-from services.web.deps import APISettingsDep, DBSettingsDep, IdentityDep
-from services.web.limits import apply_budget_sync
+from services.web.deps import APISettingsDep, DBSettingsDep, IdentityDep, PoolDep, connection
+from services.web.limits import apply_budget, apply_budget_sync
 from services.web.validation import check_text
 
 router = APIRouter(tags=["inspections"])
@@ -198,9 +198,12 @@ async def close_case(identity: IdentityDep, settings: DBSettingsDep, case_id: An
 
 
 @router.get("/sites/{key}/history", summary="A site's inspections, findings and cases, across cities, in time order")
-async def site_history(identity: IdentityDep, settings: DBSettingsDep,
+async def site_history(identity: IdentityDep, pool: PoolDep,
                        key: Annotated[str, Path(max_length=200)]) -> JSONResponse:
-    return _json(await run_in_threadpool(_run, settings, identity, lambda c: history.site_history(c, key)))
+    async with connection(pool, identity) as conn:
+        await apply_budget(conn, identity)
+        doc = await history.site_history_async(conn, key)
+    return _json(doc)
 
 
 @router.get("/inspections/reports", summary="Monthly report of a city or a city pair (JSON, CSV or HTML)")
