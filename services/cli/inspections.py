@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
@@ -66,7 +67,7 @@ def report_cmd(
     except RiskAtlasError as exc:
         fail(exc.description, as_json)
     if csv:
-        out.print(reports.to_csv([doc]), end="")
+        sys.stdout.write(reports.to_csv([doc]))  # as written: the console would wrap long lines
         return
     emit(doc, as_json, f"inspections {city}{' – ' + other if other else ''} {month}")
 
