@@ -27,7 +27,8 @@ MAX_RECORDS = 200
 MAX_FINDINGS = 50
 
 
-def sync(conn: psycopg.Connection, identity: Identity, records: list[Any], photos: dict[str, Photo]) -> dict[str, Any]:
+def sync(conn: psycopg.Connection, identity: Identity, records: list[Any], photos: dict[str, Photo],
+         bad_photos: dict[str, str] | None = None) -> dict[str, Any]:
     """Save each record of the batch that passes; report every record as ``saved``, ``already-synced``
     or ``rejected`` with the reason.  ``photos`` maps an uploaded file name to the processed photo; a
     record names its photos by file name."""
@@ -37,7 +38,7 @@ def sync(conn: psycopg.Connection, identity: Identity, records: list[Any], photo
         cid = rec.get("client_id") if isinstance(rec, dict) else None
         try:
             with conn.transaction():
-                status, rid = _save(conn, identity, i, rec, photos)
+                status, rid = _save(conn, identity, i, rec, photos, bad_photos or {})
             out.append({"index": i, "client_id": cid, "status": status, "id": rid})
             used.update(rec.get("photos") or [])
         except RiskAtlasError as exc:
@@ -56,8 +57,8 @@ def sync(conn: psycopg.Connection, identity: Identity, records: list[Any], photo
     return {**counts, "records": out, "unreferenced_photos": unused}
 
 
-def _save(conn: psycopg.Connection, identity: Identity, i: int, rec: Any,
-          photos: dict[str, Photo]) -> tuple[str, int | None]:
+def _save(conn: psycopg.Connection, identity: Identity, i: int, rec: Any, photos: dict[str, Photo],
+          bad_photos: dict[str, str]) -> tuple[str, int | None]:
     where = f"records[{i}]"
     if not isinstance(rec, dict):
         raise InvalidParameter(f"{where}: expected an object")
@@ -94,6 +95,9 @@ def _save(conn: psycopg.Connection, identity: Identity, i: int, rec: Any,
     names = rec.get("photos") or []
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise InvalidParameter(f"{where}.photos: expected a list of the file names of its photos")
+    refused = [n for n in names if n in bad_photos]
+    if refused:
+        raise InvalidParameter(f"{where}.photos: {bad_photos[refused[0]]}")
     missing = [n for n in names if n not in photos]
     if missing:
         raise InvalidParameter(f"{where}.photos: file {missing[0]!r} is not in the upload")

@@ -11,17 +11,23 @@ from tests.inspections import images
 from tests.inspections.test_joint_inspection import _h, record, sync
 
 
-@pytest.mark.parametrize("name, data, status, words", [
-    ("notes.jpg", b"<svg onload=alert(1)></svg>", 400, "not a JPEG or PNG"),
-    ("bomb.png", images.png_bomb(), 400, "decompression bomb"),
-    ("huge.jpg", b"\xff\xd8\xff" + bytes(photos.MAX_BYTES), 413, "limited to"),
-    ("cut.jpg", images.jpeg()[:300], 400, "damaged or truncated"),
+@pytest.mark.parametrize("name, data, words", [
+    ("notes.jpg", b"<svg onload=alert(1)></svg>", "not a JPEG or PNG"),
+    ("bomb.png", images.png_bomb(), "decompression bomb"),
+    ("huge.jpg", b"\xff\xd8\xff" + bytes(photos.MAX_BYTES), "limited to"),
+    ("cut.jpg", images.jpeg()[:300], "damaged or truncated"),
 ])
-def test_a_bad_photo_is_refused_naming_the_file(client, name, data, status, words):
+def test_a_bad_photo_rejects_its_record_naming_the_file(client, name, data, words):
+    """The record naming a bad photo is rejected with the file's name and why; the other record is saved."""
     c, settings, keys = client
-    r = sync(c, keys, "cz.insp", [record("CZ-CHEM", version=1, answers={}, photos=[name])], [(name, data)])
-    assert r.status_code == status, r.text
-    assert name in r.json()["description"] and words in r.json()["description"]
+    recs = [record("CZ-CHEM", version=1, answers={}, photos=[name]), record("CZ-CHEM", version=1, answers={})]
+    r = sync(c, keys, "cz.insp", recs, [(name, data)])
+    assert r.status_code == 200, r.text
+    first, second = r.json()["records"]
+    assert first["status"] == "rejected" and name in first["reason"] and words in first["reason"]
+    assert second["status"] == "saved"
+    only = sync(c, keys, "cz.insp", recs[:1], [(name, data)])
+    assert only.status_code == 422 and name in only.json()["records"][0]["reason"]
 
 
 def test_a_batch_keeps_its_good_records_and_names_each_bad_one(client):

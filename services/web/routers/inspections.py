@@ -99,8 +99,8 @@ async def update_task(identity: IdentityDep, settings: DBSettingsDep, task_id: A
                         422: {"description": "no record of the batch could be saved"}})
 async def sync(request: Request, identity: IdentityDep, settings: DBSettingsDep, api: APISettingsDep) -> JSONResponse:
     """Multipart: a field ``records`` (a JSON array of records) and files ``photos`` (JPEG or PNG) that
-    the records name by file name.  A bad photo refuses the batch (4xx naming the file); a bad record
-    is reported and the good ones saved."""
+    the records name by file name.  A bad record, or one naming a bad photo, is reported (the reason
+    names the file) and the good ones saved; 422 when none could be."""
     if identity.role not in FIELD_ROLES:
         raise Forbidden(f"records are synced by inspectors and stewards; this request is {identity.role!r}")
     form = await request.form(max_files=MAX_PHOTOS, max_fields=10, max_part_size=api.max_body_bytes)
@@ -125,15 +125,25 @@ async def sync(request: Request, identity: IdentityDep, settings: DBSettingsDep,
             raise InvalidParameter(f"photo {name!r}: expected a plain file name")
         if any(n == name for n, _ in raws):
             raise InvalidParameter(f"photo {name!r}: the same file name twice in one sync")
-        data = await f.read(photos.MAX_BYTES + 1)
-        if len(data) > photos.MAX_BYTES:
-            raise PayloadTooLarge(f"photo {name!r}: a photo is limited to {photos.MAX_BYTES} bytes")
-        raws.append((name, data))
-    # Pillow releases the GIL while it decodes and encodes: the photos are processed side by side
-    done = await asyncio.gather(*(run_in_threadpool(photos.process, name, data) for name, data in raws))
-    processed = {p.filename: p for p in done}
-    doc = await run_in_threadpool(_run, settings, identity, lambda c: records.sync(c, identity, batch, processed))
+        raws.append((name, await f.read(photos.MAX_BYTES + 1)))
+    # Pillow releases the GIL while it decodes and encodes: the photos are processed side by side.  A bad
+    # photo rejects the records that name it (the reason names the file), so the rest of a phone's queue
+    # is not held back by it.
+    done = await asyncio.gather(*(run_in_threadpool(_photo, name, data) for name, data in raws))
+    processed = {p.filename: p for p in done if isinstance(p, photos.Photo)}
+    bad = {name: p for (name, _), p in zip(raws, done, strict=True) if isinstance(p, str)}
+    doc = await run_in_threadpool(_run, settings, identity, lambda c: records.sync(c, identity, batch, processed, bad))
     return _json(doc, 422 if doc["saved"] + doc["already-synced"] == 0 else 200)
+
+
+def _photo(name: str, data: bytes) -> photos.Photo | str:
+    """The processed photo, or why it was refused (a sentence naming the file)."""
+    if len(data) > photos.MAX_BYTES:
+        return f"photo {name!r}: a photo is limited to {photos.MAX_BYTES} bytes"
+    try:
+        return photos.process(name, data)
+    except (InvalidParameter, PayloadTooLarge) as exc:
+        return exc.description
 
 
 @router.get("/inspections/photos/{photo_id}", summary="A photo (re-encoded; for the cities that may read its record)")
