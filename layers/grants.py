@@ -29,6 +29,11 @@ EXTRA_RESTRICTED = {
     "load_reject": ("record",),  # the rejected row as read: may hold quantities and contacts
 }
 
+# Inspection tables the application role writes (rows scoped by the policies of migration 0014).
+INSPECTION_WRITES = {"inspection_task": "INSERT, UPDATE", "inspection_record": "INSERT",
+                     "inspection_finding": "INSERT", "inspection_photo": "INSERT", "inspection_photo_blob": "INSERT",
+                     "enforcement_case": "INSERT, UPDATE"}
+
 # Functions the application role calls directly (the rest of the auth machinery stays the owner's).
 APP_FUNCTIONS = ("authenticate(text)", "ensure_observation_partitions(date, date)", "tile_version()",
                  "tile_fresh(uuid, pg_snapshot, text[], integer, integer, integer, double precision)")
@@ -88,6 +93,14 @@ def apply(conn: psycopg.Connection, app_role: str) -> None:
             if table in tables:
                 conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(
                     sql.SQL(privileges), sql.Identifier(SCHEMA, table), role))
+        # inspections and enforcement cases: rows scoped by policy (migration 0014)
+        for table, privileges in INSPECTION_WRITES.items():
+            if table in tables:
+                conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(
+                    sql.SQL(privileges), sql.Identifier(SCHEMA, table), role))
+        if "enforcement_case" in tables:  # the cases with their overdue flag (a security-invoker view)
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
+                sql.Identifier(SCHEMA, "enforcement_case_state"), role))
         for table in ("load_batch", "load_reject"):
             conn.execute(sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(sql.Identifier(SCHEMA, table), role))
         conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, role))

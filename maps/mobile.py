@@ -24,6 +24,9 @@ from maps.styles import SHAPE_PATHS, style_document
 #: The icons of the installed app (PNG, square): size → file under ``maps/static/icons``.
 ICONS = {192: "m-192.png", 512: "m-512.png"}
 
+#: The inspection form (issue 12): its own file, loaded after the page's script and kept by the worker.
+INSPECT_JS = "m-inspect.js"
+
 #: What the page says, from :data:`maps.labels.UI`.
 _UI_KEYS = ("near_me", "locate", "lookup", "lon", "lat", "radius", "crs_gcj02", "crs_wgs84", "crs_note",
             "none_near", "locating", "geo_failed", "full_map", "language", "loading", "crs_device", "crs_typed",
@@ -49,6 +52,8 @@ def mobile_config(root: str) -> dict[str, Any]:
         "titles": {f["name"]: {"en": f["title"], "zh": f["title_zh"]} for f in rs["fields"]
                    if f["name"] in ("category", "address", "industry", "status", "county_code", "contact")},
         "ui": {k: UI[k] for k in _UI_KEYS},
+        "inspect": {"sync": f"{root}/inspections/sync", "tasks": f"{root}/inspections/tasks",
+                    "templates": f"{root}/inspections/templates", "history": f"{root}/sites/{{key}}/history"},
     }
 
 
@@ -93,7 +98,8 @@ def manifest(root: str) -> dict[str, Any]:
 
 
 def _precache(root: str) -> list[str]:
-    return [f"{root}/m", f"{root}/m/manifest.webmanifest"] + [f"{root}/static/icons/{n}" for n in ICONS.values()]
+    return ([f"{root}/m", f"{root}/m/manifest.webmanifest", f"{root}/static/js/{INSPECT_JS}"]
+            + [f"{root}/static/icons/{n}" for n in ICONS.values()])
 
 
 @cache
@@ -105,6 +111,7 @@ def _content_version(root: str) -> str:
     for name in ICONS.values():
         h.update((STATIC_DIR / "icons" / name).read_bytes())
     h.update((STATIC_DIR / "js" / "m-sw.js").read_bytes())
+    h.update((STATIC_DIR / "js" / INSPECT_JS).read_bytes())
     return h.hexdigest()[:16]
 
 

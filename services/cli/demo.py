@@ -27,6 +27,12 @@ def demo(
         from services.after_load import after_demo
 
         derived = after_demo(s)
+        from layers import db
+        from services.inspections.demo import plan_demo_task
+
+        with db.connect(s) as conn:  # the synthetic joint Nanjing–Chuzhou inspection, so the screens show one
+            plan_demo_task(conn)
+            conn.commit()
     except Exception as exc:  # noqa: BLE001
         fail(str(exc), as_json)
     data = {**report.to_dict(), "derived": derived.to_dict()}

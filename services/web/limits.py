@@ -34,6 +34,8 @@ from services.web.validation import InputCheck
 
 UPLOAD_PATH = "/uploads"
 PUSH_PATH = "/observations"  # observation batches: a larger body, refused before reading unless a writer
+SYNC_PATH = "/inspections/sync"  # inspection records with photos: an upload's limit, for field roles only
+SYNC_ROLES = ("inspector", "steward", "admin")
 UPLOAD_ROLES = ("steward", "admin")
 #: Room for the multipart framing and the form fields around an upload's file.
 MULTIPART_ALLOWANCE = 64 * 1024
@@ -278,6 +280,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _route_path(scope) == SYNC_PATH and scope["method"] == "POST":
+            await _sync_limited(self.app, scope, receive, send, self.settings)
+            return
         upload = _route_path(scope) == UPLOAD_PATH
         push = _route_path(scope) == PUSH_PATH and scope["method"] == "POST"
         limit = (self.settings.max_upload_bytes + MULTIPART_ALLOWANCE if upload
@@ -298,6 +303,24 @@ class BodyLimit:
                 await errors.response(exc)(scope, receive, send)
                 return
         await _limited(self.app, scope, receive, send, limit, too_large)
+
+
+async def _sync_limited(app: ASGIApp, scope: Scope, receive: Receive, send: Send, settings: APISettings) -> None:
+    """An inspection sync: an upload's limit, refused before its body is read unless a field role."""
+    limit = settings.max_upload_bytes + MULTIPART_ALLOWANCE
+    too_large = PayloadTooLarge(f"a sync of inspection records is limited to {limit} bytes")
+    declared = Headers(scope=scope).get("content-length")
+    try:
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            raise too_large
+        identity = await caller(scope)
+        if identity.role not in SYNC_ROLES:
+            raise Forbidden(f"inspection records are synced by inspectors and stewards; this request is "
+                            f"{identity.role!r}")
+    except RiskAtlasError as exc:
+        await errors.response(exc)(scope, receive, send)
+        return
+    await _limited(app, scope, receive, send, limit, too_large)
 
 
 class _Exceeded(Exception):

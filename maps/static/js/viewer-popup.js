@@ -102,6 +102,7 @@
       if (mine === seq && popup) popup.setHTML(html(coll, id, props, true));
     }).then(function () {
       if (mine === seq && popup && coll === 'monitoring_station' && RA.stations) RA.stations.fill(popup.getElement(), id);
+      if (mine === seq && popup && coll === 'risk_source' && RA.history) RA.history.fill(popup.getElement(), id);
     });
   }
 
