@@ -70,7 +70,8 @@ def load_demo(settings: DatabaseSettings, folder: Path | None = None, *, seed: i
         agencies = load_demo_agencies(conn, folder).to_dict()
     report.loads.append({"file": agencies["file"], "layer": "agency", "status": agencies["status"],
                          "rows_in": agencies["rows_in"], "rows_inserted": agencies["rows_inserted"],
-                         "rows_updated": agencies["rows_updated"], "rows_rejected": agencies["rows_rejected"]})
+                         "rows_updated": agencies["rows_updated"], "rows_rejected": agencies["rows_rejected"],
+                         "exit_code": 0 if agencies["status"] == "loaded" else 2})
     for path in write_observation_files(settings, folder, seed):  # a year of synthetic measurements
         out = load_observation_file(settings, path, actor=Actor(user="demo"))
         report.loads.append({"file": path.name, "layer": "observation", **_summary(out.to_dict()),

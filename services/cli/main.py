@@ -12,6 +12,7 @@ from services.cli.db import db_app
 from services.cli.demo import demo
 from services.cli.flags import flags_app
 from services.cli.grade import grade
+from services.cli.incidents import incidents_app
 from services.cli.layers import layers
 from services.cli.ledger import ledger_app
 from services.cli.load import load
@@ -41,6 +42,7 @@ app.command("coverage")(coverage)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(users_app, name="users")
 app.add_typer(observations_app, name="observations")
+app.add_typer(incidents_app, name="incidents")
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -77,7 +77,7 @@ def test_mail_and_webhook_deliver_valid_signed_cap(fresh_db, smtp, webhook, tmp_
     assert doc.find("c:info/c:area/c:polygon", ns) is not None and doc.find("c:info/c:area/c:circle", ns) is not None
     # webhook: CAP as the body, HMAC-SHA256 of the body in the header
     assert len(hooks.calls) == 4
-    for path, headers, payload in hooks.calls:
+    for _path, headers, payload in hooks.calls:
         want = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), payload, hashlib.sha256).hexdigest()
         assert headers["X-Riskatlas-Signature"] == want and headers["Content-Type"] == cap.MEDIA_TYPE
         _valid_cap(payload)
