@@ -78,7 +78,9 @@ def parse(text: str, name: str, areas: dict[str, tuple[str, str | None]]) -> tup
     unknown = [c for c in header if c not in COLUMNS]
     if unknown:
         raise InputError(f"{name}: unknown columns {unknown}; expected {list(COLUMNS)}")
-    rows, rejects, seen = [], [], {}
+    rows: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
     for i, raw in enumerate(reader, start=2):
         if i - 1 > MAX_ROWS:
             raise InputError(f"{name}: more than {MAX_ROWS} rows")
@@ -158,7 +160,7 @@ def load_agencies(conn: psycopg.Connection, path: Path) -> AgencyReport:
                            synthetic = EXCLUDED.synthetic, owner_city = EXCLUDED.owner_city,
                            updated_at = clock_timestamp(), updated_by = riskatlas.acting_user()
                        RETURNING (xmax = 0) AS inserted""", {**r, "on_duty": Jsonb(r["on_duty"])}).fetchone()
-                if got["inserted"]:
+                if got is not None and got["inserted"]:
                     report.inserted += 1
                 else:
                     report.updated += 1

@@ -40,12 +40,13 @@ def _act(as_user: str | None, as_json: bool, work: Callable[[psycopg.Connection]
                 conn.commit()
                 return result
         with db.connect(s) as owner:
-            acc = owner.execute("SELECT name, role, city FROM riskatlas.account WHERE name = %s AND NOT disabled",
+            acc: Any = owner.execute("SELECT name, role, city FROM riskatlas.account WHERE name = %s AND NOT disabled",
                                 (as_user,)).fetchone()
             if acc is None:
                 raise NotFound(f"account {as_user!r} does not exist or is disabled (`riskatlas users list`)")
-            ctx = owner.execute("SELECT riskatlas.issue_context(%s, %s, %s) AS c",
-                                (acc["name"], acc["role"], acc["city"])).fetchone()["c"]
+            minted: Any = owner.execute("SELECT riskatlas.issue_context(%s, %s, %s) AS c",
+                                        (acc["name"], acc["role"], acc["city"])).fetchone()
+            ctx = minted["c"]
         with db.connect(s, "app") as conn:
             # for the whole session: an analysis may commit on the way (the connection is this command's own)
             conn.execute("SELECT set_config('riskatlas.ctx', %s, false)", (ctx,))
@@ -60,7 +61,8 @@ def _act(as_user: str | None, as_json: bool, work: Callable[[psycopg.Connection]
 
 
 def _actor_city(conn: psycopg.Connection) -> str | None:
-    return conn.execute("SELECT riskatlas.actor_city() AS c").fetchone()["c"]
+    row: Any = conn.execute("SELECT riskatlas.actor_city() AS c").fetchone()
+    return row["c"] if row else None
 
 
 @incidents_app.command("open")
@@ -82,7 +84,7 @@ def open_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, help=
         fail(f"--kind was {kind!r} but is expected to be 'spill' or 'plume'", as_json)
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))
-        req = (SpillRequest if kind == "spill" else PlumeRequest).model_validate(doc)
+        req: Any = (SpillRequest if kind == "spill" else PlumeRequest).model_validate(doc)
     except ValueError as exc:
         detail = describe_errors(exc.errors()) if isinstance(exc, ValidationError) else str(exc)  # type: ignore[arg-type]
         fail(f"{file.name}: {detail}", as_json)

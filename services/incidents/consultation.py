@@ -72,6 +72,7 @@ def post(conn: psycopg.Connection, incident_id: int, kind: str, body: str = "", 
             raise InvalidParameter(f"corrects: entry {corrects} is not an entry of incident {incident_id}") from None
         except psycopg.errors.InsufficientPrivilege:
             raise NotFound(f"incident {incident_id} does not exist or does not concern your city") from None
+    assert row is not None  # INSERT ... RETURNING
     return dict(row)
 
 

@@ -108,8 +108,8 @@ def test_benzene_spill_in_maanshan_end_to_end(demo_copy, smtp, webhook):
         assert xml.headers["content-type"].startswith(cap.MEDIA_TYPE)
         tree = etree.fromstring(xml.content)
         assert schema.validate(tree), schema.error_log
-        assert tree.findtext("{%s}msgType" % cap.CAP_NS) == "Cancel"
-        assert tree.findtext("{%s}references" % cap.CAP_NS)
+        assert tree.findtext("c:msgType", namespaces={"c": cap.CAP_NS}) == "Cancel"
+        assert tree.findtext("c:references", namespaces={"c": cap.CAP_NS})
         record = c.get(f"/incidents/{iid}/record.html", headers=h("nj-duty")).text
         for text in ("马鞍山", "南京", "镇江", "已启动应急监测", "Cancel", "@media print"):
             assert text in record

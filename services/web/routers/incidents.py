@@ -16,6 +16,7 @@ import psycopg
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from layers import db
@@ -258,7 +259,7 @@ async def agencies(identity: IdentityDep, settings: DBSettingsDep,
                    jurisdiction: Annotated[str | None, Query(max_length=6)] = None) -> JSONResponse:
     """Every agency; duty phone, e-mail, webhook and the people on duty only for roles that may see them."""
     def work(conn: psycopg.Connection) -> list[dict[str, Any]]:
-        cur = conn.cursor()
+        cur = conn.cursor(row_factory=dict_row)
         cur.execute("""SELECT key, jurisdiction, kind, name, name_en, duty_phone, duty_email, webhook_url, on_duty,
                               synthetic, owner_city, updated_at, updated_by
                        FROM riskatlas.agency_visible WHERE (%s::text IS NULL OR jurisdiction = %s)
