@@ -36,6 +36,7 @@ def _act(as_user: str | None, as_json: bool, work: Callable[[psycopg.Connection]
     try:
         if as_user is None:
             with db.connect(s) as conn:
+                conn.execute("SET TimeZone = 'Asia/Shanghai'")
                 result = work(conn)
                 conn.commit()
                 return result
@@ -50,6 +51,7 @@ def _act(as_user: str | None, as_json: bool, work: Callable[[psycopg.Connection]
         with db.connect(s, "app") as conn:
             # for the whole session: an analysis may commit on the way (the connection is this command's own)
             conn.execute("SELECT set_config('riskatlas.ctx', %s, false)", (ctx,))
+            conn.execute("SET TimeZone = 'Asia/Shanghai'")
             result = work(conn)
             conn.commit()
             return result
