@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import psycopg
 
@@ -26,15 +28,22 @@ class Worker:
         self.settings = settings
         self.task: asyncio.Task[None] | None = None
         self.rounds = 0
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskatlas-delivery")
+        self.running: Future[Any] | None = None  # the round under way, in the worker's thread
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name="riskatlas-delivery")
 
     async def stop(self) -> None:
+        """Stop listening, and let a round under way finish (it holds rows locked and a connection)."""
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        if self.running is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(self.running)
+        self.pool.shutdown(wait=True)
 
     async def _run(self) -> None:
         while True:
@@ -48,7 +57,8 @@ class Worker:
                 await conn.execute("LISTEN riskatlas_delivery")
                 while True:
                     try:
-                        await asyncio.to_thread(delivery.run_once, self.db_settings, self.settings)
+                        self.running = self.pool.submit(delivery.run_once, self.db_settings, self.settings)
+                        await asyncio.wrap_future(self.running)
                     except (psycopg.Error, OSError, ValueError) as exc:
                         log.warning("delivery round failed: %s", exc)
                     self.rounds += 1

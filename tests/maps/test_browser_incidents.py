@@ -37,6 +37,7 @@ def test_the_phone_page_shows_a_new_notice_and_acknowledges_it(site, browser, ar
     s, keys, base = site
     page = browser.new_page(**PHONE)
     page.goto(base + "/m")
+    page.click("#incident-alerts summary")
     assert not page.locator("#incident-sound").is_checked()  # sound off by default
     page.fill("#incident-key", keys["nj-duty"])
     page.click("#incident-key-form button")
@@ -62,6 +63,7 @@ def test_the_map_has_the_alert_box(site, browser):
     page = browser.new_page()
     page.goto(base + "/map")
     page.locator("#incident-alerts").wait_for(state="visible")
+    page.click("#incident-alerts summary")
     page.fill("#incident-key", "ra_not-a-key-at-all-000000")
     page.click("#incident-key-form button")
     page.wait_for_function("document.getElementById('incident-status').textContent.indexOf('Key refused') >= 0")

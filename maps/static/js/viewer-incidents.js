@@ -35,14 +35,15 @@
     var box = document.createElement('section');
     box.id = 'incident-alerts';
     box.setAttribute('aria-label', T.title[1]);
-    box.style.cssText = 'position:fixed;right:8px;bottom:8px;z-index:1000;max-width:22em;background:#fff;' +
-      'border:2px solid #c62828;border-radius:6px;padding:6px 8px;font:13px sans-serif;box-shadow:0 2px 8px #0004';
-    box.innerHTML = '<strong>' + both('title') + '</strong>' +
+    // folded to one line until opened or until a notice arrives, so that it covers nothing of the page
+    box.style.cssText = 'position:fixed;right:8px;bottom:28px;z-index:1000;max-width:22em;background:#fff;' +
+      'border:2px solid #c62828;border-radius:6px;padding:2px 8px;font:13px sans-serif;box-shadow:0 2px 8px #0004';
+    box.innerHTML = '<details id="incident-fold"><summary><strong>' + both('title') + '</strong></summary>' +
       '<form id="incident-key-form" style="margin:4px 0"><input id="incident-key" type="password" autocomplete="off" ' +
       'placeholder="' + both('key') + '" style="width:11em"> <button type="submit">' + both('connect') + '</button></form>' +
       '<label><input id="incident-sound" type="checkbox"> ' + both('sound') + '</label>' +
       '<p id="incident-status" role="status" style="margin:2px 0;color:#555"></p>' +
-      '<ol id="incident-list" style="margin:0;padding-left:1.2em;max-height:40vh;overflow:auto"></ol>';
+      '<ol id="incident-list" style="margin:0;padding-left:1.2em;max-height:40vh;overflow:auto"></ol></details>';
     host.appendChild(box);
     var $ = function (id) { return box.querySelector('#' + id); };
     var key = null;
@@ -96,6 +97,7 @@
           li.appendChild(b);
         }
         $('incident-list').insertBefore(li, $('incident-list').firstChild);
+        $('incident-fold').open = true;
         beep();
       });
     }
