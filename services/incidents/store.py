@@ -322,9 +322,8 @@ def _area(cur: psycopg.Cursor[Any], analysis: dict[str, Any]) -> dict[str, Any]:
     loc = analysis["incident"]["location"]
     polygon = None
     features = [f for f in analysis.get("features", []) if f.get("geometry")]
-    crs = (analysis.get("crs") or {}).get("properties", {}).get("name", "OGC:CRS84") if isinstance(
-        analysis.get("crs"), dict) else "OGC:CRS84"
-    if features and any(c in str(crs) for c in ("CRS84", "4326", "4490")):
+    crs = str(analysis.get("crs") or "CRS84")  # the result's output_crs, as a URI (GCJ-02/BD-09 are not WGS84)
+    if features and any(c in crs for c in ("CRS84", "4326", "4490")):
         row = cur.execute(
             """SELECT ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_Buffer(ST_ConvexHull(ST_Collect(
                           ST_SetSRID(ST_GeomFromGeoJSON(f), 4326)))::geography, %s)::geometry, 0.0005), 5) AS g

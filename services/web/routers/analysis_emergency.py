@@ -26,6 +26,7 @@ from services.emergency.requests import (
     SpillRequest,
 )
 from services.emergency.spill import trace_spill
+from services.errors import Forbidden
 from services.identity import Identity
 from services.incidents.requests import PlumeIncidentRequest, SpillIncidentRequest
 from services.web.deps import DBSettingsDep, IdentityDep
@@ -67,6 +68,7 @@ def spill(req: SpillIncidentRequest, pool: PoolDep, identity: IdentityDep, setti
     arrives (leading edge, peak, tail) and how strong it is at each reach end, intake, protection zone,
     cross-border section and water station; the jurisdictions crossed in order; whom to notify.  With
     ``"open_incident": true`` (a duty officer's key) it also opens an incident and sends its notices."""
+    _may_open(identity, req)
     result = run_spill(pool, SpillRequest.model_validate(req.analysis_request()), identity)
     return JSONResponse(_maybe_open(settings, identity, "spill", req, result), media_type=GEOJSON)
 
@@ -77,8 +79,16 @@ def plume(req: PlumeIncidentRequest, pool: PoolDep, identity: IdentityDep, setti
     """Gaussian-plume threat zones for toxic end-points 1 and 2 (HJ 169), and inside them the population,
     risk sources, drinking-water sources, air stations, protected areas and jurisdictions.  With
     ``"open_incident": true`` (a duty officer's key) it also opens an incident and sends its notices."""
+    _may_open(identity, req)
     result = run_plume(pool, PlumeRequest.model_validate(req.analysis_request()), identity)
     return JSONResponse(_maybe_open(settings, identity, "plume", req, result), media_type=GEOJSON)
+
+
+def _may_open(identity: Identity, req: SpillIncidentRequest | PlumeIncidentRequest) -> None:
+    """Refuse an incident request from a key that may not open one, before the analysis runs."""
+    if req.open_incident and identity.role not in ("duty", "admin"):
+        raise Forbidden(f"opening an incident needs a duty officer's or administrator's key; this request is "
+                        f"{identity.role!r}")
 
 
 def _maybe_open(settings: Any, identity: Identity, kind: str, req: SpillIncidentRequest | PlumeIncidentRequest,
