@@ -94,8 +94,10 @@ def deliver_due(conn: psycopg.Connection, settings: DeliverySettings) -> Round:
         for r in mails:
             if r["msg_type"] != "Cancel":
                 tokens[r["notice_id"]] = secrets.token_urlsafe(24)
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            hook_futures = {r["id"]: pool.submit(_post_webhook, r, settings) for r in hooks}
+        # one HTTP client for the round (its connection pool and TLS context are made once, not per webhook)
+        with ThreadPoolExecutor(max_workers=8) as pool, httpx.Client(timeout=settings.timeout_s,
+                                                                      follow_redirects=False) as client:
+            hook_futures = {r["id"]: pool.submit(_post_webhook, client, r) for r in hooks}
             outcomes.update(_send_mails(mails, tokens, settings))
             for rid, fut in hook_futures.items():
                 outcomes[rid] = fut.result()
@@ -169,16 +171,16 @@ def _mail(r: dict[str, Any], token: str | None, settings: DeliverySettings) -> E
     return m
 
 
-def _post_webhook(r: dict[str, Any], settings: DeliverySettings) -> str | None:
+def _post_webhook(client: httpx.Client, r: dict[str, Any]) -> str | None:
     """POST the CAP alert, signed; None when the receiver answered 2xx, else the error."""
     secret = r.get("webhook_secret")
     if not secret:
         return "the agency has a webhook URL but no secret to sign with"
     body = r["cap_xml"].encode("utf-8")
     try:
-        resp = httpx.post(r["target"], content=body, timeout=settings.timeout_s, follow_redirects=False,
-                          headers={"Content-Type": cap.MEDIA_TYPE, SIGNATURE_HEADER: sign(secret, body),
-                                   "X-Riskatlas-Notice": str(r["notice_id"])})
+        resp = client.post(r["target"], content=body,
+                           headers={"Content-Type": cap.MEDIA_TYPE, SIGNATURE_HEADER: sign(secret, body),
+                                    "X-Riskatlas-Notice": str(r["notice_id"])})
     except httpx.HTTPError as exc:
         return f"webhook unreachable: {type(exc).__name__}: {exc}"
     if not 200 <= resp.status_code < 300:
