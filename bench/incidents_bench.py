@@ -102,7 +102,7 @@ def main() -> None:
             path = Path(tmp) / "admin_area.geojson"
             region_boundaries().to_file(path, driver="GeoJSON")
             load_file(s, path, "admin_area", sandbox=False)
-            counties = conn.execute("""SELECT code, name, parent_code FROM riskatlas.admin_area WHERE level = 'county'
+            counties: Any = conn.execute("""SELECT code, name, parent_code FROM riskatlas.admin_area WHERE level = 'county'
                                        ORDER BY code LIMIT %s""", (RECIPIENTS,)).fetchall()
             csv = Path(tmp) / "agencies.csv"
             hook_port = hooks.server_address[1]
@@ -115,7 +115,7 @@ def main() -> None:
             key = accounts.create_key(conn, "bench-duty").secret
             conn.commit()
         with db.connect(s, "app") as conn:
-            row = conn.execute("SELECT * FROM riskatlas.authenticate(%s)", (key,)).fetchone()
+            row: Any = conn.execute("SELECT * FROM riskatlas.authenticate(%s)", (key,)).fetchone()
         who = Identity(user=row["account"], role=row["role"], city=row["city"], context=row["context"])
         analysis = _analysis(counties)
         opens = []
@@ -131,7 +131,8 @@ def main() -> None:
         with db.connect(s) as conn:  # fan-out: one incident's deliveries at a time
             conn.execute("UPDATE riskatlas.delivery SET next_attempt_at = 'infinity'")
             conn.commit()
-            incidents = [r["id"] for r in conn.execute("SELECT id FROM riskatlas.incident ORDER BY id").fetchall()]
+            ids: Any = conn.execute("SELECT id FROM riskatlas.incident ORDER BY id").fetchall()
+            incidents = [r["id"] for r in ids]
         settings = DeliverySettings(smtp_host="127.0.0.1", smtp_port=smtp_port, batch=100)
         fanouts = []
         for iid in incidents:
