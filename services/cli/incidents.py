@@ -57,6 +57,8 @@ def _act(as_user: str | None, as_json: bool, work: Callable[[psycopg.Connection]
             return result
     except RiskAtlasError as exc:
         fail(exc.description, as_json)
+    except psycopg.errors.InsufficientPrivilege:
+        fail(f"refused by row-level security: {as_user or 'this account'} may not do that", as_json)
     except psycopg.OperationalError as exc:
         fail(f"the database is not reachable ({str(exc).splitlines()[0]}); start it with `riskatlas db start`",
              as_json)

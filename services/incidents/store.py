@@ -52,6 +52,19 @@ def open_incident(conn: psycopg.Connection, kind: str, analysis: dict[str, Any],
     sub = inc["substance"]
     title = f"{sub['name_zh']}{inc['kind_zh']} / {sub['name']} {inc['kind']}"
     cur = conn.cursor(row_factory=dict_row)
+    try:
+        return _open(cur, conn, kind, analysis, client_request_id, actor_city, description, severity, sender, web,
+                     entries, involved, occurred, quantity, unit, sub, inc, title)
+    except psycopg.errors.InsufficientPrivilege:
+        raise Forbidden("opening an incident needs a duty officer's or administrator's key "
+                        "(refused by row-level security)") from None
+
+
+def _open(cur: psycopg.Cursor[Any], conn: psycopg.Connection, kind: str, analysis: dict[str, Any],
+          client_request_id: str, actor_city: str | None, description: str, severity: str, sender: str,
+          web: str | None, entries: list[dict[str, Any]], involved: list[str], occurred: datetime | None,
+          quantity: Any, unit: str, sub: dict[str, Any], inc: dict[str, Any], title: str) -> dict[str, Any]:
+    """The insert of :func:`open_incident`, in one transaction."""
     with conn.transaction():
         row = cur.execute(
             """INSERT INTO riskatlas.incident (client_request_id, kind, title, substance, quantity, quantity_unit,
