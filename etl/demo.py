@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg import sql
 
+from etl.agencies import load_demo_agencies
 from etl.load import Actor, Progress, load_file
 from etl.observations import load_observation_file
 from etl.raster import register_raster
@@ -65,6 +66,12 @@ def load_demo(settings: DatabaseSettings, folder: Path | None = None, *, seed: i
                             sandbox=False)  # files this module has just written
         report.loads.append({"file": path.name, "layer": entry["layer"], **_summary(out.to_dict())})
     report.loads.append(load_demo_ledger(settings, folder, seed=seed))  # after its rivers and stations
+    with db.connect(settings) as conn:  # the directory of agencies: one synthetic duty office per city and county
+        agencies = load_demo_agencies(conn, folder).to_dict()
+    report.loads.append({"file": agencies["file"], "layer": "agency", "status": agencies["status"],
+                         "rows_in": agencies["rows_in"], "rows_inserted": agencies["rows_inserted"],
+                         "rows_updated": agencies["rows_updated"], "rows_rejected": agencies["rows_rejected"],
+                         "exit_code": 0 if agencies["status"] == "loaded" else 2})
     for path in write_observation_files(settings, folder, seed):  # a year of synthetic measurements
         out = load_observation_file(settings, path, actor=Actor(user="demo"))
         report.loads.append({"file": path.name, "layer": "observation", **_summary(out.to_dict()),

@@ -21,22 +21,36 @@ from psycopg.rows import tuple_row
 from layers.catalogue import LAYERS, SCHEMA
 
 # Tables the application role may not read at all.
-PRIVATE_TABLES = ("account", "api_key", "auth_secret", "row_history", "tile_change", "tile_epoch")
+PRIVATE_TABLES = ("account", "api_key", "auth_secret", "row_history", "tile_change", "tile_epoch", "agency_history")
 
 # Columns outside the catalogue's layers that hold or reveal restricted values.
 EXTRA_RESTRICTED = {
     "risk_grade": ("q_air", "q_water", "substances"),  # Q times a critical quantity gives tonnes
     "load_reject": ("record",),  # the rejected row as read: may hold quantities and contacts
+    "agency": ("duty_phone", "duty_email", "webhook_url", "on_duty", "webhook_secret"),  # migration 0012
+    "delivery": ("target", "last_error"),  # an e-mail address or webhook URL, and errors naming them
+    "notice": ("ack_token_sha256",),
 }
 
-# Inspection tables the application role writes (rows scoped by the policies of migration 0014).
-INSPECTION_WRITES = {"inspection_task": "INSERT, UPDATE", "inspection_record": "INSERT",
-                     "inspection_finding": "INSERT", "inspection_photo": "INSERT", "inspection_photo_blob": "INSERT",
-                     "enforcement_case": "INSERT, UPDATE"}
+# Restricted columns that no client reads, not even through ``<table>_visible`` (the delivery worker,
+# which runs as the owner, signs with them).
+NEVER_SHOWN = {"agency": ("webhook_secret",)}
+
+# Tables outside the catalogue's layers that the application role writes (rows scoped by policy), and
+# how: privileges, or privileges with the only columns an UPDATE may set.
+APP_WRITES = {
+    "agency": "INSERT, UPDATE, DELETE",
+    "incident": "INSERT, UPDATE (status, description, severity, involved)",
+    "notice": "INSERT, UPDATE (acknowledged_at)",
+    "consultation_entry": "INSERT",
+    # inspections and enforcement cases (migration 0014)
+    "inspection_task": "INSERT, UPDATE", "inspection_record": "INSERT", "inspection_finding": "INSERT",
+    "inspection_photo": "INSERT", "inspection_photo_blob": "INSERT", "enforcement_case": "INSERT, UPDATE",
+}
 
 # Functions the application role calls directly (the rest of the auth machinery stays the owner's).
-APP_FUNCTIONS = ("authenticate(text)", "ensure_observation_partitions(date, date)", "tile_version()",
-                 "tile_fresh(uuid, pg_snapshot, text[], integer, integer, integer, double precision)")
+APP_FUNCTIONS = ("authenticate(text)", "ensure_observation_partitions(date, date)", "acknowledge_by_token(text)",
+                 "tile_version()", "tile_fresh(uuid, pg_snapshot, text[], integer, integer, integer, double precision)")
 
 
 def restricted_columns() -> dict[str, tuple[str, ...]]:
@@ -93,14 +107,13 @@ def apply(conn: psycopg.Connection, app_role: str) -> None:
             if table in tables:
                 conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(
                     sql.SQL(privileges), sql.Identifier(SCHEMA, table), role))
-        # inspections and enforcement cases: rows scoped by policy (migration 0014)
-        for table, privileges in INSPECTION_WRITES.items():
-            if table in tables:
-                conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(
-                    sql.SQL(privileges), sql.Identifier(SCHEMA, table), role))
         if "enforcement_case" in tables:  # the cases with their overdue flag (a security-invoker view)
             conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
                 sql.Identifier(SCHEMA, "enforcement_case_state"), role))
+        for table, privileges in APP_WRITES.items():
+            if table in tables:
+                conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(
+                    sql.SQL(privileges), sql.Identifier(SCHEMA, table), role))
         for table in ("load_batch", "load_reject"):
             conn.execute(sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(sql.Identifier(SCHEMA, table), role))
         conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, role))
@@ -135,6 +148,8 @@ def _create_visible_view(conn: psycopg.Connection, table: str, cols: list[str], 
                 sql.Identifier(SCHEMA), sql.Identifier(c), sql.Identifier(c)))
         else:
             parts.append(sql.SQL("t.{}").format(sql.Identifier(c)))
+    never = NEVER_SHOWN.get(table, ())
+    parts = [p for c, p in zip(cols, parts) if c not in never]
     view = sql.Identifier(SCHEMA, f"{table}_visible")
     conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(view))
     conn.execute(sql.SQL("CREATE VIEW {} AS SELECT {} FROM {} t").format(

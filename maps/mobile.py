@@ -23,6 +23,7 @@ from maps.styles import SHAPE_PATHS, style_document
 
 #: The icons of the installed app (PNG, square): size → file under ``maps/static/icons``.
 ICONS = {192: "m-192.png", 512: "m-512.png"}
+INCIDENT_SCRIPTS = ("viewer-incidents.js", "m-incidents.js")  # live incident notices (issue 11), kept offline too
 
 #: The inspection form (issue 12): its own file, loaded after the page's script and kept by the worker.
 INSPECT_JS = "m-inspect.js"
@@ -99,7 +100,8 @@ def manifest(root: str) -> dict[str, Any]:
 
 def _precache(root: str) -> list[str]:
     return ([f"{root}/m", f"{root}/m/manifest.webmanifest", f"{root}/static/js/{INSPECT_JS}"]
-            + [f"{root}/static/icons/{n}" for n in ICONS.values()])
+            + [f"{root}/static/icons/{n}" for n in ICONS.values()]
+            + [f"{root}/static/js/{n}" for n in INCIDENT_SCRIPTS])
 
 
 @cache
@@ -112,6 +114,8 @@ def _content_version(root: str) -> str:
         h.update((STATIC_DIR / "icons" / name).read_bytes())
     h.update((STATIC_DIR / "js" / "m-sw.js").read_bytes())
     h.update((STATIC_DIR / "js" / INSPECT_JS).read_bytes())
+    for name in INCIDENT_SCRIPTS:
+        h.update((STATIC_DIR / "js" / name).read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -19,7 +19,7 @@ import psycopg
 
 from services.errors import Conflict, InvalidParameter, NotFound
 
-ACCOUNT_ROLES = ("analyst", "inspector", "steward", "admin")
+ACCOUNT_ROLES = ("analyst", "inspector", "steward", "duty", "admin")
 NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 KEY_PREFIX = "ra_"
 BCRYPT_COST = 8  # about 15 ms per check: slow for guessing, bearable once per cached context
@@ -51,8 +51,8 @@ def _check_account(conn: psycopg.Connection, name: str, role: str, city: str | N
         raise InvalidParameter(f"account name was {name!r} but must be 1-64 letters, digits or . _ @ -")
     if role not in ACCOUNT_ROLES:
         raise InvalidParameter(f"role was {role!r} but is expected to be one of {list(ACCOUNT_ROLES)}")
-    if role == "steward" and not city:
-        raise InvalidParameter("a steward account needs the city it acts for (--city, a 6-digit GB/T 2260 code)")
+    if role in ("steward", "duty") and not city:
+        raise InvalidParameter(f"a {role} account needs the city it acts for (--city, a 6-digit GB/T 2260 code)")
     if city is not None:
         if not re.fullmatch(r"[0-9]{6}", city):
             raise InvalidParameter(f"city was {city!r} but is expected to be a 6-digit GB/T 2260 code")

@@ -1,7 +1,8 @@
 """Who is asking: an identity the database verified from an API key.
 
-Roles: ``public`` (anonymous viewer), ``analyst``, ``inspector``, ``steward`` (of one city) and
-``admin``.  Restricted fields are shown to analysts, stewards and admins only.
+Roles: ``public`` (anonymous viewer), ``analyst``, ``inspector``, ``steward`` (of one city), ``duty``
+(duty officer of one city: opens incidents, acknowledges notices) and ``admin``.  Restricted fields are
+shown to analysts, stewards, duty officers and admins only.
 
 Keys live in the database as slow hashes (``services.accounts``).  ``riskatlas.authenticate``
 checks a presented key and returns a signed context; requests present that context on their
@@ -20,7 +21,7 @@ import psycopg
 
 from services.errors import Forbidden, InvalidParameter, Unauthorized
 
-ROLES = ("public", "analyst", "inspector", "steward", "admin")
+ROLES = ("public", "analyst", "inspector", "steward", "duty", "admin")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Identity:
 
     @property
     def sees_restricted(self) -> bool:
-        return self.role in ("analyst", "steward", "admin")
+        return self.role in ("analyst", "steward", "duty", "admin")
 
     def require_writer(self) -> None:
         """Raise unless this identity may write inventory rows (a steward with a city, or an admin)."""

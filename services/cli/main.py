@@ -12,6 +12,7 @@ from services.cli.db import db_app
 from services.cli.demo import demo
 from services.cli.flags import flags_app
 from services.cli.grade import grade
+from services.cli.incidents import incidents_app
 from services.cli.inspections import inspections_app
 from services.cli.layers import layers
 from services.cli.ledger import ledger_app
@@ -43,6 +44,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(users_app, name="users")
 app.add_typer(observations_app, name="observations")
 app.add_typer(inspections_app, name="inspections")
+app.add_typer(incidents_app, name="incidents")
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -14,6 +14,8 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from layers import db
 from layers.settings import DatabaseSettings
 from services import accounts
+from services.incidents.settings import DeliverySettings
+from services.incidents.worker import Worker
 from services.tiles import TileCache
 from services.web import docs, errors, limits, ogc
 from services.web.auth import Authenticator
@@ -23,6 +25,7 @@ from services.web.routers import (
     analysis_hazards,
     analysis_overlay,
     health,
+    incidents,
     inspections,
     mobile,
     nearby,
@@ -54,7 +57,8 @@ def _reset_sync(conn: psycopg.Connection) -> None:
     conn.autocommit = False
 
 
-def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISettings | None = None) -> FastAPI:
+def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISettings | None = None,
+               delivery_settings: DeliverySettings | None = None) -> FastAPI:
     """An application over one database; the pools open with the app and close with it.
 
     Three pools of the application role: the main one for items, tiles, nearby and ``/health``; a
@@ -65,6 +69,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     """
     db_settings = db_settings or DatabaseSettings()
     api_settings = api_settings or APISettings()
+    delivery_settings = delivery_settings or DeliverySettings()
     options = {"options": f"-c statement_timeout={db_settings.statement_timeout_ms}"}
 
     @asynccontextmanager
@@ -92,9 +97,16 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
                                   options=options, reset=_reset)
             await routing.open(pool)
         app.state.routing = routing
+        worker = None
+        if delivery_settings.worker:  # notices go out by e-mail and webhook (services.incidents)
+            worker = Worker(db_settings, delivery_settings)
+            worker.start()
+        app.state.delivery_worker = worker
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             if routing is not None:
                 await routing.close()
             await pool.close()
@@ -105,6 +117,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.db_settings = db_settings
     app.state.api_settings = api_settings
+    app.state.delivery_settings = delivery_settings
     app.state.auth = Authenticator(api_settings.key_cache_seconds)
     app.state.tile_cache = TileCache(db_settings.state_dir / "tile-cache" / db_settings.db_name,
                                      api_settings.tile_cache_mb * 1024 * 1024)
@@ -112,7 +125,8 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     errors.install(app)
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router,
-                   mobile.router, observations_push.router, observations_read.router, inspections.router):
+                   mobile.router, observations_push.router, observations_read.router, inspections.router,
+                   incidents.router):
         app.include_router(router)
     docs.install(app)
     app.add_middleware(ReplicaFallback)  # innermost: a retried read passes the limits once

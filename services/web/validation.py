@@ -137,11 +137,13 @@ class InputCheck:
         best: tuple[int, str] | None = None
         for template in self.openapi().get("paths", {}):
             parts = template.split("/")
-            if len(parts) != len(segments) or not (parts[bad].startswith("{") and parts[bad].endswith("}")):
+            if len(parts) != len(segments) or not (parts[bad].startswith("{") and "}" in parts[bad]):
                 continue
             literal = [(p, s) for p, s in zip(parts, segments) if not p.startswith("{")]
-            if all(p.encode() == s for p, s in literal) and (best is None or len(literal) > best[0]):
-                best = (len(literal), parts[bad][1:-1])
+            suffixes = [(p.partition("}")[2], s) for p, s in zip(parts, segments) if p.startswith("{")]  # {id}.cap
+            if (all(p.encode() == s for p, s in literal) and all(s.endswith(x.encode()) for x, s in suffixes)
+                    and (best is None or len(literal) > best[0])):
+                best = (len(literal), parts[bad][1:].partition("}")[0])
         return f"parameter {best[1]}" if best else "path"
 
 

@@ -29,7 +29,8 @@ BASELINE = {"lon": CHEM_PARK[0], "lat": CHEM_PARK[1], "x": CHEM_PARK[0], "y": CH
             "wind_speed_m_s": "3", "city": "320100"}
 PATH_VALUES = {"collectionId": "risk_source", "featureId": "RS-320100-0006", "tileMatrixSetId": "WebMercatorQuad",
                "tileMatrix": "3", "tileRow": "3", "tileCol": "6", "z": "3", "y": "3", "x": "6",
-               "key": "RS-320100-0006"}
+               "key": "RS-320100-0006", "incident_id": "1", "notice_id": "1", "entry_id": "1",
+               "token": "t" * 24}
 #: Requests that must not be rate limited: this sweep is about input, not rate.
 UNLIMITED = APISettings(rate_per_address=1e6, rate_burst_per_address=1e6)
 
@@ -68,8 +69,8 @@ def _url(path: str, param: dict[str, Any], raw: str) -> str:
     segments = []
     for segment in path.split("/"):
         if segment.startswith("{"):
-            name = segment[1:-1]
-            segment = raw if param["in"] == "path" and name == param["name"] else PATH_VALUES[name]
+            name, _, rest = segment[1:].partition("}")  # a segment may go on after its parameter: {id}.cap
+            segment = (raw if param["in"] == "path" and name == param["name"] else PATH_VALUES[name]) + rest
         segments.append(segment)
     query = {k: quote(v) for k, v in BASELINE.items()}
     if param["in"] == "query":

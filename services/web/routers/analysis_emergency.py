@@ -26,8 +26,10 @@ from services.emergency.requests import (
     SpillRequest,
 )
 from services.emergency.spill import trace_spill
+from services.errors import Forbidden
 from services.identity import Identity
-from services.web.deps import IdentityDep
+from services.incidents.requests import PlumeIncidentRequest, SpillIncidentRequest
+from services.web.deps import DBSettingsDep, IdentityDep
 from services.web.limits import apply_budget_sync
 
 GEOJSON = "application/geo+json"
@@ -61,19 +63,45 @@ def run_plume(pool: ConnectionPool, req: PlumeRequest, identity: Identity) -> di
 
 @router.post("/spill", summary="River spill: downstream reach, arrival times, peaks, jurisdictions",
              response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
-def spill(req: SpillRequest, pool: PoolDep, identity: IdentityDep) -> JSONResponse:
+def spill(req: SpillIncidentRequest, pool: PoolDep, identity: IdentityDep, settings: DBSettingsDep) -> JSONResponse:
     """Snap the point to the nearest reach, follow the cloud downstream to the horizon, and say when it
     arrives (leading edge, peak, tail) and how strong it is at each reach end, intake, protection zone,
-    cross-border section and water station; the jurisdictions crossed in order; whom to notify."""
-    return JSONResponse(run_spill(pool, req, identity), media_type=GEOJSON)
+    cross-border section and water station; the jurisdictions crossed in order; whom to notify.  With
+    ``"open_incident": true`` (a duty officer's key) it also opens an incident and sends its notices."""
+    _may_open(identity, req)
+    result = run_spill(pool, SpillRequest.model_validate(req.analysis_request()), identity)
+    return JSONResponse(_maybe_open(settings, identity, "spill", req, result), media_type=GEOJSON)
 
 
 @router.post("/plume", summary="Air threat zones of a continuous release, with what lies inside",
              response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
-def plume(req: PlumeRequest, pool: PoolDep, identity: IdentityDep) -> JSONResponse:
+def plume(req: PlumeIncidentRequest, pool: PoolDep, identity: IdentityDep, settings: DBSettingsDep) -> JSONResponse:
     """Gaussian-plume threat zones for toxic end-points 1 and 2 (HJ 169), and inside them the population,
-    risk sources, drinking-water sources, air stations, protected areas and jurisdictions."""
-    return JSONResponse(run_plume(pool, req, identity), media_type=GEOJSON)
+    risk sources, drinking-water sources, air stations, protected areas and jurisdictions.  With
+    ``"open_incident": true`` (a duty officer's key) it also opens an incident and sends its notices."""
+    _may_open(identity, req)
+    result = run_plume(pool, PlumeRequest.model_validate(req.analysis_request()), identity)
+    return JSONResponse(_maybe_open(settings, identity, "plume", req, result), media_type=GEOJSON)
+
+
+def _may_open(identity: Identity, req: SpillIncidentRequest | PlumeIncidentRequest) -> None:
+    """Refuse an incident request from a key that may not open one, before the analysis runs."""
+    if req.open_incident and identity.role not in ("duty", "admin"):
+        raise Forbidden(f"opening an incident needs a duty officer's or administrator's key; this request is "
+                        f"{identity.role!r}")
+
+
+def _maybe_open(settings: Any, identity: Identity, kind: str, req: SpillIncidentRequest | PlumeIncidentRequest,
+                result: dict[str, Any]) -> dict[str, Any]:
+    """``result``, with ``"incident": {"id", "created", "notices"}`` when the request opens one."""
+    if req.open_incident:
+        from services.web.routers.incidents import open_from_analysis
+
+        assert req.client_request_id is not None  # the request's validator demands it
+        result["incident"] = {**result["incident"], **open_from_analysis(
+            settings, identity, kind, result, client_request_id=req.client_request_id,
+            description=req.incident_description, severity=req.severity)}
+    return result
 
 
 @router.post("/bulletin", summary="Warning bulletin of an incident (spill, plume or both)",
