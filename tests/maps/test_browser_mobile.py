@@ -4,6 +4,7 @@ opens and searches with the server gone."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -309,3 +310,35 @@ def test_the_page_is_an_installable_app(browser: Any, served: str, tmp_path: Pat
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_key_on_the_phone_shows_the_duty_contact_to_call(browser: Any, demo_db: DatabaseSettings,
+                                                          tmp_path: Path) -> None:
+    """Contacts are restricted: without a key the page offers no number; with an analyst's key, kept on the
+    phone by the inspection form, a site's duty contact comes with a tel: link."""
+    with db.connect(demo_db) as conn:
+        row = conn.execute("SELECT ST_X(geom) + 0.0005 AS lon, ST_Y(geom) AS lat, key FROM riskatlas.risk_source "
+                           "WHERE contact ~ '[0-9]{6}' AND status = 'active' ORDER BY key LIMIT 1").fetchone()
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"phone-analyst-key": {"user": "phone-analyst", "role": "analyst"}}))
+    proc, base = serve(demo_db, {"RISKATLAS_API_API_KEYS_FILE": str(keys)})
+    try:
+        for key in (None, "phone-analyst-key"):
+            context = browser.new_context(**PHONE)
+            if key:
+                context.add_init_script(f"localStorage.setItem('riskatlas.m.inspect.key', '{json.dumps(key)}')")
+            page = context.new_page()
+            page.goto(base + "/m")
+            page.wait_for_selector("#status[data-state='no_position']")
+            page.fill("#lon", f"{row['lon']:.6f}")
+            page.fill("#lat", f"{row['lat']:.6f}")
+            page.click("#lookup")
+            page.wait_for_selector("#status[data-state='done']")
+            call = page.query_selector(f"#sites li[data-key='{row['key']}'] a.call")
+            if key is None:
+                assert call is None, "a contact reached a phone without a key"
+            else:
+                assert call is not None and call.get_attribute("href").startswith("tel:0000")
+            context.close()
+    finally:
+        stop(proc)

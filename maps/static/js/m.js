@@ -186,7 +186,7 @@
       var sites = [];
       var next = cfg.items + '?limit=5000&filter=' + encodeURIComponent("city_code='" + code + "'");
       (function page(url) {
-        fetch(url, { headers: { Accept: 'application/geo+json' } }).then(function (r) { return r.ok ? r.json() : null; })
+        fetch(url, withKey({ Accept: 'application/geo+json' })).then(function (r) { return r.ok ? r.json() : null; })
           .then(function (doc) {
             if (!doc) return;
             doc.features.forEach(function (f) {
@@ -207,13 +207,25 @@
     });
   }
 
+  /** The API key this phone was given (the inspection form's, else the duty officer's for this tab): with
+   * it the server answers with what that role may see, such as a site's duty contact to call. */
+  function apiKey() {
+    try { var k = JSON.parse(localStorage.getItem('riskatlas.m.inspect.key')); if (k) return k; } catch (e) { /* none */ }
+    try { return sessionStorage.getItem('riskatlas.incidents.key'); } catch (e) { return null; }
+  }
+  function withKey(h) {
+    var k = apiKey();
+    if (k) h['X-API-Key'] = k;
+    return { headers: h };
+  }
+
   function lookup() {
     var x = parseFloat($('lon').value), y = parseFloat($('lat').value), crs = $('crs').value;
     var radius = Number($('radius').value);
     if (!isFinite(x) || !isFinite(y)) { status(t('geo_failed'), 'no_position'); return; }
     status(t('loading'), 'loading');
     var q = '?x=' + x + '&y=' + y + '&crs=' + crs;
-    fetch(cfg.nearby + q + '&radius=' + radius + '&limit=30').then(function (r) {
+    fetch(cfg.nearby + q + '&radius=' + radius + '&limit=30', withKey({})).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) {
         if (r.status >= 500) throw { server: r.status };
         if (!r.ok) throw new Error(body.description || r.status);
