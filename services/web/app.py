@@ -21,6 +21,7 @@ from services.web.routers import (
     analysis_grading,
     analysis_hazards,
     analysis_overlay,
+    changes,
     health,
     mobile,
     nearby,
@@ -108,7 +109,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     errors.install(app)
     for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router,
-                   mobile.router, observations_push.router, observations_read.router):
+                   mobile.router, observations_push.router, observations_read.router, changes.router):
         app.include_router(router)
     docs.install(app)
     app.add_middleware(ReplicaFallback)  # innermost: a retried read passes the limits once
