@@ -9,15 +9,50 @@
 -- from old and new for actors who may not see them, and hides an update whose only changed fields
 -- are restricted, so that no diff reveals them.
 
--- Where a change happened (old and new location collected when a row moved), for ST_DWithin in
--- metres on the geography; and which fields it changed (bookkeeping columns left out).
+-- Where a change happened (old and new location collected when a row moved) in WGS84, and the same in
+-- the region's metric CRS, CGCS2000 / 3-degree Gauss-Kruger CM 120E (EPSG:4549; scale error under
+-- 0.05 % over the region), for distance filters in metres that cost a planar distance per pair; and
+-- which fields it changed (bookkeeping columns left out).
+-- "A city's changes of one day within N m of its border" is answered from the border's side: a few
+-- hundred border pieces each probe one GiST index on (changed_at, geom_m) (btree_gist), so the cost
+-- follows the rows near the border that day, not the day's changes everywhere.
+CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
 ALTER TABLE riskatlas.row_history
     ADD COLUMN geom geometry(Geometry, 4326),
+    ADD COLUMN geom_m geometry(Geometry, 4549),
     ADD COLUMN changed text[];
 CREATE INDEX row_history_changed_at ON riskatlas.row_history (changed_at);
-CREATE INDEX row_history_geog_gist ON riskatlas.row_history USING gist ((geom::geography));
--- the city's border pieces are probed in metres: an index on the expression the probe uses
-CREATE INDEX admin_border_piece_geog_gist ON riskatlas.admin_border_piece USING gist ((geom::geography));
+
+-- The city borders (admin_border, derived by services.hazards) in the metric CRS, cut into pieces of at
+-- most 256 vertices: few enough that each probes the history once, short enough that a probe's
+-- rectangle stays near the border.  Rebuilt by a statement trigger whenever the borders are.
+CREATE TABLE riskatlas.feed_border_piece (
+    code   text NOT NULL,
+    geom_m geometry(LineString, 4549) NOT NULL
+);
+CREATE INDEX feed_border_piece_code ON riskatlas.feed_border_piece (code);
+CREATE INDEX feed_border_piece_gist ON riskatlas.feed_border_piece USING gist (geom_m);
+
+CREATE FUNCTION riskatlas.rebuild_feed_border_piece() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = riskatlas, public AS $$
+BEGIN
+    DELETE FROM riskatlas.feed_border_piece;
+    INSERT INTO riskatlas.feed_border_piece (code, geom_m)
+    SELECT b.code, d.geom
+    FROM riskatlas.admin_border b
+    CROSS JOIN LATERAL ST_Subdivide(ST_Transform(b.geom, 4549), 256) AS s(g)
+    CROSS JOIN LATERAL ST_Dump(s.g) AS d
+    WHERE b.level = 'city' AND GeometryType(d.geom) = 'LINESTRING';
+    RETURN NULL;
+END $$;
+CREATE TRIGGER admin_border_feed_pieces AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON riskatlas.admin_border
+    FOR EACH STATEMENT EXECUTE FUNCTION riskatlas.rebuild_feed_border_piece();
+INSERT INTO riskatlas.feed_border_piece (code, geom_m)
+SELECT b.code, d.geom
+FROM riskatlas.admin_border b
+CROSS JOIN LATERAL ST_Subdivide(ST_Transform(b.geom, 4549), 256) AS s(g)
+CROSS JOIN LATERAL ST_Dump(s.g) AS d
+WHERE b.level = 'city' AND GeometryType(d.geom) = 'LINESTRING';
 
 -- The columns that change with every write and say nothing of the feature.
 CREATE FUNCTION riskatlas.history_changed(old_row jsonb, new_row jsonb) RETURNS text[]
@@ -36,6 +71,8 @@ UPDATE riskatlas.row_history SET
         WHEN old_row ? 'geom' THEN ST_GeomFromGeoJSON(old_row -> 'geom')
     END,
     changed = CASE WHEN op = 'update' THEN riskatlas.history_changed(old_row, new_row) END;
+UPDATE riskatlas.row_history SET geom_m = ST_Transform(geom, 4549) WHERE geom IS NOT NULL;
+CREATE INDEX row_history_time_geom_m ON riskatlas.row_history USING gist (changed_at, geom_m);
 
 CREATE OR REPLACE FUNCTION riskatlas.keep_history_statement() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = riskatlas, public AS $$
@@ -48,23 +85,27 @@ DECLARE
 BEGIN
     IF TG_OP = 'INSERT' THEN
         EXECUTE format($q$INSERT INTO riskatlas.row_history
-                (layer, key, op, old_row, new_row, changed_by, acting_role, acting_city, batch_id, geom)
-            SELECT %L, n.key, 'insert', NULL, to_jsonb(n), $1, $2, $3, $4, n.geom FROM new_rows n$q$, TG_TABLE_NAME)
+                (layer, key, op, old_row, new_row, changed_by, acting_role, acting_city, batch_id, geom, geom_m)
+            SELECT %L, n.key, 'insert', NULL, to_jsonb(n), $1, $2, $3, $4, n.geom, ST_Transform(n.geom, 4549)
+            FROM new_rows n$q$, TG_TABLE_NAME)
             USING who, a.role, a.city, batch;
     ELSIF TG_OP = 'UPDATE' THEN
         EXECUTE format($q$INSERT INTO riskatlas.row_history
-                (layer, key, op, old_row, new_row, changed_by, acting_role, acting_city, batch_id, geom, changed)
-            SELECT %L, o.key, 'update', oj, nj, $1, $2, $3, $4,
-                   CASE WHEN o.geom IS NOT DISTINCT FROM n.geom THEN n.geom ELSE ST_Collect(o.geom, n.geom) END,
+                (layer, key, op, old_row, new_row, changed_by, acting_role, acting_city, batch_id, geom, geom_m,
+                 changed)
+            SELECT %L, o.key, 'update', oj, nj, $1, $2, $3, $4, g.g, ST_Transform(g.g, 4549),
                    riskatlas.history_changed(oj, nj)
             FROM old_rows o JOIN new_rows n USING (id)
             CROSS JOIN LATERAL (SELECT to_jsonb(o) AS oj, to_jsonb(n) AS nj) j
+            CROSS JOIN LATERAL (SELECT CASE WHEN o.geom IS NOT DISTINCT FROM n.geom THEN n.geom
+                                            ELSE ST_Collect(o.geom, n.geom) END AS g) g
             WHERE oj IS DISTINCT FROM nj$q$, TG_TABLE_NAME)
             USING who, a.role, a.city, batch;
     ELSE
         EXECUTE format($q$INSERT INTO riskatlas.row_history
-                (layer, key, op, old_row, new_row, changed_by, acting_role, acting_city, batch_id, geom)
-            SELECT %L, o.key, 'delete', to_jsonb(o), NULL, $1, $2, $3, $4, o.geom FROM old_rows o$q$, TG_TABLE_NAME)
+                (layer, key, op, old_row, new_row, changed_by, acting_role, acting_city, batch_id, geom, geom_m)
+            SELECT %L, o.key, 'delete', to_jsonb(o), NULL, $1, $2, $3, $4, o.geom, ST_Transform(o.geom, 4549)
+            FROM old_rows o$q$, TG_TABLE_NAME)
             USING who, a.role, a.city, batch;
     END IF;
     RETURN NULL;
@@ -82,7 +123,7 @@ CREATE TABLE riskatlas.restricted_field (
 -- a visible field changed, with the restricted ones left out of old, new and changed.
 CREATE VIEW riskatlas.change_visible AS
 SELECT h.id, h.layer, h.key, h.op, h.changed_at, h.changed_by, h.acting_role, h.acting_city, h.batch_id,
-       h.geom,
+       h.geom, h.geom_m,
        CASE WHEN (SELECT riskatlas.actor_sees_restricted()) OR r.fields IS NULL THEN h.old_row
             ELSE h.old_row - r.fields END AS old_row,
        CASE WHEN (SELECT riskatlas.actor_sees_restricted()) OR r.fields IS NULL THEN h.new_row

@@ -3,8 +3,8 @@
 Read through the view ``change_visible`` (migration 0013): restricted fields are gone from old, new and
 the list of changed fields for a role that may not see them, and an update that changed only restricted
 fields is not listed at all for that role. ``near_city`` + ``within_m`` keep the changes whose row (old
-or new location) lies within that many metres of the city's border with its neighbours (geodesic, on the
-geography, probing the border's pieces through their GiST index). Pages follow the history id: ``after``
+or new location) lies within that many metres of the city's border with its neighbours (planar metres in the
+region's Gauss-Kruger projection, EPSG:4549; each border piece probes the history's GiST index). Pages follow the history id: ``after``
 is the last id of the previous page.
 """
 
@@ -112,15 +112,24 @@ def parse_query(since: str | None = None, until: str | None = None, layer: str |
     return ChangeQuery(start, end, layer, near_city, within_m, after or 0, n)
 
 
-def near_border(city: Clause, within_m: Clause, alias: str = "c") -> Clause:
-    """The history row ``alias`` lies within ``within_m`` metres of ``city``'s border pieces (GiST on both
-    geographies: the pieces' expression index and the history's)."""
-    a = sql.Identifier(alias)
-    text = sql.SQL("""EXISTS (SELECT 1 FROM {schema}.admin_border_piece b
-        WHERE b.level = 'city' AND b.code = {city}
-          AND ST_DWithin(b.geom::geography, {a}.geom::geography, {m}))""").format(
-        schema=SCHEMA_SQL, city=city.text, a=a, m=within_m.text)
-    return Clause(text, city.params + within_m.params)
+def near_border(q: ChangeQuery) -> Clause:
+    """The ids of the page (``q.limit`` + 1 at most, in order): the changes of ``q``'s time, layer and cursor
+    within ``q.within_m`` metres of ``q.near_city``'s border, found from the border's side: each of its pieces
+    probes the GiST index on (changed_at, geom_m) of the history once (planar metres in EPSG:4549,
+    migration 0013). The page's limit is inside, so the planner fetches only those rows afterwards."""
+    parts = [Clause(sql.SQL("b.code = %s"), (q.near_city,)),
+             Clause(sql.SQL("h.id > %s"), (q.after,))]
+    if q.since is not None:
+        parts.append(Clause(sql.SQL("h.changed_at >= %s"), (q.since,)))
+    if q.until is not None:
+        parts.append(Clause(sql.SQL("h.changed_at < %s"), (q.until,)))
+    if q.layer is not None:
+        parts.append(Clause(sql.SQL("h.layer = %s"), (q.layer,)))
+    where = all_of(parts)
+    text = sql.SQL("""SELECT DISTINCT h.id FROM {schema}.feed_border_piece b
+        JOIN {schema}.change_visible h ON ST_DWithin(b.geom_m, h.geom_m, %s::float8)
+        WHERE {where} ORDER BY h.id LIMIT %s""").format(schema=SCHEMA_SQL, where=where.text)
+    return Clause(text, (q.within_m,) + where.params + (q.limit + 1,))
 
 
 def _where(q: ChangeQuery) -> Clause:
@@ -131,9 +140,6 @@ def _where(q: ChangeQuery) -> Clause:
         parts.append(Clause(sql.SQL("c.changed_at < %s"), (q.until,)))
     if q.layer is not None:
         parts.append(Clause(sql.SQL("c.layer = %s"), (q.layer,)))
-    if q.near_city is not None:
-        parts.append(near_border(Clause(sql.SQL("%s"), (q.near_city,)),
-                                 Clause(sql.SQL("%s::float8"), (q.within_m,))))
     return all_of(parts)
 
 
@@ -146,6 +152,11 @@ COLUMNS = sql.SQL("""c.id, c.layer, c.key, c.op, c.changed_at, c.changed_by, c.a
 
 def changes_clause(q: ChangeQuery) -> Clause:
     """The page's SQL: one row more than the limit, to know whether a next page exists."""
+    if q.near_city is not None:
+        near = near_border(q)
+        text = sql.SQL("SELECT {cols} FROM ({near}) page JOIN {schema}.change_visible c ON c.id = page.id "
+                       "ORDER BY c.id").format(cols=COLUMNS, schema=SCHEMA_SQL, near=near.text)
+        return Clause(text, near.params)
     where = _where(q)
     text = sql.SQL("SELECT {cols} FROM {schema}.change_visible c WHERE {where} ORDER BY c.id LIMIT %s").format(
         cols=COLUMNS, schema=SCHEMA_SQL, where=where.text)
@@ -153,7 +164,7 @@ def changes_clause(q: ChangeQuery) -> Clause:
 
 
 _CITY_SQL = sql.SQL("""SELECT a.name,
-    EXISTS (SELECT 1 FROM {schema}.admin_border_piece b WHERE b.level = 'city' AND b.code = a.code) AS has_border
+    EXISTS (SELECT 1 FROM {schema}.feed_border_piece b WHERE b.code = a.code) AS has_border
     FROM {schema}.admin_area a WHERE a.code = %s AND a.level = 'city'""").format(schema=SCHEMA_SQL)
 
 
