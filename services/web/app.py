@@ -25,6 +25,7 @@ from services.web.routers import (
     health,
     mobile,
     nearby,
+    observations_features,
     observations_push,
     observations_read,
     uploads,
@@ -107,7 +108,9 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
     app.state.auth = Authenticator(api_settings.key_cache_seconds)
     app.state.routing = None
     errors.install(app)
-    for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
+    # observations_features before ogc: its /collections/observations would otherwise be a catalogue id
+    for router in (health.router, observations_features.router, ogc.router, nearby.router, uploads.router,
+                   analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router,
                    mobile.router, observations_push.router, observations_read.router, changes.router):
         app.include_router(router)
