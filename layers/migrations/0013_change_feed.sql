@@ -21,7 +21,6 @@ ALTER TABLE riskatlas.row_history
     ADD COLUMN geom geometry(Geometry, 4326),
     ADD COLUMN geom_m geometry(Geometry, 4549),
     ADD COLUMN changed text[];
-CREATE INDEX row_history_changed_at ON riskatlas.row_history (changed_at);
 
 -- The city borders (admin_border, derived by services.hazards) in the metric CRS, cut into pieces of at
 -- most 256 vertices: few enough that each probes the history once, short enough that a probe's
@@ -63,15 +62,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
       AND e.value IS DISTINCT FROM old_row -> e.key
 $$;
 
-UPDATE riskatlas.row_history SET
-    geom = CASE
+-- The location of a history row written before this migration, from its old and new rows' GeoJSON.
+CREATE FUNCTION riskatlas.history_geom(old_row jsonb, new_row jsonb) RETURNS geometry
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
         WHEN old_row ? 'geom' AND new_row ? 'geom' AND old_row -> 'geom' IS DISTINCT FROM new_row -> 'geom'
             THEN ST_Collect(ST_GeomFromGeoJSON(old_row -> 'geom'), ST_GeomFromGeoJSON(new_row -> 'geom'))
         WHEN new_row ? 'geom' THEN ST_GeomFromGeoJSON(new_row -> 'geom')
         WHEN old_row ? 'geom' THEN ST_GeomFromGeoJSON(old_row -> 'geom')
-    END,
+    END
+$$;
+
+-- one rewrite of the existing history, then its indexes
+UPDATE riskatlas.row_history SET
+    geom = riskatlas.history_geom(old_row, new_row),
+    geom_m = ST_Transform(riskatlas.history_geom(old_row, new_row), 4549),
     changed = CASE WHEN op = 'update' THEN riskatlas.history_changed(old_row, new_row) END;
-UPDATE riskatlas.row_history SET geom_m = ST_Transform(geom, 4549) WHERE geom IS NOT NULL;
+CREATE INDEX row_history_changed_at ON riskatlas.row_history (changed_at);
 CREATE INDEX row_history_time_geom_m ON riskatlas.row_history USING gist (changed_at, geom_m);
 
 CREATE OR REPLACE FUNCTION riskatlas.keep_history_statement() RETURNS trigger

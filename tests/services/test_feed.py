@@ -250,3 +250,27 @@ def test_history_carries_location_and_changed_fields(feed_db):
                             "WHERE key = 'CZ-NEAR' ORDER BY id").fetchall()
     assert [r["op"] for r in rows] == ["insert", "update"] and all(r["located"] for r in rows)
     assert rows[1]["changed"] == ["contact", "q_value"]
+
+
+def test_history_written_before_the_feed_is_located_by_the_migration(empty_db):
+    """Rows changed under migration 0011 get their location and changed fields from 0013's backfill."""
+    from layers import migrate
+
+    with db.connect(empty_db) as conn:
+        migrate.upgrade(conn, empty_db, target=11)
+        conn.execute("""INSERT INTO riskatlas.admin_area (code, name, level, geom) VALUES ('320100', '南京市', 'city',
+                        ST_Multi(ST_MakeEnvelope(118.3, 31.2, 119.3, 32.6, 4326)))""")
+        conn.execute("""INSERT INTO riskatlas.risk_source (key, name, category, city_code, owner_city, geom)
+                        VALUES ('OLD-1', '旧厂', 'chemical', '320100', '320100',
+                                ST_SetSRID(ST_MakePoint(118.7, 32.0), 4326))""")
+        conn.execute("UPDATE riskatlas.risk_source SET name = '旧厂（改）', geom = ST_SetSRID(ST_MakePoint(118.8, 32.0), "
+                     "4326) WHERE key = 'OLD-1'")
+        conn.commit()
+        migrate.upgrade(conn, empty_db)
+        rows = conn.execute("""SELECT op, changed, ST_NumGeometries(geom) AS n, ST_SRID(geom_m) AS srid,
+                                      ST_X(ST_GeometryN(geom_m, 1)) AS x
+                               FROM riskatlas.row_history WHERE key = 'OLD-1' ORDER BY id""").fetchall()
+    assert [r["op"] for r in rows] == ["insert", "update"]
+    assert rows[0]["changed"] is None and rows[1]["changed"] == ["geom", "name"]
+    assert rows[1]["n"] == 2 and all(r["srid"] == 4549 for r in rows)  # moved: old and new location
+    assert 370_000 < rows[0]["x"] < 385_000  # 118.7 E, 32 N: about 123 km west of 120 E (false easting 500 km)
