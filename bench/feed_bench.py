@@ -35,13 +35,14 @@ CITY = "320100"
 WITHIN_M = 5000.0
 
 FLOOR_SQL = """
+WITH near AS MATERIALIZED (
+    SELECT DISTINCT h.id FROM riskatlas.feed_border_piece b
+    JOIN riskatlas.row_history h ON ST_DWithin(b.geom_m, h.geom_m, %(m)s)
+    WHERE b.code = %(city)s AND h.changed_at >= %(since)s AND h.changed_at < %(until)s)
 SELECT h.id, h.layer, h.key, h.op, h.changed_at, h.changed_by, h.old_row, h.new_row
-FROM (SELECT DISTINCT h.id FROM riskatlas.feed_border_piece b
-      JOIN riskatlas.row_history h ON ST_DWithin(b.geom_m, h.geom_m, %(m)s)
-      WHERE b.code = %(city)s AND h.changed_at >= %(since)s AND h.changed_at < %(until)s
-      ORDER BY h.id LIMIT %(limit)s) near
+FROM (SELECT id FROM near ORDER BY id LIMIT %(limit)s) page
 JOIN riskatlas.row_history h USING (id)
-ORDER BY h.id LIMIT %(limit)s
+ORDER BY h.id
 """
 
 
