@@ -116,11 +116,31 @@ def apply(conn: psycopg.Connection, app_role: str) -> None:
                     sql.SQL(privileges), sql.Identifier(SCHEMA, table), role))
         for table in ("load_batch", "load_reject"):
             conn.execute(sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(sql.Identifier(SCHEMA, table), role))
+        _change_feed(conn, role, tables)
         conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, role))
         for fn in APP_FUNCTIONS if verified else ():
             if not _exists(conn, f"{SCHEMA}.{fn}"):  # a schema upgraded step by step may not have it yet
                 continue
             conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(schema, sql.SQL(fn), role))
+
+
+def _change_feed(conn: psycopg.Connection, role: sql.Identifier, tables: list[str]) -> None:
+    """The change feed (migration 0013): the catalogue's restricted fields written where the view
+    ``change_visible`` reads them, that view readable, subscriptions managed and alerts marked seen
+    (rows scoped by policy)."""
+    if "restricted_field" not in tables:
+        return
+    conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(SCHEMA, "restricted_field")))
+    for name, layer in LAYERS.items():
+        hidden = [f.name for f in layer.fields if f.restricted]
+        if hidden:
+            conn.execute(sql.SQL("INSERT INTO {} (layer, fields) VALUES (%s, %s)").format(
+                sql.Identifier(SCHEMA, "restricted_field")), (name, hidden))
+    conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(SCHEMA, "change_visible"), role))
+    conn.execute(sql.SQL("GRANT INSERT, UPDATE, DELETE ON {} TO {}").format(
+        sql.Identifier(SCHEMA, "feed_subscription"), role))
+    conn.execute(sql.SQL("GRANT UPDATE (seen_at, seen_by) ON {} TO {}").format(
+        sql.Identifier(SCHEMA, "feed_alert"), role))
 
 
 def _exists(conn: psycopg.Connection, signature: str) -> bool:

@@ -21,10 +21,11 @@ class Derived:
     hazards: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     observations: dict[str, Any] | None = None
+    feed: dict[str, Any] | None = None  # alerts the load raised for cities' change-feed subscriptions
 
     def to_dict(self) -> dict[str, Any]:
         return {"grading": self.grading, "hazards": self.hazards, "notes": self.notes,
-                "observations": self.observations}
+                "observations": self.observations, "feed": self.feed}
 
 
 def after_load(settings: DatabaseSettings, layer: str, batch_id: int | None) -> Derived:
@@ -47,7 +48,17 @@ def after_load(settings: DatabaseSettings, layer: str, batch_id: int | None) -> 
     if "flags" in get_layer(layer).invalidates:
         flags = refresh_after_load(settings, layer, batch_id)
         out.hazards = flags.to_dict() if flags is not None else None
+    out.feed = _match_feed(settings)
     return out
+
+
+def _match_feed(settings: DatabaseSettings) -> dict[str, Any]:
+    """Alerts for the subscriptions the load's changes (and the grades after it) match."""
+    from layers import db
+    from services.feed import match
+
+    with db.transaction(settings) as conn:
+        return match(conn)
 
 
 def after_demo(settings: DatabaseSettings) -> Derived:

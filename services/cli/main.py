@@ -10,6 +10,7 @@ from services.cli.check import check_cmd
 from services.cli.coverage import coverage
 from services.cli.db import db_app
 from services.cli.demo import demo
+from services.cli.feed import feed_app
 from services.cli.flags import flags_app
 from services.cli.grade import grade
 from services.cli.incidents import incidents_app
@@ -45,6 +46,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(observations_app, name="observations")
 app.add_typer(inspections_app, name="inspections")
 app.add_typer(incidents_app, name="incidents")
+app.add_typer(feed_app, name="feed")
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -24,11 +24,13 @@ from services.web.routers import (
     analysis_grading,
     analysis_hazards,
     analysis_overlay,
+    changes,
     health,
     incidents,
     inspections,
     mobile,
     nearby,
+    observations_features,
     observations_push,
     observations_read,
     uploads,
@@ -123,10 +125,12 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
                                      api_settings.tile_cache_mb * 1024 * 1024)
     app.state.routing = None
     errors.install(app)
-    for router in (health.router, ogc.router, nearby.router, uploads.router, analysis_hazards.router,
+    # observations_features before ogc: its /collections/observations would otherwise be a catalogue id
+    for router in (health.router, observations_features.router, ogc.router, nearby.router, uploads.router,
+                   analysis_hazards.router,
                    analysis_overlay.router, analysis_emergency.router, analysis_grading.router, web.router,
                    mobile.router, observations_push.router, observations_read.router, inspections.router,
-                   incidents.router):
+                   incidents.router, changes.router):
         app.include_router(router)
     docs.install(app)
     app.add_middleware(ReplicaFallback)  # innermost: a retried read passes the limits once

@@ -1,0 +1,111 @@
+"""Observations as an OGC API Features collection: each observation a point feature at its station.
+
+``datetime`` (an instant or an interval on the observed time, RFC 3339; no offset: China Standard Time)
+is bound as a range on ``observed_at``, the partition key, so PostgreSQL reads only the monthly
+partitions it spans (runtime pruning of the bound values). ``station`` and ``parameter`` take
+comma-separated keys and codes. Nothing in an observation is restricted; the batch and the user who
+wrote it are bookkeeping and left out, as on the public page. Features are built by PostGIS, ordered by
+time, station and parameter, paged by ``limit`` and ``offset``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from layers.catalogue import SCHEMA_SQL
+from services.errors import InvalidParameter
+from services.query.clauses import Clause, all_of
+from services.query.temporal import interval
+
+COLLECTION = "observations"
+MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 100
+
+
+def _names(raw: str | None, what: str) -> list[str] | None:
+    if raw is None:
+        return None
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    if not names or len(names) > 200 or any(len(n) > 120 or "\x00" in n for n in names):
+        raise InvalidParameter(f"`{what}` is a comma-separated list of at most 200 names of at most 120 characters")
+    return names
+
+
+def where_clause(datetime: str | None, station: str | None, parameter: str | None) -> Clause:
+    """The filter: ``observed_at`` in the interval (bound, so partitions are pruned), stations, parameters."""
+    parts: list[Clause] = []
+    if datetime is not None:
+        start, end, exclusive = interval(datetime)
+        if start is not None and end is not None and start == end and not exclusive:
+            parts.append(Clause(sql.SQL("o.observed_at = %s"), (start,)))
+        else:
+            if start is not None:
+                parts.append(Clause(sql.SQL("o.observed_at >= %s"), (start,)))
+            if end is not None:
+                parts.append(Clause(sql.SQL("o.observed_at < %s" if exclusive else "o.observed_at <= %s"), (end,)))
+    stations = _names(station, "station")
+    if stations is not None:
+        parts.append(Clause(sql.SQL("o.station_key = ANY(%s)"), (stations,)))
+    params = _names(parameter, "parameter")
+    if params is not None:
+        parts.append(Clause(sql.SQL("o.parameter = ANY(%s)"), ([p.lower() for p in params],)))
+    return all_of(parts)
+
+
+def items_clause(where: Clause, limit: int, offset: int) -> Clause:
+    """One page of features as GeoJSON text, built in the database (the station's point, WGS84)."""
+    text = sql.SQL("""
+        SELECT json_build_object(
+            'type', 'Feature',
+            'id', o.station_key || '|' || o.parameter || '|' || to_char(o.observed_at AT TIME ZONE 'Asia/Shanghai',
+                                                                      'YYYY-MM-DD"T"HH24:MI:SS+08:00'),
+            'geometry', ST_AsGeoJSON(s.geom, 6)::json,
+            'properties', json_build_object(
+                'station', o.station_key, 'station_name', s.name, 'medium', s.medium, 'kind', s.kind,
+                'parameter', o.parameter, 'parameter_zh', p.name_zh, 'parameter_en', p.name_en,
+                'observed_at', to_char(o.observed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS+08:00'),
+                'value', o.value, 'unit', p.unit, 'flag', o.flag, 'owner_city', o.owner_city,
+                'synthetic', s.synthetic))::text AS feature
+        FROM {schema}.observation o
+        JOIN {schema}.monitoring_station s ON s.key = o.station_key
+        LEFT JOIN {schema}.obs_parameter p ON p.code = o.parameter
+        WHERE {where}
+        ORDER BY o.observed_at, o.station_key, o.parameter
+        LIMIT %s OFFSET %s""").format(schema=SCHEMA_SQL, where=where.text)
+    return Clause(text, where.params + (limit, offset))
+
+
+def check_paging(limit: int | None, offset: int | None) -> tuple[int, int]:
+    """``limit`` and ``offset`` within their bounds, or a 400 naming them."""
+    n = DEFAULT_LIMIT if limit is None else limit
+    if not 1 <= n <= MAX_LIMIT:
+        raise InvalidParameter(f"`limit` was {n} but is expected to be between 1 and {MAX_LIMIT}")
+    o = 0 if offset is None else offset
+    if not 0 <= o <= 10_000_000:
+        raise InvalidParameter(f"`offset` was {o} but is expected to be between 0 and 10000000")
+    return n, o
+
+
+async def observation_features(conn: psycopg.AsyncConnection, datetime: str | None, station: str | None,
+                               parameter: str | None, limit: int, offset: int) -> list[str]:
+    """The page's features, each as GeoJSON text."""
+    clause = items_clause(where_clause(datetime, station, parameter), limit, offset)
+    cur = conn.cursor()
+    await cur.execute(clause.text, clause.params)
+    return [r[0] for r in await cur.fetchall()]
+
+
+def collection_document(base: str) -> dict[str, Any]:
+    """The collection's description (OGC API Features ``/collections/observations``)."""
+    return {
+        "id": COLLECTION, "title": "监测数据 / Observations",
+        "description": "Station measurements (air and water), one point feature per station, parameter and time; "
+                       "filter by `datetime` on the observed time, `station` and `parameter`.",
+        "itemType": "feature", "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "links": [{"rel": "self", "href": f"{base}/collections/{COLLECTION}", "type": "application/json"},
+                  {"rel": "items", "href": f"{base}/collections/{COLLECTION}/items", "type": "application/geo+json"},
+                  {"rel": "items", "href": f"{base}/collections/{COLLECTION}/items?f=html", "type": "text/html"}],
+    }
