@@ -81,6 +81,7 @@ UPDATE riskatlas.row_history SET
 CREATE INDEX row_history_changed_at ON riskatlas.row_history (changed_at);
 CREATE INDEX row_history_time_geom_m ON riskatlas.row_history USING gist (changed_at, geom_m);
 
+-- Tables without a geometry (inspections, cases) keep their history too, located nowhere.
 CREATE OR REPLACE FUNCTION riskatlas.keep_history_statement() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = riskatlas, public AS $$
 DECLARE
@@ -89,30 +90,34 @@ DECLARE
                                     THEN ROW(NULL, NULL, NULL, NULL)::riskatlas.actor_t
                                     ELSE riskatlas.actor() END;
     batch bigint := nullif(current_setting('riskatlas.batch_id', true), '')::bigint;
+    located boolean := EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = TG_RELID AND attname = 'geom'
+                                                            AND attnum > 0 AND NOT attisdropped);
+    g_new text := CASE WHEN located THEN 'n.geom' ELSE 'NULL::geometry' END;
+    g_old text := CASE WHEN located THEN 'o.geom' ELSE 'NULL::geometry' END;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         EXECUTE format($q$INSERT INTO riskatlas.row_history
                 (layer, key, op, old_row, new_row, changed_by, acting_role, acting_city, batch_id, geom, geom_m)
-            SELECT %L, n.key, 'insert', NULL, to_jsonb(n), $1, $2, $3, $4, n.geom, ST_Transform(n.geom, 4549)
-            FROM new_rows n$q$, TG_TABLE_NAME)
+            SELECT %L, n.key, 'insert', NULL, to_jsonb(n), $1, $2, $3, $4, %2$s, ST_Transform(%2$s, 4549)
+            FROM new_rows n$q$, TG_TABLE_NAME, g_new)
             USING who, a.role, a.city, batch;
     ELSIF TG_OP = 'UPDATE' THEN
         EXECUTE format($q$INSERT INTO riskatlas.row_history
                 (layer, key, op, old_row, new_row, changed_by, acting_role, acting_city, batch_id, geom, geom_m,
                  changed)
-            SELECT %L, o.key, 'update', oj, nj, $1, $2, $3, $4, g.g, ST_Transform(g.g, 4549),
+            SELECT %1$L, o.key, 'update', oj, nj, $1, $2, $3, $4, g.g, ST_Transform(g.g, 4549),
                    riskatlas.history_changed(oj, nj)
             FROM old_rows o JOIN new_rows n USING (id)
             CROSS JOIN LATERAL (SELECT to_jsonb(o) AS oj, to_jsonb(n) AS nj) j
-            CROSS JOIN LATERAL (SELECT CASE WHEN o.geom IS NOT DISTINCT FROM n.geom THEN n.geom
-                                            ELSE ST_Collect(o.geom, n.geom) END AS g) g
-            WHERE oj IS DISTINCT FROM nj$q$, TG_TABLE_NAME)
+            CROSS JOIN LATERAL (SELECT CASE WHEN %3$s IS NOT DISTINCT FROM %2$s THEN %2$s
+                                            ELSE ST_Collect(%3$s, %2$s) END AS g) g
+            WHERE oj IS DISTINCT FROM nj$q$, TG_TABLE_NAME, g_new, g_old)
             USING who, a.role, a.city, batch;
     ELSE
         EXECUTE format($q$INSERT INTO riskatlas.row_history
                 (layer, key, op, old_row, new_row, changed_by, acting_role, acting_city, batch_id, geom, geom_m)
-            SELECT %L, o.key, 'delete', to_jsonb(o), NULL, $1, $2, $3, $4, o.geom, ST_Transform(o.geom, 4549)
-            FROM old_rows o$q$, TG_TABLE_NAME)
+            SELECT %L, o.key, 'delete', to_jsonb(o), NULL, $1, $2, $3, $4, %2$s, ST_Transform(%2$s, 4549)
+            FROM old_rows o$q$, TG_TABLE_NAME, g_old)
             USING who, a.role, a.city, batch;
     END IF;
     RETURN NULL;

@@ -56,8 +56,12 @@ def test_labels_cover_every_city_and_county(client: TestClient) -> None:
 def test_mobile_page_is_one_small_self_contained_document(client: TestClient) -> None:
     r = client.get("/m")
     assert r.status_code == 200 and len(r.content) < 24_000
-    # self-contained but for the inspection form, loaded after the page and kept by the service worker
-    assert r.text.count("<script src") == 1 and '<script src="/static/js/m-inspect.js"' in r.text
+    # self-contained but for the inspection form and the incident alerts, loaded after the page and kept by
+    # the service worker (so the page still opens whole offline)
+    external = set(re.findall(r'<script src="([^"]+)"', r.text))
+    assert external == {"/static/js/m-inspect.js", "/static/js/viewer-incidents.js", "/static/js/m-incidents.js"}
+    kept = client.get("/m/sw.js").text
+    assert all(f'"{src}"' in kept for src in external)  # in the worker's precache list
     assert "<link rel=\"stylesheet\"" not in r.text
     assert "crs=" in r.text and "/nearby" in r.text
 
