@@ -112,7 +112,8 @@ def test_the_maps_popup_shows_a_sites_history(browser, task_served):
     context = browser.new_context()
     page = context.new_page()
     page.goto(base + "/map")
-    page.wait_for_function("window.RA && window.RA.history && window.RA.cfg")
+    # as a popup would: once the map has started (its place names are loaded)
+    page.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=60_000)
     page.evaluate("""k => { localStorage.setItem('riskatlas.m.inspect.key', JSON.stringify(k));
         const el = document.createElement('div'); el.id = 'probe'; el.innerHTML = '<div class="popup"></div>';
         document.body.appendChild(el); RA.history.fill(el, 'CZ-CHEM'); }""", keys["cz"])
