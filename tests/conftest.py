@@ -128,3 +128,19 @@ def demo_copy(cluster_settings: DatabaseSettings, demo_template: str) -> Iterato
     s = _clone(cluster_settings, demo_template, "democopy")
     yield s
     cluster.drop_database(cluster_settings, s.db_name)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium through Playwright, shared by every browser test of the session.
+
+    ``executable_path`` is Debian's chromium (Playwright's own browser download is never used); a missing
+    chromium fails the tests: nothing here skips."""
+    from playwright.sync_api import sync_playwright
+
+    from maps.png import CHROMIUM_ARGS, chromium_path
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
+        yield b
+        b.close()
