@@ -193,14 +193,15 @@ CREATE TABLE riskatlas.feed_match_state (
 );
 INSERT INTO riskatlas.feed_match_state (id, last_history_id) VALUES (1, 0);
 
+-- A city's steward or duty officer (migration 0012's actor_duty_scope) manages its subscriptions and alerts.
 ALTER TABLE riskatlas.feed_subscription ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_city ON riskatlas.feed_subscription FOR ALL
-    USING ((SELECT riskatlas.actor_write_scope()) = '*' OR city = (SELECT riskatlas.actor_write_scope()))
-    WITH CHECK ((SELECT riskatlas.actor_write_scope()) = '*' OR city = (SELECT riskatlas.actor_write_scope()));
+    USING ((SELECT riskatlas.actor_duty_scope()) = '*' OR city = (SELECT riskatlas.actor_duty_scope()))
+    WITH CHECK ((SELECT riskatlas.actor_duty_scope()) = '*' OR city = (SELECT riskatlas.actor_duty_scope()));
 
 ALTER TABLE riskatlas.feed_alert ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_city_read ON riskatlas.feed_alert FOR SELECT
-    USING ((SELECT riskatlas.actor_write_scope()) = '*' OR city = (SELECT riskatlas.actor_write_scope()));
+    USING ((SELECT riskatlas.actor_duty_scope()) = '*' OR city = (SELECT riskatlas.actor_duty_scope()));
 CREATE POLICY own_city_seen ON riskatlas.feed_alert FOR UPDATE
-    USING ((SELECT riskatlas.actor_write_scope()) = '*' OR city = (SELECT riskatlas.actor_write_scope()))
-    WITH CHECK ((SELECT riskatlas.actor_write_scope()) = '*' OR city = (SELECT riskatlas.actor_write_scope()));
+    USING ((SELECT riskatlas.actor_duty_scope()) = '*' OR city = (SELECT riskatlas.actor_duty_scope()))
+    WITH CHECK ((SELECT riskatlas.actor_duty_scope()) = '*' OR city = (SELECT riskatlas.actor_duty_scope()));

@@ -43,26 +43,32 @@ def check_subscription(layer: str, min_level: str | None, within_m: float) -> No
         raise InvalidParameter(f"`within_m` was {within_m:g} but is expected to be > 0 and <= {MAX_WITHIN_M:g}")
 
 
+#: The roles that act for their city in subscriptions and alerts (the database's actor_duty_scope()).
+CITY_ROLES = ("steward", "duty")
+
+
 def subscription_city(identity: Identity, city: str | None) -> str:
-    """The city a subscription or an alert list is for: a steward's own; an administrator names one."""
-    if identity.role == "steward" and identity.city:
+    """The city a subscription or an alert list is for: a steward's or duty officer's own; an administrator
+    names one."""
+    if identity.role in CITY_ROLES and identity.city:
         if city is not None and city != identity.city:
-            raise Forbidden(f"a steward of {identity.city} manages that city's subscriptions and alerts, not {city}'s")
+            raise Forbidden(f"a {identity.role} of {identity.city} manages that city's subscriptions and alerts, "
+                            f"not {city}'s")
         return identity.city
     if identity.role == "admin":
         if city is None or len(city) != 6 or not city.isdigit():
             raise InvalidParameter("`city` (a 6-digit city code) is needed when an administrator acts for a city")
         return city
-    raise Forbidden(f"subscriptions and alerts are a city's: this needs a steward (or administrator) key; "
-                    f"this request is {identity.role!r}")
+    raise Forbidden(f"subscriptions and alerts are a city's: this needs a steward, duty officer or administrator "
+                    f"key; this request is {identity.role!r}")
 
 
 def require_city_actor(identity: Identity) -> None:
-    """``Forbidden`` unless ``identity`` acts for a city (a steward with its city) or is an administrator."""
-    if identity.role == "admin" or (identity.role == "steward" and identity.city):
+    """``Forbidden`` unless ``identity`` acts for a city (its steward or duty officer) or is an administrator."""
+    if identity.role == "admin" or (identity.role in CITY_ROLES and identity.city):
         return
-    raise Forbidden(f"subscriptions and alerts are a city's: this needs a steward (or administrator) key; "
-                    f"this request is {identity.role!r}")
+    raise Forbidden(f"subscriptions and alerts are a city's: this needs a steward, duty officer or administrator "
+                    f"key; this request is {identity.role!r}")
 
 
 _SUB_COLS = sql.SQL("id, city, layer, min_level, within_m, others_only, label, active, created_at, created_by")

@@ -79,7 +79,7 @@ def feed_db(cluster_settings: DatabaseSettings, fresh_template: str) -> Iterator
     with db.connect(s) as conn:
         ensure_borders(conn, 5.0, levels=("city",))
         for name, role, city in (("nj", "steward", NANJING), ("cz", "steward", CHUZHOU), ("ana", "analyst", None),
-                                 ("boss", "admin", None)):
+                                 ("boss", "admin", None), ("nj.duty", "duty", NANJING)):
             accounts.create_account(conn, name, role, city)
             keys[name] = accounts.create_key(conn, name).secret
         conn.commit()
@@ -155,6 +155,10 @@ def test_the_neighbours_new_major_source_is_in_nanjings_feed_and_alerts(feed_db,
         seen = client.post(f"/changes/alerts/{a['id']}/seen", headers=_h(keys, "nj"))
         assert seen.status_code == 200 and seen.json()["seen_by"] == "nj"
     assert client.get("/changes/alerts", params={"unseen": True}, headers=_h(keys, "nj")).json()["alerts"] == []
+    # Nanjing's duty officer reads the city's alerts too; an analyst acts for no city
+    duty = client.get("/changes/alerts", headers=_h(keys, "nj.duty"))
+    assert duty.status_code == 200 and len(duty.json()["alerts"]) == 2
+    assert client.get("/changes/alerts", headers=_h(keys, "ana")).status_code == 403
 
 
 def test_restricted_fields_never_show_to_the_public(feed_db, client):
