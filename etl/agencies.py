@@ -159,8 +159,16 @@ def load_agencies(conn: psycopg.Connection, path: Path) -> AgencyReport:
                            webhook_secret = EXCLUDED.webhook_secret, on_duty = EXCLUDED.on_duty,
                            synthetic = EXCLUDED.synthetic, owner_city = EXCLUDED.owner_city,
                            updated_at = clock_timestamp(), updated_by = riskatlas.acting_user()
+                       WHERE (agency.jurisdiction, agency.kind, agency.name, agency.name_en, agency.duty_phone,
+                              agency.duty_email, agency.webhook_url, agency.webhook_secret, agency.on_duty,
+                              agency.synthetic, agency.owner_city)
+                             IS DISTINCT FROM (EXCLUDED.jurisdiction, EXCLUDED.kind, EXCLUDED.name, EXCLUDED.name_en,
+                              EXCLUDED.duty_phone, EXCLUDED.duty_email, EXCLUDED.webhook_url, EXCLUDED.webhook_secret,
+                              EXCLUDED.on_duty, EXCLUDED.synthetic, EXCLUDED.owner_city)
                        RETURNING (xmax = 0) AS inserted""", {**r, "on_duty": Jsonb(r["on_duty"])}).fetchone()
-                if got is not None and got["inserted"]:
+                if got is None:
+                    continue  # the entry as it was: nothing written, nothing in its history
+                if got["inserted"]:
                     report.inserted += 1
                 else:
                     report.updated += 1
