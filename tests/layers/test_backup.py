@@ -118,7 +118,10 @@ def test_drill_bad_load_and_dropped_table_restored_to_the_exact_checksums(primar
     assert done["recovery_target_lsn"] and done["base_backup"] == made["name"]
     assert Path(done["previous_data_dir"]).is_dir()  # the old folder is kept
     assert "kept" in done["note"]
-    assert table_checksums(s) == before
+    after = table_checksums(s)
+    # the data exactly as before; the tile cache's epoch drawn anew, so no tile cached after the bad load is served
+    assert after.pop("tile_epoch") != before["tile_epoch"]
+    assert after == {t: h for t, h in before.items() if t != "tile_epoch"}
 
     # a table dropped by mistake: restore to a moment before the drop
     with db.connect(s) as conn:
@@ -128,7 +131,9 @@ def test_drill_bad_load_and_dropped_table_restored_to_the_exact_checksums(primar
     assert "monitoring_station" not in table_checksums(s)
     done = run_json(s, "db", "restore", "--to", moment.isoformat())
     assert done["timeline"] >= 3
-    assert table_checksums(s) == before
+    after = table_checksums(s)
+    after.pop("tile_epoch")
+    assert after == {t: h for t, h in before.items() if t != "tile_epoch"}
     assert _write_and_read(s) == 20
 
 
