@@ -6,7 +6,7 @@
 -- Every insert, update, delete or truncate of a layer table writes, in the same statement, the cells it
 -- touched: for points the z14 tile holding the old and the new position (one row per distinct cell, so a
 -- load of a million points writes a few thousand rows), for lines and areas the envelope of the old and
--- the new shape; a truncate touches the whole world. An update that changes nothing writes nothing.
+-- the new shape (a polygon even for a straight line along a meridian); a truncate touches the whole world. An update that changes nothing writes nothing.
 -- The application role cannot read the table; it asks riskatlas.tile_version() and riskatlas.tile_fresh().
 
 CREATE TABLE riskatlas.tile_change (
@@ -53,31 +53,36 @@ BEGIN
                                                20037508.342789244, 20037508.342789244, 3857));
         RETURN NULL;
     END IF;
-    -- the shapes touched: old and new (an update only where the row changed)
-    cells := CASE TG_OP
-        WHEN 'INSERT' THEN 'SELECT n.geom FROM new_rows n'
-        WHEN 'DELETE' THEN 'SELECT o.geom FROM old_rows o'
-        ELSE 'SELECT g FROM old_rows o JOIN new_rows n USING (id), LATERAL (VALUES (o.geom), (n.geom)) v(g)
-              WHERE to_jsonb(o) IS DISTINCT FROM to_jsonb(n)' END;
+    -- the shapes touched: old and new (an update, in tables with an id, only where the row changed)
+    cells := CASE
+        WHEN TG_OP = 'INSERT' THEN 'SELECT n.geom FROM new_rows n'
+        WHEN TG_OP = 'DELETE' THEN 'SELECT o.geom FROM old_rows o'
+        WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = TG_RELID AND attname = 'id' AND attnum > 0
+                                                  AND NOT attisdropped)
+            THEN 'SELECT g FROM old_rows o JOIN new_rows n USING (id), LATERAL (VALUES (o.geom), (n.geom)) v(g)
+                  WHERE to_jsonb(o) IS DISTINCT FROM to_jsonb(n)'
+        ELSE 'SELECT o.geom FROM old_rows o UNION ALL SELECT n.geom FROM new_rows n' END;
     EXECUTE format($q$INSERT INTO riskatlas.tile_change (layer, extent)
         SELECT %L, ST_TileEnvelope(14, tx, ty)
         FROM (SELECT DISTINCT riskatlas.z14_col(ST_X(g)) AS tx, riskatlas.z14_row(ST_Y(g)) AS ty
               FROM (%s) s(g) WHERE GeometryType(g) = 'POINT') p
         UNION ALL
-        SELECT %L, ST_Envelope(ST_Transform(ST_Envelope(g), 3857))
-        FROM (%s) s(g) WHERE GeometryType(g) <> 'POINT'$q$, TG_TABLE_NAME, cells, TG_TABLE_NAME, cells);
+        SELECT %L, ST_MakeEnvelope(ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), 3857)
+        FROM (SELECT ST_Transform(ST_Envelope(g), 3857) AS e FROM (%s) s(g) WHERE GeometryType(g) <> 'POINT') b
+        $q$, TG_TABLE_NAME, cells, TG_TABLE_NAME, cells);
     RETURN NULL;
 END $$;
 
--- Every layer table (those that keep history) notes its changes.
+-- Every table with a geometry `geom` notes its changes (the layers, boundaries included, and what is derived
+-- from them; tiles ask only for their own layers).
 DO $$
 DECLARE
     t text;
 BEGIN
-    FOR t IN SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
-             JOIN pg_namespace s ON s.oid = c.relnamespace
-             WHERE s.nspname = 'riskatlas' AND g.tgname = c.relname || '_history_insert'
-               AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'geom')
+    FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+             WHERE s.nspname = 'riskatlas' AND c.relkind = 'r'
+               AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'geom'
+                                                          AND a.attnum > 0 AND NOT a.attisdropped)
              ORDER BY 1
     LOOP
         EXECUTE format($f$CREATE TRIGGER %1$s_tiles_insert AFTER INSERT ON riskatlas.%1$s

@@ -129,3 +129,19 @@ def test_a_new_epoch_retires_every_tile_and_the_app_cannot_read_the_changes(
     with db.connect(fresh_db, role="app") as conn:
         with pytest.raises(Exception, match="permission denied"):
             conn.execute("SELECT count(*) FROM riskatlas.tile_change")
+
+
+def test_lines_and_areas_retire_the_tiles_their_envelope_covers(client: TestClient, fresh_db: DatabaseSettings) -> None:
+    """A river drawn along a meridian (a flat envelope) and a boundary edit (a table keyed by code) note
+    their envelopes."""
+    with db.connect(fresh_db) as conn:
+        conn.execute("""INSERT INTO riskatlas.river (key, name, river_class, owner_city, geom) VALUES
+                        ('r-straight', '直河', 'minor', '320100', ST_SetSRID(ST_MakeLine(ST_MakePoint(118.63, 32.00),
+                                                                      ST_MakePoint(118.63, 32.10)), 4326))""")
+        got = conn.execute("""SELECT GeometryType(extent) AS t, extent && ST_Transform(  -- as tile_fresh asks
+                                  ST_SetSRID(ST_MakePoint(118.63, 32.05), 4326), 3857) AS holds
+                              FROM riskatlas.tile_change WHERE layer = 'river'""").fetchall()
+        assert got and all(r["t"] == "POLYGON" and r["holds"] for r in got)
+        conn.execute("UPDATE riskatlas.admin_area SET name_en = 'Nanjing City' WHERE code = '320100'")
+        area = conn.execute("SELECT count(*) AS n FROM riskatlas.tile_change WHERE layer = 'admin_area'").fetchone()
+        assert area["n"] >= 1
