@@ -66,6 +66,16 @@ def _listed(page: Any) -> list[dict[str, Any]]:
         "els => els.map(e => ({key: e.dataset.key, distance: Number(e.dataset.distance), status: e.dataset.status}))")
 
 
+def _look_up(page: Any, base: str, lon: float, lat: float) -> None:
+    """Open the phone page, type a WGS84 position and wait until its search has answered."""
+    page.goto(base + "/m")
+    page.wait_for_selector("#status[data-state='no_position']")
+    page.fill("#lon", f"{lon:.6f}")
+    page.fill("#lat", f"{lat:.6f}")
+    page.click("#lookup")
+    page.wait_for_selector("#status[data-state='done']")
+
+
 def _expected_order(sites: list[dict[str, Any]]) -> list[str]:
     """Active sites first, each group nearest first, as the page promises."""
     return ([s["key"] for s in sites if s["status"] in (None, "active")]
@@ -147,12 +157,7 @@ def test_active_sites_come_first_and_closed_ones_say_so(browser: Any, served: st
     assert first["status"] != "active", "the nearest site is the closed one"
     context = browser.new_context(viewport={"width": 360, "height": 740})
     page = context.new_page()
-    page.goto(served + "/m")
-    page.wait_for_selector("#status[data-state='no_position']")
-    page.fill("#lon", f"{lon:.6f}")
-    page.fill("#lat", f"{lat:.6f}")
-    page.click("#lookup")
-    page.wait_for_selector("#status[data-state='done']")
+    _look_up(page, served, lon, lat)
     listed = _listed(page)
     statuses = [s["status"] for s in listed]
     assert statuses[0] == "active" and "active" not in statuses[statuses.index(first["status"]):]
@@ -168,12 +173,7 @@ def test_navigation_links_carry_each_maps_own_coordinates(browser: Any, served: 
     lon, lat = _near_a_source(demo_db)
     context = browser.new_context(viewport={"width": 360, "height": 740})
     page = context.new_page()
-    page.goto(served + "/m")
-    page.wait_for_selector("#status[data-state='no_position']")
-    page.fill("#lon", f"{lon:.6f}")
-    page.fill("#lat", f"{lat:.6f}")
-    page.click("#lookup")
-    page.wait_for_selector("#status[data-state='done']")
+    _look_up(page, served, lon, lat)
     direct = httpx.get(served + "/nearby", params={"x": lon, "y": lat, "radius": 5000, "limit": 30}).json()
     site = direct["sites"][0]
     amap = page.get_attribute(f"#sites li[data-key='{site['key']}'] a.amap", "href")
@@ -328,12 +328,7 @@ def test_a_key_on_the_phone_shows_the_duty_contact_to_call(browser: Any, demo_db
             if key:
                 context.add_init_script(f"localStorage.setItem('riskatlas.m.inspect.key', '{json.dumps(key)}')")
             page = context.new_page()
-            page.goto(base + "/m")
-            page.wait_for_selector("#status[data-state='no_position']")
-            page.fill("#lon", f"{row['lon']:.6f}")
-            page.fill("#lat", f"{row['lat']:.6f}")
-            page.click("#lookup")
-            page.wait_for_selector("#status[data-state='done']")
+            _look_up(page, base, row["lon"], row["lat"])
             call = page.query_selector(f"#sites li[data-key='{row['key']}'] a.call")
             if key is None:
                 assert call is None, "a contact reached a phone without a key"
