@@ -63,15 +63,24 @@ def _match_feed(settings: DatabaseSettings) -> dict[str, Any]:
 
 def after_demo(settings: DatabaseSettings) -> Derived:
     """Grade every source and compute every hazard flag; raise the exceedance events of the demo's year of
-    observations and derive its monthly section records from them (in place of the typed-in ones)."""
+    observations, send their notices to the downstream cities (incidents of kind exceedance) and derive
+    the monthly section records from the observations (in place of the typed-in ones)."""
     from etl.sources.demo.observations import YEAR
+    from layers import db
     from services.grading import grade_sources
     from services.hazards import refresh_full
+    from services.incidents.exceedance import notify_pending
+    from services.incidents.settings import DeliverySettings
     from services.observations.refresh import refresh_year
 
-    return Derived(grading=_grade_summary(grade_sources(settings, scope="all")),
-                   hazards=refresh_full(settings).to_dict(),
-                   observations=refresh_year(settings, YEAR, replace_loaded=True))
+    derived = Derived(grading=_grade_summary(grade_sources(settings, scope="all")),
+                      hazards=refresh_full(settings).to_dict(),
+                      observations=refresh_year(settings, YEAR, replace_loaded=True))
+    with db.connect(settings) as conn:
+        sent = notify_pending(conn, sender=DeliverySettings().sender_id)
+        derived.observations = {**(derived.observations or {}), "notices": sent.to_dict()}
+        conn.commit()
+    return derived
 
 
 def _has_population(settings: DatabaseSettings) -> bool:

@@ -190,7 +190,8 @@ def close_cmd(incident_id: int = typer.Argument(..., min=1), note: str = typer.O
 
 @incidents_app.command("deliver")
 def deliver_cmd(as_json: bool = JsonOpt) -> None:
-    """One delivery round: mark overdue notices, send what is due by e-mail and webhook (a batch job)."""
+    """One delivery round: notices of new exceedances at cross-border sections, overdue notices marked, what
+    is due sent by e-mail and webhook (a batch job)."""
     from services.incidents import delivery
     from services.incidents.settings import DeliverySettings
 
@@ -201,6 +202,12 @@ def deliver_cmd(as_json: bool = JsonOpt) -> None:
     if as_json:
         print_json(r.to_dict())
         return
+    x = r.exceedances
+    if x.get("events"):
+        out.print(f"断面超标 exceedances: {x['events']} samples, {x['incidents_opened']} incidents opened, "
+                  f"{x['updates']} updates sent")
+    if x.get("cleared"):
+        out.print(f"断面超标撤销 withdrawn exceedances all-cleared: {x['cleared']}")
     out.print(f"taken {r.taken}, delivered {r.delivered}, failed (queued again) {r.failed}, overdue {r.overdue}")
     for e in r.errors[:10]:
         out.print(f"  {e}")

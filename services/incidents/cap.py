@@ -47,6 +47,7 @@ class Message:
     incident_ref: str | None = None
     web: str | None = None
     sender_name: str = "南京都市圈突发环境事件联合值守 / Nanjing metropolitan area joint environmental duty"
+    certainty: str = "Likely"         # Observed for measured exceedances, Likely for model estimates
 
 
 def cap_time(t: datetime) -> str:
@@ -80,7 +81,7 @@ def to_xml(m: Message) -> str:
         _sub(info, "responseType", "AllClear" if m.msg_type == "Cancel" else "Monitor")
         _sub(info, "urgency", "Past" if m.msg_type == "Cancel" else "Immediate")
         _sub(info, "severity", m.severity)
-        _sub(info, "certainty", "Likely")
+        _sub(info, "certainty", m.certainty)
         if m.onset:
             _sub(info, "onset", cap_time(m.onset))
         if m.expires:

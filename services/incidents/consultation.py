@@ -181,9 +181,11 @@ def record_html(conn: psycopg.Connection, incident_id: int) -> str:
         parts.append(f"<tr><td>{entry['id']}</td><td>{e(str(entry['posted_at']))}</td><td>{e(entry['posted_city'])}"
                      f"</td><td>{e(entry['posted_by'])}</td><td>{e(entry['kind'])}</td><td>{content}</td></tr>")
     parts.append("</table>")
-    known = {k: a.get(k) for k in ("incident", "notify", "warnings")}
+    known = {k: a.get(k) for k in ("incident", "notify", "events", "warnings") if k in a}
     parts.append("<h2>开启时的分析 / Analysis at opening</h2>"
                  f"<pre>{e(json.dumps(known, ensure_ascii=False, indent=1, default=str))}</pre>")
-    parts.append("<p class=\"synthetic\">模型估算，仅供应急决策参考。演示区数据为合成数据。/ Model estimates for "
-                 "emergency screening; the demo region's inventory is synthetic.</p></body></html>")
+    basis = ("监测数据超过断面目标。/ Measured samples over the section's target." if inc["kind"] == "exceedance"
+             else "模型估算，仅供应急决策参考。/ Model estimates for emergency screening.")
+    parts.append(f"<p class=\"synthetic\">{basis} 演示区数据为合成数据。/ The demo region's data are synthetic."
+                 "</p></body></html>")
     return "\n".join(parts)

@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 
 from layers import db
 from layers.settings import DatabaseSettings
-from services.incidents import cap
+from services.incidents import cap, exceedance
 from services.incidents.rules import rules
 from services.incidents.settings import DeliverySettings
 
@@ -44,10 +44,11 @@ class Round:
     failed: int = 0
     overdue: int = 0
     errors: list[str] = field(default_factory=list)
+    exceedances: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"taken": self.taken, "delivered": self.delivered, "failed": self.failed, "overdue": self.overdue,
-                "errors": self.errors[:20]}
+                "exceedances": self.exceedances, "errors": self.errors[:20]}
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -56,9 +57,11 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def run_once(db_settings: DatabaseSettings, settings: DeliverySettings) -> Round:
-    """Mark overdue notices, then deliver what is due: one round, as the schema owner."""
+    """Send the notices of new exceedance events (:mod:`services.incidents.exceedance`), mark overdue
+    notices, then deliver what is due: one round, as the schema owner."""
     result = Round()
     with db.connect(db_settings) as conn:
+        result.exceedances = exceedance.notify_pending(conn, sender=settings.sender_id).to_dict()
         result.overdue = sweep_overdue(conn)
         while True:
             r = deliver_due(conn, settings)
@@ -78,8 +81,10 @@ def deliver_due(conn: psycopg.Connection, settings: DeliverySettings) -> Round:
     with conn.transaction():
         rows = cur.execute(
             """SELECT d.id, d.channel, d.target, d.attempts, d.notice_id, n.cap_xml, n.bulletin, n.msg_type,
-                      n.jurisdiction_name, n.incident_id, n.cap_identifier, a.webhook_secret, a.name AS agency
+                      n.jurisdiction_name, n.incident_id, n.cap_identifier, a.webhook_secret, a.name AS agency,
+                      i.kind AS incident_kind
                FROM riskatlas.delivery d JOIN riskatlas.notice n ON n.id = d.notice_id
+               JOIN riskatlas.incident i ON i.id = n.incident_id
                LEFT JOIN riskatlas.agency a ON a.id = n.agency_id
                WHERE d.status = 'queued' AND d.next_attempt_at <= clock_timestamp()
                ORDER BY d.next_attempt_at, d.id LIMIT %s FOR UPDATE OF d SKIP LOCKED""",
@@ -157,7 +162,8 @@ def _mail(r: dict[str, Any], token: str | None, settings: DeliverySettings) -> E
     """The e-mail of one notice: the bulletin, the acknowledgement link, the CAP alert attached."""
     m = EmailMessage()
     kind = {"Alert": "预警通报 Alert", "Update": "更新 Update", "Cancel": "解除 All clear"}[r["msg_type"]]
-    m["Subject"] = f"[{kind}] 突发环境事件 #{r['incident_id']} — {r['jurisdiction_name']}"
+    what = "跨界断面超标 Section exceedance" if r.get("incident_kind") == "exceedance" else "突发环境事件"
+    m["Subject"] = f"[{kind}] {what} #{r['incident_id']} — {r['jurisdiction_name']}"
     m["From"] = settings.mail_from
     m["To"] = r["target"]
     m["X-Riskatlas-Notice"] = str(r["notice_id"])

@@ -92,7 +92,7 @@ def _open(cur: psycopg.Cursor[Any], conn: psycopg.Connection, kind: str, analysi
         sent = datetime.now(CHINA_TIME)
         b = notify.bulletin(analysis if kind == "spill" else None, analysis if kind == "plume" else None, sent)
         text = notify.to_text(b)
-        agencies = _agencies(cur, [e["code"] for e in entries])
+        agencies = agencies_for(cur, [e["code"] for e in entries])
         minutes = rules().ack_minutes[severity]
         notices = []
         for e in entries:
@@ -104,11 +104,11 @@ def _open(cur: psycopg.Cursor[Any], conn: psycopg.Connection, kind: str, analysi
                             "msg_type": "Alert", "ident": ident, "refs": [], "arrival": arrival,
                             "basis": e.get("first_arrival_basis"), "bulletin": _addressed(e, text), "severity": severity,
                             "xml": cap.to_xml(msg), "sent": sent, "due": sent + timedelta(minutes=minutes)})
-        _insert_notices(cur, notices)
+        insert_notices(cur, notices)
     return {"id": incident_id, "created": True, "notices": len(notices)}
 
 
-def _insert_notices(cur: psycopg.Cursor[Any], notices: list[dict[str, Any]]) -> None:
+def insert_notices(cur: psycopg.Cursor[Any], notices: list[dict[str, Any]]) -> None:
     """All notices in one statement (one trigger run queues their deliveries)."""
     if not notices:
         return
@@ -177,7 +177,7 @@ def set_status(conn: psycopg.Connection, incident_id: int, status: str, *, note:
                             "ident": ident, "refs": [i for _, i, _ in refs], "arrival": e["arrival"],
                             "basis": e["basis"], "bulletin": text, "severity": inc["severity"],
                             "xml": cap.to_xml(msg), "sent": sent, "due": None})
-        _insert_notices(cur, notices)
+        insert_notices(cur, notices)
     return {"id": incident_id, "status": status, "notices": len(notices)}
 
 
@@ -320,7 +320,7 @@ def _visible(cur: psycopg.Cursor[Any], incident_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-def _agencies(cur: psycopg.Cursor[Any], codes: list[str]) -> dict[str, int]:
+def agencies_for(cur: psycopg.Cursor[Any], codes: list[str]) -> dict[str, int]:
     """The agency to address per jurisdiction: its duty office, else its bureau."""
     rows = cur.execute(
         """SELECT DISTINCT ON (jurisdiction) jurisdiction, id FROM riskatlas.agency
@@ -359,8 +359,10 @@ def _message(ident: str, sender: str, sent: datetime, msg_type: str, severity: s
         identifier=ident, sender=sender, sent=sent, msg_type=msg_type, severity=severity,
         event_zh=f"突发环境事件：{sub['name_zh']}{inc['kind_zh']}", event_en=f"Environmental emergency: {sub['name']} "
                                                                          f"{inc['kind']}",
-        headline_zh=f"{sub['name_zh']}{inc['kind_zh']}，预计{arrival}影响{e['name']}",
-        headline_en=f"{sub['name']} {inc['kind']}: expected to reach {name_en} at {arrival}",
+        headline_zh=f"{sub['name_zh']}{inc['kind_zh']}，" + (f"预计{arrival}影响{e['name']}" if arrival != "-"
+                                                            else f"涉及{e['name']}"),
+        headline_en=f"{sub['name']} {inc['kind']}: " + (f"expected to reach {name_en} at {arrival}" if arrival != "-"
+                                                        else f"concerns {name_en}"),
         description_zh=text, description_en=text,
         instruction_zh="请核实并确认收到本通报，启动本辖区应急监测，关注取水口与跨界断面。",
         instruction_en="Acknowledge this notice, start emergency monitoring in your jurisdiction, watch the "

@@ -8,9 +8,10 @@ exceedance.  Upstream and downstream cities come from the river network as the l
 (``services.ledger.sections``).  The event row is the in-app notification: the downstream city lists
 it (``GET /observations/events``, ``riskatlas observations events``) and acknowledges it.
 
-The incident/notice machinery (DESIGN 11: notices by e-mail, webhook and CAP) does not exist yet.  When
-it does, it picks up ``observation_event`` rows with ``status = 'open' AND notice_id IS NULL``, sends one
-notice to the downstream city's agency and records the notice in ``notice_id``.
+The incident machinery sends them (:mod:`services.incidents.exceedance`, run by the delivery worker): it
+picks up ``observation_event`` rows with ``status = 'open' AND notice_id IS NULL``, sends a CAP notice to
+the downstream city's agency (an incident of kind ``exceedance`` per section and parameter) and records
+the notice in ``notice_id``; acknowledging either acknowledges both.
 
 A correction that brings a sample back within target withdraws its event (status 'withdrawn'); one
 that changes the value of an exceedance updates it.  Only valid and estimated samples count.

@@ -99,13 +99,18 @@ async def observation_features(conn: psycopg.AsyncConnection, datetime: str | No
     return [r[0] for r in await cur.fetchall()]
 
 
-def collection_document(base: str) -> dict[str, Any]:
-    """The collection's description (OGC API Features ``/collections/observations``)."""
+def collection_document(base: str, bbox: tuple[float, ...] | None = None) -> dict[str, Any]:
+    """The collection's description (OGC API Features ``/collections/observations``); ``bbox``: the
+    stations' extent (CRS84), the collection's spatial extent."""
     return {
-        "id": COLLECTION, "title": "监测数据 / Observations",
+        "id": COLLECTION, "title": "Observations", "title_zh": "监测数据",
         "description": "Station measurements (air and water), one point feature per station, parameter and time; "
-                       "filter by `datetime` on the observed time, `station` and `parameter`.",
-        "itemType": "feature", "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+                       "filter by `datetime` on the observed time, `station` and `parameter` (监测数据)",
+        "itemType": "feature", "geometry_type": "Point",
+        "extent": {"spatial": {"bbox": [list(bbox) if bbox else [-180.0, -90.0, 180.0, 90.0]],
+                               "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "storageCrs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
         "links": [{"rel": "self", "href": f"{base}/collections/{COLLECTION}", "type": "application/json"},
                   {"rel": "items", "href": f"{base}/collections/{COLLECTION}/items", "type": "application/geo+json"},
                   {"rel": "items", "href": f"{base}/collections/{COLLECTION}/items?f=html", "type": "text/html"}],

@@ -59,6 +59,10 @@ def test_a_month_of_one_station_and_parameter_as_geojson_and_html(obs):
     h = client.get("/collections/observations/items", params={"f": "html", "station": "CZ-A", "limit": 5})
     assert h.status_code == 200 and "滁州空气站" in h.text and h.headers["content-type"].startswith("text/html")
     assert client.get("/collections/observations").json()["id"] == "observations"
+    listed = {c["id"]: c for c in client.get("/collections").json()["collections"]}
+    stations = listed["monitoring_station"]["extent"]["spatial"]["bbox"]
+    assert listed["observations"]["extent"]["spatial"]["bbox"] == stations  # listed, at its stations' extent
+    assert "observations/items?f=html" in client.get("/collections", params={"f": "html"}).text
 
 
 @pytest.mark.parametrize("params, needle", [({"datetime": "November"}, "datetime"), ({"limit": 0}, "`limit`"),

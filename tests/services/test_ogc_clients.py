@@ -134,6 +134,7 @@ def test_gdal_lists_every_collection(server: Server) -> None:
     out = _ogrinfo("-so", f"OAPIF:{server.url}")
     for name, layer in LAYERS.items():
         assert re.search(rf"\d+: {name} \(title: {re.escape(layer.title)}\)", out), out
+    assert re.search(r"\d+: observations \(title: Observations\)", out), out
 
 
 def test_gdal_counts_every_layer(server: Server, demo_db: DatabaseSettings) -> None:
@@ -171,7 +172,7 @@ def test_gdal_passes_attribute_filters_to_the_server(server: Server, demo_db: Da
 def test_owslib_reads_collections_items_and_queryables(server: Server, demo_db: DatabaseSettings) -> None:
     api = Features(server.url)
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in api.conformance()["conformsTo"]
-    assert [c["id"] for c in api.collections()["collections"]] == list(LAYERS)
+    assert [c["id"] for c in api.collections()["collections"]] == [*LAYERS, "observations"]
     assert api.collection("river")["id"] == "river"
     items = api.collection_items("risk_source", bbox=list(BOX), limit=1000)
     expected = _count(

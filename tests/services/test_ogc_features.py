@@ -110,7 +110,7 @@ def test_collections_list_every_layer_with_extent_and_crs(
 ) -> None:
     doc = client.get("/collections").json()
     ids = [c["id"] for c in doc["collections"]]
-    assert ids == list(LAYERS)
+    assert ids == [*LAYERS, "observations"]  # every layer of the catalogue, then the observations
     rs = next(c for c in doc["collections"] if c["id"] == "risk_source")
     truth = _sql(
         demo_db,

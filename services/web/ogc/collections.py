@@ -10,6 +10,7 @@ from gis.crs import CRS84
 from layers.catalogue import LAYERS, Layer
 from services.errors import NotFound
 from services.identity import Identity
+from services.observations.features import collection_document
 from services.query.crs import SUPPORTED_URIS
 from services.query.views import CollectionView, view
 from services.web.deps import IdentityDep, ReadPoolDep
@@ -93,13 +94,16 @@ async def collections(
     fmt = output_format(request, f)
     extents = await extent_cache(request).get(pool, LAYERS.values())
     docs = [collection_doc(request, layer, extents[layer.name], fmt) for layer in LAYERS.values()]
+    # the observations (not a layer of the catalogue: a time-partitioned table read at its stations)
+    docs.append(collection_document(L.base(request), extents["monitoring_station"]))
     out = {
         "links": L.self_and_alternate(request, "/collections", L.JSON, fmt, title="collections"),
         "collections": docs,
         "crs": SUPPORTED_URIS,
     }
     if fmt == "html":
-        rows = [{**d, "bbox": d["extent"]["spatial"]["bbox"][0] if extents[d["id"]] else None} for d in docs]
+        rows = [{**d, "bbox": d["extent"]["spatial"]["bbox"][0] if extents.get(d["id"], True) else None,
+                 "queryables": d["id"] in LAYERS} for d in docs]
         return html_response(
             "collections.html",
             title="Collections",

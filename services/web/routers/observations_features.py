@@ -11,10 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from layers.catalogue import LAYERS
 from services.errors import InvalidParameter
 from services.observations.features import COLLECTION, check_paging, collection_document, observation_features
 from services.web.deps import IdentityDep, ReadPoolDep
 from services.web.ogc.execute import read_connection
+from services.web.ogc.extents import extent_cache
 from services.web.ogc.render import json_response
 
 router = APIRouter(tags=["Observations"])
@@ -22,8 +24,10 @@ GEOJSON = "application/geo+json"
 
 
 @router.get(f"/collections/{COLLECTION}", summary="The observations collection")
-async def collection(request: Request) -> Response:
-    return json_response(collection_document(str(request.base_url).rstrip("/")))
+async def collection(request: Request, pool: ReadPoolDep) -> Response:
+    stations = LAYERS["monitoring_station"]
+    bbox = (await extent_cache(request).get(pool, [stations]))[stations.name]
+    return json_response(collection_document(str(request.base_url).rstrip("/"), bbox))
 
 
 @router.get(f"/collections/{COLLECTION}/items", summary="Observations as point features at their stations",
