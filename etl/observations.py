@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -97,22 +98,56 @@ class Checked:
 
 # --------------------------------------------------------------------------------------------- reading
 
+#: A workbook's parts may expand to at most this many bytes (a zip bomb is refused before it is parsed).
+WORKBOOK_MAX_BYTES = 512 * 1024 * 1024
+
+
 def read_file(path: Path, *, encoding: str | None = None) -> Batch:
-    """Read a long or wide observation CSV into a :class:`Batch` (header errors are ``InputError``)."""
-    if path.suffix.lower() not in (".csv", ".txt"):
-        raise InputError(f"file {path.name}: observations are read from CSV files, not {path.suffix or '(no suffix)'}")
+    """Read a long or wide observation CSV, or the first sheet of an Excel workbook (.xlsx), into a
+    :class:`Batch` (header errors are ``InputError``)."""
+    suffix = path.suffix.lower()
+    if suffix == ".xls":
+        raise InputError(f"file {path.name}: the old Excel format (.xls) is not read; save it as .xlsx or CSV")
+    if suffix not in (".csv", ".txt", ".xlsx"):
+        raise InputError(f"file {path.name}: observations are read from CSV files or Excel workbooks (.xlsx), "
+                         f"not {path.suffix or '(no suffix)'}")
     if not path.exists():
         raise InputError(f"file {path.name}: no such file")
-    text, used = decode_text(path.read_bytes(), encoding, f"file {path.name}")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"file {path.name}: not a well-formed CSV: {str(exc).splitlines()[0][:200]}") from None
+    if suffix == ".xlsx":
+        frame = _read_workbook(path)
+        used = "xlsx"
+    else:
+        text, used = decode_text(path.read_bytes(), encoding, f"file {path.name}")
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"file {path.name}: not a well-formed CSV: {str(exc).splitlines()[0][:200]}") from None
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     batch = from_frame(frame, label=f"file {path.name}")
-    if used != "utf-8-sig":
+    if used == "xlsx":
+        batch.notes.append("read from the workbook's first sheet")
+    elif used != "utf-8-sig":
         batch.notes.append(f"read as {used.upper()}")
     return batch
+
+
+def _read_workbook(path: Path) -> pd.DataFrame:
+    """The first sheet as text cells (openpyxl, through defusedxml; no formulas evaluated, cached values
+    read); a workbook that is not one, or whose parts would expand past WORKBOOK_MAX_BYTES, is refused."""
+    data = path.read_bytes()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            expanded = sum(i.file_size for i in z.infolist())
+    except zipfile.BadZipFile:
+        raise InputError(f"file {path.name}: not an Excel workbook (.xlsx is a zip package)") from None
+    if expanded > WORKBOOK_MAX_BYTES:
+        raise InputError(f"file {path.name}: the workbook expands to {expanded / 2**20:.0f} MiB, more than "
+                         f"{WORKBOOK_MAX_BYTES // 2**20} MiB; split it or save it as CSV")
+    try:
+        frame = pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
+    except Exception as exc:  # noqa: BLE001 (openpyxl raises many kinds for a damaged package)
+        raise InputError(f"file {path.name}: not a readable Excel workbook: {str(exc).splitlines()[0][:200]}") from None
+    return frame.fillna("").astype(str)
 
 
 def from_frame(frame: pd.DataFrame, *, label: str) -> Batch:

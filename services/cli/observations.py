@@ -17,8 +17,9 @@ observations_app = typer.Typer(help="Station measurements: load files, list sect
 
 @observations_app.command("load")
 def observations_load(
-    file: Path = typer.Argument(..., help="CSV, long (station,parameter,time,value,unit[,flag]) or wide "
-                                          "(station,time,<parameter>...); UTF-8 or GB18030"),
+    file: Path = typer.Argument(..., help="CSV or Excel workbook (.xlsx, first sheet), long "
+                                          "(station,parameter,time,value,unit[,flag]) or wide "
+                                          "(station,time,<parameter>...); CSV in UTF-8 or GB18030"),
     as_city: str | None = typer.Option(None, "--as-city", help="Load as the steward of this city code"),
     encoding: str | None = typer.Option(None, "--encoding", help="Text encoding when it is not UTF-8 or GB18030"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check and count, then roll back"),

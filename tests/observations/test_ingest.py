@@ -124,6 +124,49 @@ def test_wide_gb18030_with_chinese_headers_and_units_in_the_header(stations, tmp
                    ("o3_8h", 8): 100, ("o3_8h", 9): 110}
 
 
+def test_an_excel_workbook_wide_with_real_dates_and_a_damaged_one(stations, tmp_path):
+    """The first sheet of an .xlsx (cells typed as Excel types them: dates, numbers, text) loads like a CSV;
+    a damaged workbook, an .xls and a zip bomb are refused naming the file, nothing loaded."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    settings, _ = stations
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["站点编码", "监测时间", "PM2.5", "CO(μg/m³)"])
+    ws.append(["NJ-A", datetime(2026, 1, 5, 8, 0), 75, 1200])
+    ws.append(["NJ-A", datetime(2026, 1, 5, 9, 0), "80", None])
+    ws.append(["NJ-A", datetime(2026, 1, 5, 10, 0), -1, 900.5])
+    wb.create_sheet("说明").append(["synthetic test workbook"])
+    path = tmp_path / "观测.xlsx"
+    wb.save(path)
+    report = load_observation_file(settings, path, actor=STEWARD, now=NOW)
+    assert (report.rows_in, report.rows_inserted, report.rows_rejected) == (5, 4, 1)
+    assert report.rejects[0].field == "PM2.5" and "cannot be negative" in report.rejects[0].reason
+    assert "read from the workbook's first sheet" in report.notes
+    with db.connect(settings) as conn:
+        got = {(r["parameter"], r["h"]): r["value"] for r in conn.execute(
+            """SELECT parameter, extract(hour FROM observed_at AT TIME ZONE 'Asia/Shanghai')::int AS h, value
+               FROM riskatlas.observation""").fetchall()}
+    assert got == {("pm25", 8): 75, ("pm25", 9): 80, ("co", 8): pytest.approx(1.2), ("co", 10): pytest.approx(0.9005)}
+
+    damaged = tmp_path / "坏.xlsx"
+    damaged.write_bytes(path.read_bytes()[:400])
+    with pytest.raises(InputError, match="坏.xlsx: not an Excel workbook"):
+        load_observation_file(settings, damaged, actor=STEWARD, now=NOW)
+    with pytest.raises(InputError, match="old.xls: the old Excel format"):
+        load_observation_file(settings, _file(tmp_path, "x", "old.xls"), actor=STEWARD, now=NOW)
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"0" * (600 * 2**20))
+    assert bomb.stat().st_size < 2 * 2**20
+    with pytest.raises(InputError, match="bomb.xlsx: the workbook expands to 600 MiB"):
+        load_observation_file(settings, bomb, actor=STEWARD, now=NOW)
+    with db.connect(settings) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM riskatlas.observation").fetchone()["n"] == 4
+
+
 def test_a_file_without_station_or_time_is_refused_whole(stations, tmp_path):
     settings, _ = stations
     with pytest.raises(InputError, match=r"no column for \['time'\]"):
