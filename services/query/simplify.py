@@ -16,13 +16,14 @@ and PostGIS draw them.
 feature's mid latitude (:func:`gis.simplify.half_pixel_m`): what a map shows is unchanged, the bytes
 are not. MapLibre GL's zoom z is zoom z + 1 here.
 
-**Valid results.** Douglas-Peucker (``ST_Simplify`` keeping collapsed parts, so no island or hole is
-dropped) is 20x faster than the topology-preserving simplifier on the demo's boundaries, so it runs
-first; a feature whose result is not valid is simplified again with ``ST_SimplifyPreserveTopology``,
-and one still invalid (it keeps rings from crossing, not an island from falling inside another ring)
-is repaired with ``ST_MakeValid(..., 'method=structure')``, which unions the shells. Neighbouring
-areas are simplified each on its own, so their shared border may part by up to the tolerance:
-``ST_CoverageSimplify`` (PostGIS 3.4) would keep them together, and Debian 12 ships PostGIS 3.3.
+**Valid results.** Douglas-Peucker (``ST_Simplify`` keeping collapsed parts: an island thinner than
+the tolerance stays as a speck; a hole that thin goes, as it would on screen) is 20x faster than the
+topology-preserving simplifier on the demo's boundaries, so it runs first; a feature whose result is
+not valid is simplified again with ``ST_SimplifyPreserveTopology``, and one still invalid (it keeps
+rings from crossing, not an island from falling inside another ring) is repaired with
+``ST_MakeValid(..., 'method=structure')``, which unions the shells. Neighbouring areas are simplified
+each on its own, so their shared border may part by up to the tolerance: ``ST_CoverageSimplify``
+(PostGIS 3.4) would keep them together, and Debian 12 ships PostGIS 3.3.
 
 Points are never simplified: the parameters are accepted and ignored on point layers, so a map can
 send the same query to every layer.
@@ -39,6 +40,8 @@ from gis.simplify import MAX_ZOOM, PIXEL_Z0_M, WGS84_A, WGS84_E2
 from services.errors import InvalidParameter
 from services.query.clauses import Clause
 
+#: The query parameters of simplification (items and single item).
+SIMPLIFY_PARAMS = ("simplify", "zoom")
 #: The largest tolerance accepted (m): beyond it every ring is already at its fewest vertices.
 MAX_SIMPLIFY_M = 1_000_000.0
 
@@ -113,8 +116,9 @@ def simplified_sql(geom: sql.Composable, s: Simplification, geometry_type: str) 
     back = sql.SQL("1.0 / f.kx, 1.0 / f.ky")
     if geometry_type == "MultiPolygon":
         fallback = sql.SQL(
-            "(SELECT CASE WHEN ST_IsValid(t.p) THEN t.p "
-            "ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(t.p, 'method=structure'), 3)) END "
+            # GEOS returns a Polygon for a MultiPolygon of one part: ST_Multi keeps the layer's type
+            "(SELECT ST_Multi(CASE WHEN ST_IsValid(t.p) THEN t.p "
+            "ELSE ST_CollectionExtract(ST_MakeValid(t.p, 'method=structure'), 3) END) "
             "FROM (SELECT ST_Scale(ST_SimplifyPreserveTopology(ST_Scale(f.g, f.kx, f.ky), f.t), {back}) AS p) t)"
         ).format(back=back)
     else:  # a line stays valid unless it collapses to one point: then keep it as stored
