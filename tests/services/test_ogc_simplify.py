@@ -176,6 +176,14 @@ def test_other_crs_are_simplified_too(client: TestClient) -> None:
         assert small.headers["content-crs"] == full.headers["content-crs"]
 
 
+def test_downloads_are_simplified_too(client: TestClient) -> None:
+    for fmt in ("csv", "gpkg"):
+        full = client.get(f"{ITEMS}&f={fmt}")
+        small = client.get(f"{ITEMS}&f={fmt}&zoom=8")
+        assert small.status_code == 200 and len(small.content) < 0.2 * len(full.content), fmt
+        assert small.headers["ogc-numberreturned"] == full.headers["ogc-numberreturned"] == "71"
+
+
 def test_river_lines_keep_their_ends(client: TestClient, demo_db: DatabaseSettings) -> None:
     full = {f["id"]: f for f in client.get("/collections/river/items?limit=1000").json()["features"]}
     doc = client.get("/collections/river/items?limit=1000&simplify=200").json()
