@@ -17,6 +17,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import morecantile
 import orjson
@@ -65,8 +66,8 @@ def items(client: TestClient, runs: int) -> None:
 
 def _region_tiles(settings: DatabaseSettings, zoom: int) -> list[morecantile.Tile]:
     with db.connect(settings) as conn:
-        box = conn.execute("SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM "
-                           "(SELECT ST_Extent(geom) e FROM riskatlas.admin_area) s").fetchone()
+        box: Any = conn.execute("SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 FROM "
+                                 "(SELECT ST_Extent(geom) e FROM riskatlas.admin_area) s").fetchone()
     return list(TMS.tiles(box["x0"], box["y0"], box["x1"], box["y1"], [zoom]))
 
 

@@ -86,9 +86,11 @@ def simplification(simplify: float | None, zoom: int | None, geometry_type: str)
         )
     if zoom is not None and not 0 <= zoom <= MAX_ZOOM:
         raise InvalidParameter(f"`zoom` was {zoom!r} but is expected to be a zoom level from 0 to {MAX_ZOOM}")
-    if geometry_type == "Point" or (zoom is None and not simplify):
+    if geometry_type == "Point":
         return None
-    return Simplification(metres=float(simplify) if zoom is None else None, zoom=zoom)
+    if zoom is not None:
+        return Simplification(zoom=zoom)
+    return Simplification(metres=float(simplify)) if simplify else None
 
 
 def simplified_sql(geom: sql.Composable, s: Simplification, geometry_type: str) -> Clause:
@@ -114,6 +116,7 @@ def simplified_sql(geom: sql.Composable, s: Simplification, geometry_type: str) 
         a=a, e2=e2, p=near_pole
     )
     back = sql.SQL("1.0 / f.kx, 1.0 / f.ky")
+    fallback: sql.Composable
     if geometry_type == "MultiPolygon":
         fallback = sql.SQL(
             # GEOS returns a Polygon for a MultiPolygon of one part: ST_Multi keeps the layer's type
