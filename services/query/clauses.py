@@ -112,6 +112,8 @@ class FeatureQuery:
     order: tuple[tuple[Field, bool], ...] = ()  # (field, descending)
     limit: int = 100
     offset: int = 0
+    #: SQL of the geometry to output instead of the stored ``geom`` of a page row (e.g. simplified)
+    geometry: Clause | None = None
 
     def where_clause(self) -> Clause:
         """``WHERE`` over every condition (bbox, filter, equality parameters)."""
@@ -130,6 +132,14 @@ class FeatureQuery:
     def page_clause(self) -> Clause:
         return Clause(sql.SQL("LIMIT %s OFFSET %s"), (int(self.limit), int(self.offset)))
 
+    def _names(self) -> list[str]:
+        """The columns the output needs besides the geometry: id, properties, sort keys."""
+        return list(
+            dict.fromkeys(
+                [self.view.id_field, *(f.name for f in self.fields), *(f.name for f, _ in self.order)]
+            )
+        )
+
     def page_rows(self) -> Clause:
         """The page's rows with the raw columns the output needs, as subquery ``page``.
 
@@ -137,11 +147,7 @@ class FeatureQuery:
         for every row it skips, so building GeoJSON in the same query level costs ``offset + limit``
         features instead of ``limit``.
         """
-        names = list(
-            dict.fromkeys(
-                [self.view.id_field, *(f.name for f in self.fields), *(f.name for f, _ in self.order)]
-            )
-        )
+        names = self._names()
         where = self.where_clause()
         page = self.page_clause()
         text = sql.SQL("(SELECT {cols}, {geom} FROM {table} {where} {order} {page}) AS page").format(
@@ -154,9 +160,25 @@ class FeatureQuery:
         )
         return Clause(text, where.params + page.params)
 
+    def output_rows(self) -> Clause:
+        """The page's rows as subquery ``page``, with ``geom`` replaced by :attr:`geometry` when set.
+
+        The replacement is computed one level above LIMIT/OFFSET, so only for the rows returned.
+        """
+        rows = self.page_rows()
+        if self.geometry is None:
+            return rows
+        text = sql.SQL("(SELECT {cols}, {geometry} AS {geom} FROM {rows}) AS page").format(
+            cols=sql.SQL(", ").join(sql.Identifier(n) for n in self._names()),
+            geometry=self.geometry.text,
+            geom=GEOM,
+            rows=rows.text,
+        )
+        return Clause(text, self.geometry.params + rows.params)
+
     def features_as_text(self, geometry: sql.Composable, decimals: int) -> Clause:
         """One row per feature, in order: its GeoJSON text (geometry produced by PostGIS)."""
-        rows = self.page_rows()
+        rows = self.output_rows()
         text = sql.SQL("SELECT {feature} FROM {rows} {order}").format(
             feature=feature_text(self.view, self.fields, geometry, decimals),
             rows=rows.text,
@@ -166,7 +188,7 @@ class FeatureQuery:
 
     def features_as_parts(self) -> Clause:
         """One row per feature, in order: id JSON, properties JSON and WGS84 WKB (for a Python transform)."""
-        rows = self.page_rows()
+        rows = self.output_rows()
         text = sql.SQL(
             "SELECT to_json({id})::text, {props}::text, ST_AsBinary({geom}) FROM {rows} {order}"
         ).format(

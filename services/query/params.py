@@ -29,6 +29,8 @@ ITEMS_PARAMS = frozenset(
         "properties",
         "sortby",
         "resultType",
+        "simplify",
+        "zoom",
     }
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -201,6 +202,27 @@ def test_search_by_name_flies_to_the_source(viewer: tuple[Any, PageLog], demo_db
     item.click()
     popup = page.wait_for_selector(f".popup[data-id='{row['key']}'][data-complete]", timeout=10_000)
     assert row["name"] in popup.inner_text()
+
+
+def test_areas_are_asked_simplified_for_the_map(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:
+    """The search and the popup of an area ask the items for the map's zoom, not for whole boundaries."""
+    page, log = viewer
+    _reset(page)
+    row = _sql(demo_db, "SELECT key, name FROM riskatlas.protected_area ORDER BY key LIMIT 1")[0]
+    seen = len(log.requests)
+    page.fill("#search", row["name"])
+    page.wait_for_selector(f"#results li:has-text('{row['name']}')", timeout=10_000).click()
+    page.wait_for_selector(f".popup[data-collection='protected_area'][data-id='{row['key']}'][data-complete]",
+                           timeout=10_000)
+    asked = [urlparse(u) for u in log.requests[seen:] if "/collections/protected_area/items" in u]
+    searched = [u for u in asked if u.path.endswith("/items")]
+    opened = [u for u in asked if u.path.endswith(f"/items/{row['key']}")]
+    assert searched and opened
+    for u in searched + opened:
+        assert 1 <= int(parse_qs(u.query)["zoom"][0]) <= 22
+    page.fill("#search", "")
+    # tiles cancelled by the flight are not failures of this test; an items request is
+    assert log.errors == [] and not [u for u in log.failed if "/items" in u]
 
 
 def test_search_by_address_and_more_than_a_handful(viewer: tuple[Any, PageLog], demo_db: DatabaseSettings) -> None:

@@ -159,7 +159,8 @@
       var fields = (RA.doc.layers[coll].fields || []).map(function (f) { return f.name; });
       var where = 'CASEI(name) LIKE ' + pattern +
         (fields.indexOf('address') >= 0 ? ' OR CASEI(address) LIKE ' + pattern : '');
-      var url = RA.cfg.collections + '/' + coll + '/items?limit=' + SEARCH_LIMIT + '&filter=' + encodeURIComponent(where);
+      var url = RA.cfg.collections + '/' + coll + '/items?limit=' + SEARCH_LIMIT + '&zoom=' + RA.displayZoom() +
+        '&filter=' + encodeURIComponent(where);
       return RA.getJSON(url).then(function (fc) {
         var items = fc.features.map(function (f) {
           return { name: f.properties.name, entry: RA.doc.layers[coll], city: f.properties.city_code,

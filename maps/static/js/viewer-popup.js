@@ -96,7 +96,9 @@
     popup = new maplibregl.Popup({ maxWidth: '360px', focusAfterOpen: false })
       .setLngLat(lngLat).setHTML(html(coll, id, props, coll === 'flags')).addTo(RA.map);
     if (coll === 'flags' || id == null) return;
-    RA.getJSON(RA.cfg.collections + '/' + coll + '/items/' + encodeURIComponent(id) + '?f=json').then(function (f) {
+    // zoom: an area's boundary comes simplified for the map's scale (points ignore it), not as stored
+    RA.getJSON(RA.cfg.collections + '/' + coll + '/items/' + encodeURIComponent(id) + '?f=json&zoom=' +
+      RA.displayZoom()).then(function (f) {
       if (mine === seq && popup) popup.setHTML(html(coll, id, f.properties, true));
     }).catch(function () {
       if (mine === seq && popup) popup.setHTML(html(coll, id, props, true));

@@ -29,6 +29,11 @@
       return r.json();
     });
   };
+  /** The map's zoom as the items' `zoom` parameter counts it (256-pixel tiles: MapLibre's z is z + 1), so that
+   * lines and areas come simplified to about half a pixel of what is on screen. */
+  RA.displayZoom = function () {
+    return Math.max(0, Math.min(22, Math.floor(RA.map ? RA.map.getZoom() : 0) + 1));
+  };
   RA.esc = function (s) {
     return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
       return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];

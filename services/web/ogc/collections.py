@@ -12,6 +12,7 @@ from services.errors import NotFound
 from services.identity import Identity
 from services.observations.features import collection_document
 from services.query.crs import SUPPORTED_URIS
+from services.query.simplify import SIMPLIFY_DOC, ZOOM_DOC
 from services.query.views import CollectionView, view
 from services.web.deps import IdentityDep, ReadPoolDep
 from services.web.ogc import links as L
@@ -40,6 +41,13 @@ def resolve(collection_id: str, identity: Identity) -> CollectionView:
 def collection_doc(request: Request, layer: Layer, bbox: BBox | None, fmt: str = "json") -> dict[str, Any]:
     """The collection's metadata document (OGC API Features Part 1 and 2, Tiles)."""
     base = f"/collections/{layer.name}"
+    extra: dict[str, Any] = {}
+    if layer.geometry_type != "Point":
+        # lines and areas: the items' geometry can be simplified for display (points are never)
+        extra["simplification"] = {
+            "parameters": {"simplify": SIMPLIFY_DOC, "zoom": ZOOM_DOC},
+            "example": L.url(request, base + "/items", {"zoom": "8", "f": "json"}),
+        }
     spatial: dict[str, Any] = {
         "bbox": [list(bbox) if bbox else [-180.0, -90.0, 180.0, 90.0]],
         "crs": CRS84.uri,
@@ -82,6 +90,7 @@ def collection_doc(request: Request, layer: Layer, bbox: BBox | None, fmt: str =
         # Not part of the OGC schema, shown by the HTML view and handy for clients.
         "title_zh": layer.title_zh,
         "geometry_type": layer.geometry_type,
+        **extra,
     }
 
 

@@ -9,13 +9,15 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from gis.crs import CRS84
+from gis.simplify import MAX_ZOOM
 from services.errors import InvalidParameter, NotFound
 from services.query import tabular
-from services.query.clauses import FeatureQuery, by_id
+from services.query.clauses import GEOM, Clause, FeatureQuery, by_id
 from services.query.cql import FILTER_LANGS
 from services.query.crs import SUPPORTED_URIS, content_crs, negotiate
 from services.query.filters import conditions
 from services.query.params import properties, sortby
+from services.query.simplify import MAX_SIMPLIFY_M, SIMPLIFY_DOC, ZOOM_DOC, Simplification, simplification, simplified_sql
 from services.query.temporal import datetime_clause
 from services.query.views import CollectionView
 from services.web.deps import APISettingsDep, IdentityDep, ReadPoolDep
@@ -42,6 +44,8 @@ ITEMS_F_QUERY = Query(
 )
 
 _CRS_DOC = f"Output CRS, one of {SUPPORTED_URIS} (EPSG:4326 and EPSG:4490 are latitude, longitude)"
+SIMPLIFY_QUERY = Query(None, ge=0, le=MAX_SIMPLIFY_M, description=SIMPLIFY_DOC)
+ZOOM_QUERY = Query(None, ge=0, le=MAX_ZOOM, description=ZOOM_DOC)
 
 
 @router.get(
@@ -88,8 +92,11 @@ async def items(
         json_schema_extra={"enum": ["results", "hits"]},
         description="`hits` returns only numberMatched (GDAL asks for it to count)",
     ),
+    simplify: float | None = SIMPLIFY_QUERY,
+    zoom: int | None = ZOOM_QUERY,
 ) -> Response:
     v = resolve(collectionId, identity)
+    simpler = simplification(simplify, zoom, v.layer.geometry_type)
     if result_type not in ("results", "hits"):
         raise InvalidParameter(
             f"`resultType` was {result_type[:40]!r} but is expected to be 'results' or 'hits'"
@@ -112,7 +119,8 @@ async def items(
     when = datetime_clause(datetime_)
     if when is not None:
         where.append(when)
-    q = FeatureQuery(v, properties(properties_, v), tuple(where), sortby(sortby_, v), page_size, offset)
+    q = FeatureQuery(v, properties(properties_, v), tuple(where), sortby(sortby_, v), page_size, offset,
+                     _geometry(v, simpler))
     async with read_connection(pool, identity) as conn:
         counts = count_cache(request)
         page = await (
@@ -126,6 +134,8 @@ async def items(
         "timeStamp": timestamp(),
         "links": page_links(request, path, query, q, page, fmt, v),
     }
+    if simpler is not None:
+        head["simplification"] = simpler.describe()
     if result_type == "hits":  # no features, so no pages to follow
         head["links"] = [lk for lk in head["links"] if lk["rel"] not in ("next", "prev")]
     headers = {"Content-Crs": content_crs(out_crs)}
@@ -165,8 +175,11 @@ async def item(
     featureId: str = Path(description="The feature's `key` (for admin_area, its code)"),  # noqa: N803
     f: str | None = F_QUERY,
     crs: str | None = Query(None, description=_CRS_DOC),
+    simplify: float | None = SIMPLIFY_QUERY,
+    zoom: int | None = ZOOM_QUERY,
 ) -> Response:
     v = resolve(collectionId, identity)
+    simpler = simplification(simplify, zoom, v.layer.geometry_type)
     fmt = output_format(request, f)
     out_crs = negotiate(crs, "crs")
     missing = NotFound(
@@ -174,13 +187,13 @@ async def item(
     )
     if len(featureId) > MAX_FEATURE_ID_CHARS:
         raise missing
-    q = FeatureQuery(v, v.fields, (by_id(v, featureId),), (), 1, 0)
+    q = FeatureQuery(v, v.fields, (by_id(v, featureId),), (), 1, 0, _geometry(v, simpler))
     async with read_connection(pool, identity) as conn:
         found = await fetch_features(conn, q, out_crs)
     if not found:
         raise missing
     path = f"/collections/{v.layer.name}/items/{_q(featureId)}"
-    keep = {"crs": crs} if crs else {}
+    keep = {k: request.query_params[k] for k in ("crs", "simplify", "zoom") if request.query_params.get(k)}
     links = L.self_and_alternate(request, path, L.GEOJSON, fmt, keep, title="this feature") + [
         L.link(L.url(request, f"/collections/{v.layer.name}"), "collection", L.JSON, v.layer.title)
     ]
@@ -202,6 +215,11 @@ async def item(
             links=links,
         )
     return Response(feature_body(found[0], links), media_type=L.GEOJSON, headers=headers)
+
+
+def _geometry(v: CollectionView, simpler: Simplification | None) -> Clause | None:
+    """The SQL of the simplified geometry, or None to output the stored one."""
+    return None if simpler is None else simplified_sql(GEOM, simpler, v.layer.geometry_type)
 
 
 def page_links(

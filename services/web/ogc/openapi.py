@@ -6,7 +6,8 @@ rewrites FastAPI's document into 3.0.3 (nullable instead of ``type: null``, ``en
 exception this service returns, declares every standard query parameter as the standards' OpenAPI
 fragments do (:data:`STANDARD_PARAMETERS`), states the page-size limits of the running settings, and adds one
 ``/collections/{name}/items`` path per collection listing its queryables as query parameters: GDAL
-reads those to know which attribute filters it may send to the server.
+reads those to know which attribute filters it may send to the server. A point layer's path leaves out
+``simplify`` and ``zoom``, which only lines and areas use (the generic path keeps them; points ignore them).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from layers.catalogue import LAYERS
+from services.query.simplify import SIMPLIFY_PARAMS
 from services.query.views import field_schema
 from services.web.ogc.mvt import TMS_ID
 from services.web.settings import APISettings
@@ -177,7 +179,8 @@ def _collection_paths(doc: dict[str, Any]) -> None:
         op = copy.deepcopy(generic)
         op["operationId"] = f"{generic.get('operationId', 'items')}_{layer.name}"
         op["summary"] = f"{layer.title} ({layer.title_zh})"
-        params = [p for p in op.get("parameters", []) if p.get("name") != "collectionId"]
+        dropped = {"collectionId", *(SIMPLIFY_PARAMS if layer.geometry_type == "Point" else ())}
+        params = [p for p in op.get("parameters", []) if p.get("name") not in dropped]
         for f in layer.public_fields(False):
             if f.type == "json":
                 continue
