@@ -79,18 +79,13 @@ def install_sources(s: DatabaseSettings, df: pd.DataFrame) -> None:
     """Replace the benchmark sources with ``df`` and clear every grade."""
     with db.connect(s) as conn:
         conn.execute("DELETE FROM riskatlas.risk_source WHERE key LIKE 'B%'")
-        conn.execute("TRUNCATE riskatlas.risk_grade, riskatlas.grade_run, riskatlas.row_history")
-        conn.execute("UPDATE riskatlas.risk_source SET q_value = NULL, air_level = NULL, water_level = NULL, "
-                     "risk_level = NULL, grade_label = NULL")
         with conn.cursor().copy("COPY riskatlas.risk_source (key, name, category, m_score, status, synthetic, "
                                 "substances, geom) FROM STDIN") as copy:
             for r in df.itertuples(index=False):
                 copy.write_row((r.key, r.name, r.category, int(r.m_score), r.status, True, r.substances,
                                 f"SRID=4326;POINT({r.lon} {r.lat})"))
-        conn.execute("TRUNCATE riskatlas.row_history")
         conn.commit()
-        conn.autocommit = True
-        conn.execute("VACUUM ANALYZE riskatlas.risk_source")
+    _clear_grades(s)
 
 
 def main() -> None:
@@ -122,12 +117,15 @@ def main() -> None:
 
 
 def _clear_grades(s: DatabaseSettings) -> None:
-    """Reset grades and levels so the timed run writes every row, as a first run does."""
+    """Reset grades and levels so the timed run writes every row, as a first run does (the reset itself
+    is not an edit: it bypasses the history and tile triggers, and empties the history and tile notes)."""
     with db.connect(s) as conn:
-        conn.execute("TRUNCATE riskatlas.risk_grade, riskatlas.grade_run, riskatlas.row_history")
-        conn.execute("UPDATE riskatlas.risk_source SET q_value = NULL, air_level = NULL, water_level = NULL, "
-                     "risk_level = NULL, grade_label = NULL")
-        conn.execute("TRUNCATE riskatlas.row_history")
+        conn.execute("TRUNCATE riskatlas.risk_grade, riskatlas.grade_run, riskatlas.row_history, "
+                     "riskatlas.tile_change CASCADE")
+        conn.execute("ALTER TABLE riskatlas.risk_source DISABLE TRIGGER USER")
+        conn.execute("UPDATE riskatlas.risk_source SET q_value = NULL, q_band = NULL, air_level = NULL, "
+                     "water_level = NULL, risk_level = NULL, grade_label = NULL, grade_status = NULL")
+        conn.execute("ALTER TABLE riskatlas.risk_source ENABLE TRIGGER USER")
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE riskatlas.risk_source")
