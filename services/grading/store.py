@@ -11,13 +11,18 @@ import psycopg
 
 from gis.grading import GradingTables
 from layers.catalogue import SCHEMA
-from services.grading.compute import GRADE_COLUMNS, JSON_COLUMNS, POPULATION
+from services.grading.compute import GRADE_COLUMNS, JSON_COLUMNS, POPULATION, PassTimer
 from services.grading.report import GradeRunReport
 
 
 def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRunReport, tables_sha: str,
-           raster_sha: str, tables: GradingTables) -> int:
-    """Write the grades and the levels, set-based; fill the report's counts; return the run id."""
+                 raster_sha: str, tables: GradingTables, *, seconds: dict[str, float] | None = None) -> int:
+    """Write the grades and the levels, set-based; fill the report's counts; return the run id.
+
+    With ``seconds``, the wall time of each part (``stage``: the COPY into the staging table,
+    ``grades``: ``risk_grade``, ``levels``: ``risk_source`` with its history, ``counts``) is recorded there.
+    """
+    timer = PassTimer(seconds)
     run_id = conn.execute(
         f"""INSERT INTO {SCHEMA}.grade_run (scope, batch_id, tables_sha256, raster, raster_sha256, settings)
             VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
@@ -28,6 +33,7 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
                      "reserve_wetland_reading": tables.water_reading,
                      "reserve_wetland_class": tables.water_reading_class}))).fetchone()["id"]
     stage_grades(conn, grades)
+    timer("stage")
     cols = ", ".join(GRADE_COLUMNS)
     selected = ", ".join(f"g.{c}::jsonb" if c in JSON_COLUMNS else f"g.{c}" for c in GRADE_COLUMNS)
     compared = (*GRADE_COLUMNS[1:], "substances")
@@ -48,7 +54,9 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
                OR ({", ".join("o." + c for c in compared)})
                   IS DISTINCT FROM ({selected.split(", ", 1)[1]}, s.substances)
             ON CONFLICT (source_key) DO UPDATE SET {updates}""", {"run": run_id, "same": same_inputs})
+    timer("grades")
     changed = write_levels(conn)
+    timer("levels")
     if report.scope == "all":
         conn.execute(f"""DELETE FROM {SCHEMA}.risk_grade g
                          WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.risk_source s WHERE s.key = g.source_key)""")
@@ -64,6 +72,7 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
         f"""UPDATE {SCHEMA}.grade_run SET finished_at = clock_timestamp(), sources = %s, graded = %s, rejected = %s,
                changed = %s WHERE id = %s""",
         (report.sources, report.graded, report.rejected, report.changed, run_id))
+    timer("counts")
     return int(run_id)
 
 
@@ -90,8 +99,10 @@ def _plain_values(column: pd.Series) -> list[Any]:
         values = column.to_numpy()
         return np.where(np.isnan(values), None, values).tolist()
     if isinstance(column.dtype, pd.Int64Dtype):
-        return [None if v is pd.NA else int(v) for v in column.tolist()]
-    return [None if v is None or (isinstance(v, float) and v != v) else v for v in column.tolist()]
+        return column.astype(object).where(column.notna(), None).tolist()
+    values = column.to_numpy(dtype=object, copy=True)
+    values[pd.isna(values)] = None
+    return values.tolist()
 
 
 def write_levels(conn: psycopg.Connection) -> int:
