@@ -53,6 +53,8 @@ def grade_sources(settings: DatabaseSettings, *, scope: Scope = "stale", batch_i
         report.seconds["compute"] = round(time.perf_counter() - t, 2)
         report.seconds.update({f"compute: {k}": v for k, v in passes.items()})
         t = time.perf_counter()
+        # a signed context lasts ten minutes: the writes present a fresh one for the same actor
+        db.set_actor(conn, user="riskatlas-grade", role="admin")
         stored: dict[str, float] = {}
         report.run_id = store_grades(conn, grades, report, tables_sha256(tables_path), raster_sha, tables,
                                      seconds=stored)
