@@ -117,6 +117,7 @@ def main() -> None:
     t0 = time.perf_counter()
     again = grade_sources(s, scope="all")
     print(f"graded again, nothing changed: {time.perf_counter() - t0:.1f} s ({again.changed} levels written)")
+    print("passes (s): " + ", ".join(f"{k} {v}" for k, v in again.seconds.items()))
 
 
 def _clear_grades(s: DatabaseSettings) -> None:

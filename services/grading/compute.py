@@ -22,9 +22,7 @@ from rasterio.windows import Window, from_bounds
 
 from gis.grading import (
     CriticalTable,
-    GradingProblem,
     GradingTables,
-    QArrays,
     WaterReceptor,
     disk_sums,
     e_air,
@@ -110,102 +108,23 @@ def m_notes(has_score: np.ndarray, has_air: np.ndarray, has_water: np.ndarray) -
     return notes[code]
 
 
-def read_lines(conn: psycopg.Connection, pids: Sequence[int] | None = None) -> pd.DataFrame:
-    """The inventory lines of the sources in ``grade_src`` (or of those of them numbered ``pids``),
-    flat: pid, position, name, cas, the quantity as JSON text, and whether the line is a JSON object."""
-    where = "" if pids is None else "WHERE g.pid = ANY(%(pids)s)"
+def read_lines(conn: psycopg.Connection) -> pd.DataFrame:
+    """The inventory lines of the sources in ``grade_src``, flat: pid, position, name, cas, the
+    quantity as JSON text, and whether the line is a JSON object."""
     return _copy_frame(
         conn,
         f"""SELECT g.pid, e.position, e.v->>'name' AS name, e.v->>'cas' AS cas, e.v->'quantity_t' AS quantity,
                    jsonb_typeof(e.v) = 'object' AS is_object
             FROM grade_src g JOIN {SCHEMA}.risk_source_visible s ON s.key = g.key
             CROSS JOIN LATERAL jsonb_array_elements(s.substances) WITH ORDINALITY AS e(v, position)
-            {where}
             ORDER BY g.pid, e.position""",
-        {"name": str, "cas": str, "quantity": str}, {"pids": list(pids or [])})
+        {"name": str, "cas": str, "quantity": str})
 
 
-def q_pass(conn: psycopg.Connection, n: int, critical: CriticalTable, tables: GradingTables) -> QArrays:
-    """Q for air and water of every source of ``grade_src`` (n of them), as :func:`gis.grading.q_many`
-    computes it from :func:`read_lines`, with the sums done in the database.
-
-    The inventory lines go into the temporary table ``grade_line``; each distinct (name, CAS) pair is
-    resolved once here and sent back; every plain line (an object with a non-negative number of tonnes
-    and a listed substance) gets its ratio q/Q, summed per source in line order, as ``numpy.bincount``
-    sums them (the same additions in the same order: the same doubles).  A source with any other line
-    (its grade is rejected, with the reasons) has all its lines read and graded by ``q_many`` itself,
-    so its messages are exactly those.
-    """
-    conn.execute("DROP TABLE IF EXISTS grade_line")
-    conn.execute(
-        f"""CREATE TEMP TABLE grade_line ON COMMIT DROP AS
-            SELECT g.pid, e.position, nullif(e.v->>'name', '') AS name, nullif(e.v->>'cas', '') AS cas,
-                   e.v->'quantity_t' AS quantity, jsonb_typeof(e.v) = 'object' AS is_object
-            FROM grade_src g JOIN {SCHEMA}.risk_source_visible s ON s.key = g.key
-            CROSS JOIN LATERAL jsonb_array_elements(s.substances) WITH ORDINALITY AS e(v, position)""")
-    known = []
-    for r in conn.execute("SELECT DISTINCT name, cas FROM grade_line WHERE is_object").fetchall():
-        try:
-            c = critical.resolve(r["name"], r["cas"])
-        except GradingProblem:
-            continue
-        known.append((r["name"], r["cas"], c.critical_t, c.air, c.water))
-    conn.execute("DROP TABLE IF EXISTS grade_substance")
-    conn.execute("CREATE TEMP TABLE grade_substance (name text, cas text, critical_t float8, air boolean, "
-                 "water boolean) ON COMMIT DROP")
-    with conn.cursor().copy("COPY grade_substance FROM STDIN (FORMAT binary)") as copy:
-        copy.set_types(["text", "text", "float8", "bool", "bool"])
-        for row in known:
-            copy.write_row(row)
-    conn.execute("ANALYZE grade_substance")
-    row = conn.cursor(binary=True, row_factory=psycopg.rows.tuple_row).execute(
-        """WITH line AS (
-               SELECT l.pid, l.position, k.air, k.water, k.critical_t, n.qty,
-                      n.qty IS NOT NULL AND n.qty >= 0 AND n.qty < 1e300 AND k.critical_t IS NOT NULL AS plain
-               FROM grade_line l
-               LEFT JOIN grade_substance k  -- names and CAS numbers are never '' here: coalesce marks the missing
-                      ON coalesce(k.name, '') = coalesce(l.name, '') AND coalesce(k.cas, '') = coalesce(l.cas, '')
-               CROSS JOIN LATERAL (SELECT CASE WHEN l.is_object AND jsonb_typeof(l.quantity) = 'number'
-                                               THEN l.quantity::numeric END AS qty) n
-           ), summed AS (
-               SELECT pid, bool_and(plain) AS plain,
-                      -- bincount starts from 0.0: the + 0.0 makes a sum of negative zeros 0.0 as there
-                      coalesce(sum(qty::float8 / critical_t ORDER BY position) FILTER (WHERE plain AND air), 0) + 0.0::float8
-                        AS q_air,
-                      coalesce(sum(qty::float8 / critical_t ORDER BY position) FILTER (WHERE plain AND water), 0)
-                        + 0.0::float8 AS q_water
-               FROM line GROUP BY pid
-           )
-           SELECT array_agg(pid ORDER BY pid) FILTER (WHERE plain) AS pids,
-                  array_agg(q_air ORDER BY pid) FILTER (WHERE plain) AS q_air,
-                  array_agg(q_water ORDER BY pid) FILTER (WHERE plain) AS q_water,
-                  array_agg(pid ORDER BY pid) FILTER (WHERE NOT plain) AS other
-           FROM summed""").fetchone()
-    assert row is not None  # an aggregate returns one row
-    pids, q_air, q_water, other = row
-    out_air, out_water = np.zeros(n), np.zeros(n)
-    if pids:
-        at = np.asarray(pids, dtype=np.int64)
-        out_air[at] = np.asarray(q_air, dtype=np.float64)
-        out_water[at] = np.asarray(q_water, dtype=np.float64)
-    problems: dict[int, list[str]] = {}
-    if other:
-        lines = read_lines(conn, other)
-        ids = np.asarray(other, dtype=np.int64)
-        local = np.searchsorted(ids, lines["pid"].to_numpy(dtype=np.int64))
-        sub = q_many(local, lines["position"].to_numpy(), lines["name"].tolist(), lines["cas"].tolist(),
-                     _quantities(lines["quantity"]), lines["is_object"].to_numpy(dtype=bool), len(ids), critical,
-                     tables)
-        out_air[ids], out_water[ids] = sub.q_air, sub.q_water
-        problems = {int(ids[k]): v for k, v in sub.problems.items()}
-    return QArrays(out_air, out_water, problems)
-
-
-def _copy_frame(conn: psycopg.Connection, query: str, dtypes: dict[str, Any],
-                params: dict[str, Any] | None = None) -> pd.DataFrame:
+def _copy_frame(conn: psycopg.Connection, query: str, dtypes: dict[str, Any]) -> pd.DataFrame:
     """The result of ``query`` as a DataFrame, moved with COPY (the fast path for a million rows)."""
     buf = io.BytesIO()
-    with conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER true)", params) as copy:
+    with conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER true)") as copy:
         for chunk in copy:
             buf.write(chunk)
     buf.seek(0)
@@ -247,7 +166,11 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
         population = pool.submit(_timed, population_seconds, population_within, raster, lon, lat,
                                  (tables.far_radius_m, tables.near_radius_m))
         step("Q", 0, n)
-        q = q_pass(conn, n, critical, tables)
+        lines = read_lines(conn)
+        q = q_many(lines["pid"].to_numpy(), lines["position"].to_numpy(), lines["name"].tolist(),
+                   lines["cas"].tolist(), _quantities(lines["quantity"]), lines["is_object"].to_numpy(dtype=bool),
+                   n, critical, tables)
+        del lines
         timer("q")
         step("Q", n, n)
         step("rivers", 0, n)
