@@ -641,9 +641,11 @@ def grade_many(q_air: ArrayLike, q_water: ArrayLike, m_air: ArrayLike, e_air_cla
     ea = np.asarray(e_air_class, dtype=object)
     ew = np.asarray(e_water_class, dtype=object)
     parts = [qa_band, qw_band, ma_band, mw_band, ea, ew]
-    keys = parts[0].astype(str)
-    for p in parts[1:]:
-        keys = np.char.add(np.char.add(keys, "|"), p.astype(str))
+    keys = np.zeros(len(qa), dtype=np.int64)  # one integer per combination (codes of each part, mixed radix)
+    for p in parts:
+        texts = [str(v) for v in p.tolist()]
+        code = {v: i for i, v in enumerate(sorted(set(texts)))}
+        keys = keys * (len(code) + 1) + np.fromiter((code[v] for v in texts), dtype=np.int64, count=len(texts))
     _, first, group = np.unique(keys, return_index=True, return_inverse=True)
     names = ("q_air_band", "q_water_band", "m_air_band", "m_water_band", "air_level", "water_level", "risk_level",
              "level_min", "level_max", "air_cell", "water_cell", "label", "status")

@@ -20,8 +20,11 @@ row whose grade did not change is not touched; a changed grade keeps the row's p
 quantity, unknown substance) keep their previous levels and get a ``rejected`` grade row
 with the reasons.
 
-Speed (``bench/grading_bench.py``, this machine, 2 cores): a million sources in about 105 s, about
-70 s when nothing changed.
+A run that finds a source's grade unchanged (same values, computed after the source's last change, by a
+run with the same tables, raster and settings) leaves its ``risk_grade`` row as it is, with the run and
+time that produced it: a rerun over an unchanged inventory writes nothing.  Speed: see the README,
+"Grading a large inventory" (``bench/grading_bench.py``); ``bench/grading_check.py`` shows that a change
+of this code changed no grade of the demo region.
 
 The modules: ``tables`` (the HJ 941 tables and HJ 169 critical quantities), ``compute`` (the four
 passes over a set of sources), ``store`` (writing grades and levels), ``run`` (:func:`grade_sources`:

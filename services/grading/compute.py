@@ -10,6 +10,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,25 +154,34 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
     is recorded there.
     """
     step = step or (lambda *_: None)
-    timer = _Timer(seconds)
+    timer = PassTimer(seconds)
     n = len(sources)
-    step("Q", 0, n)
-    lines = read_lines(conn)
-    q = q_many(lines["pid"].to_numpy(), lines["position"].to_numpy(), lines["name"].tolist(),
-               lines["cas"].tolist(), _quantities(lines["quantity"]), lines["is_object"].to_numpy(dtype=bool),
-               n, critical, tables)
-    timer("q")
-    step("Q", n, n)
     lon = sources["lon"].to_numpy(dtype=np.float64)
     lat = sources["lat"].to_numpy(dtype=np.float64)
-    step("population", 0, n)
-    far, near = population_within(raster, lon, lat, (tables.far_radius_m, tables.near_radius_m))
-    timer("population")
-    step("population", n, n)
-    step("rivers", 0, n)
-    water = water_facts(conn, tables, seconds=seconds)
-    timer.restart()
-    step("rivers", n, n)
+    # the population pass is numpy on the raster (it releases the GIL): it runs in a thread while this
+    # one reads the inventory lines and the database walks the rivers
+    population_seconds: dict[str, float] = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        step("population", 0, n)
+        population = pool.submit(_timed, population_seconds, population_within, raster, lon, lat,
+                                 (tables.far_radius_m, tables.near_radius_m))
+        step("Q", 0, n)
+        lines = read_lines(conn)
+        q = q_many(lines["pid"].to_numpy(), lines["position"].to_numpy(), lines["name"].tolist(),
+                   lines["cas"].tolist(), _quantities(lines["quantity"]), lines["is_object"].to_numpy(dtype=bool),
+                   n, critical, tables)
+        del lines
+        timer("q")
+        step("Q", n, n)
+        step("rivers", 0, n)
+        water = water_facts(conn, tables, seconds=seconds)
+        timer.restart()
+        step("rivers", n, n)
+        far, near = population.result()
+        timer("population: wait")
+        step("population", n, n)
+    if seconds is not None:
+        seconds["population"] = round(population_seconds["seconds"], 2)
     air = [e_air(f, c, tables) for f, c in zip(far.tolist(), near.tolist())]
     e_water_class = np.full(n, tables.water_otherwise, dtype=object)
     no_river = json.dumps([f"no river reach within {tables.snap_max_m:g} m of the site: nothing lies downstream"],
@@ -215,7 +225,16 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
     return out[list(GRADE_COLUMNS)]
 
 
-class _Timer:
+def _timed(into: dict[str, float], fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, its wall time stored in ``into['seconds']``."""
+    t = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        into["seconds"] = time.perf_counter() - t
+
+
+class PassTimer:
     """Records into ``seconds`` (when given) the wall time since the previous record, under a name."""
 
     def __init__(self, seconds: dict[str, float] | None) -> None:
@@ -278,7 +297,7 @@ def water_facts(conn: psycopg.Connection, tables: GradingTables, *,
     receptors within the downstream distance and the provinces within the reach time.  Sources with no
     reach within the snapping distance are absent.  With ``seconds``, the time of each part
     (``rivers: snap``, ``rivers: closure``, ``rivers: receptors``, ``rivers: provinces``) is recorded."""
-    timer = _Timer(seconds)
+    timer = PassTimer(seconds)
     conn.execute("DROP TABLE IF EXISTS bulk_point")
     conn.execute("CREATE TEMP TABLE bulk_point ON COMMIT DROP AS SELECT pid, geom FROM grade_src")
     conn.execute("ANALYZE bulk_point")

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import psycopg
 
 from gis.grading import GradingTables
 from layers.catalogue import SCHEMA
-from services.grading.compute import GRADE_COLUMNS, POPULATION
+from services.grading.compute import GRADE_COLUMNS, JSON_COLUMNS, POPULATION, PassTimer
 from services.grading.report import GradeRunReport
 
 
 def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRunReport, tables_sha: str,
-           raster_sha: str, tables: GradingTables) -> int:
-    """Write the grades and the levels, set-based; fill the report's counts; return the run id."""
+                 raster_sha: str, tables: GradingTables, *, seconds: dict[str, float] | None = None) -> int:
+    """Write the grades and the levels, set-based; fill the report's counts; return the run id.
+
+    With ``seconds``, the wall time of each part (``stage``: the COPY into the staging table,
+    ``grades``: ``risk_grade``, ``levels``: ``risk_source`` with its history, ``counts``) is recorded there.
+    """
+    timer = PassTimer(seconds)
     run_id = conn.execute(
         f"""INSERT INTO {SCHEMA}.grade_run (scope, batch_id, tables_sha256, raster, raster_sha256, settings)
             VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
@@ -25,20 +32,31 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
                      "snap_max_m": tables.snap_max_m, "near_m": tables.near_m,
                      "reserve_wetland_reading": tables.water_reading,
                      "reserve_wetland_class": tables.water_reading_class}))).fetchone()["id"]
-    conn.execute(f"CREATE TEMP TABLE grade_stage (LIKE {SCHEMA}.risk_grade) ON COMMIT DROP")
-    conn.execute("ALTER TABLE grade_stage ALTER run_id DROP NOT NULL, ALTER computed_at DROP NOT NULL")
+    stage_grades(conn, grades)
+    timer("stage")
     cols = ", ".join(GRADE_COLUMNS)
-    with conn.cursor().copy(f"COPY grade_stage ({cols}) FROM STDIN (FORMAT csv)") as copy:
-        for start in range(0, len(grades), 100_000):
-            copy.write(grades.iloc[start:start + 100_000].to_csv(header=False, index=False, na_rep=""))
-    conn.execute("ANALYZE grade_stage")
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*GRADE_COLUMNS[1:], "substances", "run_id", "computed_at"))
+    selected = ", ".join(f"g.{c}::jsonb" if c in JSON_COLUMNS else f"g.{c}" for c in GRADE_COLUMNS)
+    compared = (*GRADE_COLUMNS[1:], "substances")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*compared, "run_id", "computed_at"))
+    # the runs whose inputs were this run's: a grade one of them stored, equal to this run's and computed
+    # after the source's last change, is kept as it is (with the run and time that produced it)
+    same_inputs = [r["id"] for r in conn.execute(
+        f"""SELECT o.id FROM {SCHEMA}.grade_run o JOIN {SCHEMA}.grade_run r ON r.id = %s
+            WHERE (o.tables_sha256, o.raster, o.raster_sha256, o.settings)
+                  IS NOT DISTINCT FROM (r.tables_sha256, r.raster, r.raster_sha256, r.settings)""",
+        (run_id,)).fetchall()]
     conn.execute(
         f"""INSERT INTO {SCHEMA}.risk_grade ({cols}, substances, run_id, computed_at)
-            SELECT {", ".join("g." + c for c in GRADE_COLUMNS)}, s.substances, %s, now()
+            SELECT {selected}, s.substances, %(run)s, now()
             FROM grade_stage g JOIN {SCHEMA}.risk_source s ON s.key = g.source_key
-            ON CONFLICT (source_key) DO UPDATE SET {updates}""", (run_id,))
+            LEFT JOIN {SCHEMA}.risk_grade o ON o.source_key = g.source_key
+            WHERE o.source_key IS NULL OR o.computed_at < s.updated_at OR o.run_id <> ALL(%(same)s)
+               OR ({", ".join("o." + c for c in compared)})
+                  IS DISTINCT FROM ({selected.split(", ", 1)[1]}, s.substances)
+            ON CONFLICT (source_key) DO UPDATE SET {updates}""", {"run": run_id, "same": same_inputs})
+    timer("grades")
     changed = write_levels(conn)
+    timer("levels")
     if report.scope == "all":
         conn.execute(f"""DELETE FROM {SCHEMA}.risk_grade g
                          WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.risk_source s WHERE s.key = g.source_key)""")
@@ -54,7 +72,37 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
         f"""UPDATE {SCHEMA}.grade_run SET finished_at = clock_timestamp(), sources = %s, graded = %s, rejected = %s,
                changed = %s WHERE id = %s""",
         (report.sources, report.graded, report.rejected, report.changed, run_id))
+    timer("counts")
     return int(run_id)
+
+
+def stage_grades(conn: psycopg.Connection, grades: pd.DataFrame) -> None:
+    """Put the computed grades into the temporary table ``grade_stage`` (``risk_grade``'s columns, the
+    JSON ones as text), with one binary COPY, and ANALYZE it."""
+    conn.execute(f"CREATE TEMP TABLE grade_stage (LIKE {SCHEMA}.risk_grade) ON COMMIT DROP")
+    conn.execute("ALTER TABLE grade_stage ALTER run_id DROP NOT NULL, ALTER computed_at DROP NOT NULL, "
+                 + ", ".join(f"ALTER {c} TYPE text" for c in JSON_COLUMNS))
+    types = {r["attname"]: r["t"] for r in conn.execute(
+        """SELECT attname, format_type(atttypid, atttypmod) AS t FROM pg_attribute
+           WHERE attrelid = 'grade_stage'::regclass AND attnum > 0 AND NOT attisdropped""").fetchall()}
+    columns = [_plain_values(grades[c]) for c in GRADE_COLUMNS]
+    with conn.cursor().copy(f"COPY grade_stage ({', '.join(GRADE_COLUMNS)}) FROM STDIN (FORMAT binary)") as copy:
+        copy.set_types([types[c] for c in GRADE_COLUMNS])
+        for row in zip(*columns):
+            copy.write_row(row)
+    conn.execute("ANALYZE grade_stage")
+
+
+def _plain_values(column: pd.Series) -> list[Any]:
+    """A column's values as Python objects, None where missing (NaN, NA, None)."""
+    if column.dtype == np.float64:
+        values = column.to_numpy()
+        return np.where(np.isnan(values), None, values).tolist()
+    if isinstance(column.dtype, pd.Int64Dtype):
+        return column.astype(object).where(column.notna(), None).tolist()
+    values = column.to_numpy(dtype=object, copy=True)
+    values[pd.isna(values)] = None
+    return values.tolist()
 
 
 def write_levels(conn: psycopg.Connection) -> int:
@@ -67,10 +115,14 @@ def write_levels(conn: psycopg.Connection) -> int:
 
     A changed grade keeps the row's previous and new versions in ``row_history``, as every inventory
     change does; a first grade (the five grade columns all empty before) keeps none: it derives values
-    the row's insert, which is in the history, already implied.  So the statement-level history
-    trigger is disabled inside this transaction and the history of the regraded rows written by one
-    INSERT; ``ALTER TABLE … DISABLE TRIGGER`` takes a lock that makes other writers of
-    ``risk_source`` wait for the commit, and readers not at all.
+    the row's insert, which is in the history, already implied.  So the statement-level history and
+    tile-change triggers are disabled inside this transaction, and what they would have written is
+    written by one INSERT each: the history of the regraded rows (as ``keep_history_statement()``
+    writes it: actor, city, old and new rows, location, changed fields) and the z14 cell of every
+    changed row (as ``note_tile_change()``).  Their generic form compares ``to_jsonb`` of each old and
+    new row, and PostGIS turns a geometry to JSON with a catalogue query per value: two per row, most
+    of the time of a million-row update.  ``ALTER TABLE … DISABLE TRIGGER`` takes a lock that makes
+    other writers of ``risk_source`` wait for the commit, and readers not at all.
     """
     conn.execute(
         f"""CREATE TEMP TABLE grade_change ON COMMIT DROP AS
@@ -86,14 +138,15 @@ def write_levels(conn: psycopg.Connection) -> int:
     n = int(conn.execute("SELECT count(*) AS n FROM grade_change").fetchone()["n"])
     if n == 0:
         return 0
-    triggers = [r["tgname"] for r in conn.execute(
-        """SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+    triggers = {r["proname"]: r["tgname"] for r in conn.execute(
+        """SELECT p.proname, t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
            WHERE t.tgrelid = %s::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D'
-             AND p.proname = 'keep_history_statement' AND (t.tgtype & 16) <> 0""",
-        (f"{SCHEMA}.risk_source",)).fetchall()]
-    for name in triggers:
+             AND p.proname IN ('keep_history_statement', 'note_tile_change') AND (t.tgtype & 16) <> 0""",
+        (f"{SCHEMA}.risk_source",)).fetchall()}
+    for name in triggers.values():
         conn.execute(f'ALTER TABLE {SCHEMA}.risk_source DISABLE TRIGGER "{name}"')
-    if triggers:
+    history = "keep_history_statement" in triggers
+    if history:
         conn.execute(f"""CREATE TEMP TABLE grade_old ON COMMIT DROP AS
             SELECT s.id, s.key, to_jsonb(s) AS old_row FROM {SCHEMA}.risk_source s
             JOIN grade_change c ON c.id = s.id WHERE c.regraded""")
@@ -102,14 +155,23 @@ def write_levels(conn: psycopg.Connection) -> int:
             SET q_value = c.q_value, q_band = c.q_band, air_level = c.air_level, water_level = c.water_level,
                 risk_level = c.risk_level, grade_label = c.label, grade_status = c.status
             FROM grade_change c WHERE c.id = s.id""")
-    if triggers:
+    if history:  # the rows keep_history_statement() would have written: located, with the changed fields
         conn.execute(
             f"""INSERT INTO {SCHEMA}.row_history (layer, key, op, old_row, new_row, changed_by, acting_role,
-                                                  acting_city, batch_id)
-                SELECT 'risk_source', o.key, 'update', o.old_row, to_jsonb(s), {SCHEMA}.acting_user(),
-                       a.role, a.city, nullif(current_setting('riskatlas.batch_id', true), '')::bigint
+                                                  acting_city, batch_id, geom, geom_m, changed)
+                SELECT 'risk_source', o.key, 'update', o.old_row, j.new_row, {SCHEMA}.acting_user(),
+                       a.role, a.city, nullif(current_setting('riskatlas.batch_id', true), '')::bigint,
+                       s.geom, ST_Transform(s.geom, 4549), {SCHEMA}.history_changed(o.old_row, j.new_row)
                 FROM grade_old o JOIN {SCHEMA}.risk_source s ON s.id = o.id
-                CROSS JOIN {SCHEMA}.actor() a""")
-    for name in triggers:
+                CROSS JOIN LATERAL (SELECT to_jsonb(s) AS new_row) j
+                CROSS JOIN {SCHEMA}.actor() a
+                WHERE o.old_row IS DISTINCT FROM j.new_row""")
+    if "note_tile_change" in triggers:  # what note_tile_change() would have noted: the z14 cell of each row
+        conn.execute(
+            f"""INSERT INTO {SCHEMA}.tile_change (layer, extent)
+                SELECT 'risk_source', ST_TileEnvelope(14, tx, ty)
+                FROM (SELECT DISTINCT {SCHEMA}.z14_col(ST_X(s.geom)) AS tx, {SCHEMA}.z14_row(ST_Y(s.geom)) AS ty
+                      FROM {SCHEMA}.risk_source s JOIN grade_change c ON c.id = s.id) p""")
+    for name in triggers.values():
         conn.execute(f'ALTER TABLE {SCHEMA}.risk_source ENABLE TRIGGER "{name}"')
     return n

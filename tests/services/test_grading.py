@@ -306,18 +306,33 @@ def test_batch_and_stale_scopes_and_history(world: DatabaseSettings, tmp_path: P
     finally:
         SOURCES["A"] = (A, SOURCES["A"][1], 50)
     assert load.rows_updated == 1
+    tiles = "SELECT count(*) AS n FROM riskatlas.tile_change WHERE layer = 'risk_source'"
+    with db.connect(world) as conn:
+        tiles_before = conn.execute(tiles).fetchone()["n"]
     batch = grading.grade_sources(world, scope="batch", batch_id=load.batch_id)
     assert (batch.sources, batch.changed) == (1, 1)
     assert _grades(world)["A"]["grade_label"] == "重大[重大-大气(Q1-M4-E1)+重大-水(Q1-M4-E1)]"
     with db.connect(world) as conn:
-        hist = conn.execute("""SELECT old_row->>'grade_label' AS label FROM riskatlas.row_history
+        hist = conn.execute("""SELECT old_row->>'grade_label' AS label, new_row->>'grade_label' AS new_label,
+                                      ST_AsText(geom) AS geom, geom_m IS NOT NULL AS metric, changed, acting_role
+                               FROM riskatlas.row_history
                                WHERE changed_by = 'riskatlas-grade' AND key = 'A'""").fetchall()
         triggers = conn.execute("""SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = 'riskatlas.risk_source'::regclass
                                    AND tgenabled = 'D'""").fetchone()["n"]
+        tiles_after = conn.execute(tiles).fetchone()["n"]
     assert [h["label"] for h in hist] == [EXPECTED["A"][1]] and triggers == 0
+    # the history row is the one the history trigger writes: located, with the changed fields and the actor
+    assert hist[0]["new_label"] == "重大[重大-大气(Q1-M4-E1)+重大-水(Q1-M4-E1)]"
+    assert hist[0]["geom"] == f"POINT({A[0]} {A[1]})" and hist[0]["metric"] and hist[0]["acting_role"] == "admin"
+    assert hist[0]["changed"] == ["grade_label"]  # A was major already: only the label's M3 became M4
+    assert tiles_after == tiles_before + 1  # the z14 cell of the regraded source, for the tile cache
     assert grading.grade_sources(world, scope="stale").sources == 0
     again = grading.grade_sources(world, scope="all")
     assert again.changed == 0 and again.run_id > first.run_id
+    with db.connect(world) as conn:  # nothing changed, so nothing was written: each grade keeps its run
+        rewritten = conn.execute("SELECT count(*) AS n FROM riskatlas.risk_grade WHERE run_id = %s",
+                                 (again.run_id,)).fetchone()["n"]
+        assert rewritten == 0 and conn.execute(tiles).fetchone()["n"] == tiles_after
     keys = grading.grade_sources(world, scope="keys", keys=["B", "E"])
     assert (keys.sources, keys.graded, keys.rejected) == (2, 1, 1)
 
