@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from psycopg import sql
 
 from bench.load_bench import synthetic_points
 from layers import cluster, db, migrate
@@ -128,12 +129,14 @@ def _clear_grades(s: DatabaseSettings) -> None:
                      "riskatlas.tile_change CASCADE")
         conn.execute("ALTER TABLE riskatlas.risk_source DISABLE TRIGGER USER")
         conn.execute("SET maintenance_work_mem = '512MB'")
-        graded = "num_nonnulls(q_value, q_band, air_level, water_level, risk_level, grade_label, grade_status) > 0"
-        if conn.execute(f"SELECT EXISTS (SELECT 1 FROM riskatlas.risk_source WHERE {graded}) AS e").fetchone()["e"]:
+        graded = sql.SQL("num_nonnulls(q_value, q_band, air_level, water_level, risk_level, grade_label, "
+                         "grade_status) > 0")
+        if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM riskatlas.risk_source WHERE {}) AS e").format(graded)
+                        ).fetchone()["e"]:
             with db.indexes_rebuilt_after(conn, "riskatlas.risk_source"):
-                conn.execute("UPDATE riskatlas.risk_source SET q_value = NULL, q_band = NULL, air_level = NULL, "
-                             "water_level = NULL, risk_level = NULL, grade_label = NULL, grade_status = NULL "
-                             f"WHERE {graded}")
+                conn.execute(sql.SQL("UPDATE riskatlas.risk_source SET q_value = NULL, q_band = NULL, "
+                                     "air_level = NULL, water_level = NULL, risk_level = NULL, grade_label = NULL, "
+                                     "grade_status = NULL WHERE {}").format(graded))
         conn.execute("ALTER TABLE riskatlas.risk_source ENABLE TRIGGER USER")
         conn.commit()
         conn.autocommit = True

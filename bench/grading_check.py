@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql
+
 from layers import cluster, db, migrate
 from layers.settings import DatabaseSettings
 from services.grading import grade_sources
@@ -36,7 +38,8 @@ def template(base: DatabaseSettings) -> None:
     """The demo region, loaded and with every grade cleared (created on first use)."""
     from etl.demo import load_demo
 
-    exists = cluster.psql_admin(base, f"SELECT 1 FROM pg_database WHERE datname = '{TEMPLATE}'").strip()
+    with db.connect(base.with_db("postgres")) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE,)).fetchone()
     if exists:
         return
     s = base.with_db(TEMPLATE)
@@ -88,8 +91,8 @@ def snapshot(s: DatabaseSettings, report: Any) -> dict[str, Any]:
     with db.connect(s) as conn:
         grades = conn.execute("""SELECT to_jsonb(g) - 'run_id' - 'computed_at' AS g FROM riskatlas.risk_grade g
                                  ORDER BY source_key""").fetchall()
-        sources = conn.execute(f"""SELECT key, {", ".join(SOURCE_COLUMNS)} FROM riskatlas.risk_source
-                                   ORDER BY key""").fetchall()
+        sources = conn.execute(sql.SQL("SELECT key, {} FROM riskatlas.risk_source ORDER BY key").format(
+            sql.SQL(", ").join(map(sql.Identifier, SOURCE_COLUMNS)))).fetchall()
         history = conn.execute("""SELECT layer, key, op, old_row, new_row, changed_by, acting_role, acting_city,
                                          batch_id, ST_AsText(geom) AS geom, ST_AsText(geom_m, 3) AS geom_m, changed
                                   FROM riskatlas.row_history WHERE changed_by = 'riskatlas-grade'

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
+from psycopg import sql
 
 from gis.grading import GradingTables
-from layers.catalogue import SCHEMA
+from layers.catalogue import SCHEMA, relation
 from services.grading.compute import GRADE_COLUMNS, JSON_COLUMNS, POPULATION, PassTimer
 from services.grading.report import GradeRunReport
 
@@ -40,11 +41,11 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*compared, "run_id", "computed_at"))
     # the runs whose inputs were this run's: a grade one of them stored, equal to this run's and computed
     # after the source's last change, is kept as it is (with the run and time that produced it)
-    same_inputs = [r["id"] for r in conn.execute(
-        f"""SELECT o.id FROM {SCHEMA}.grade_run o JOIN {SCHEMA}.grade_run r ON r.id = %s
-            WHERE (o.tables_sha256, o.raster, o.raster_sha256, o.settings)
-                  IS NOT DISTINCT FROM (r.tables_sha256, r.raster, r.raster_sha256, r.settings)""",
-        (run_id,)).fetchall()]
+    same_inputs = [r["id"] for r in conn.execute(sql.SQL(
+        """SELECT o.id FROM {runs} o JOIN {runs} r ON r.id = %s
+           WHERE (o.tables_sha256, o.raster, o.raster_sha256, o.settings)
+                 IS NOT DISTINCT FROM (r.tables_sha256, r.raster, r.raster_sha256, r.settings)""").format(
+        runs=relation("grade_run")), (run_id,)).fetchall()]
     conn.execute(
         f"""INSERT INTO {SCHEMA}.risk_grade ({cols}, substances, run_id, computed_at)
             SELECT {selected}, s.substances, %(run)s, now()
@@ -167,11 +168,13 @@ def write_levels(conn: psycopg.Connection) -> int:
                 CROSS JOIN {SCHEMA}.actor() a
                 WHERE o.old_row IS DISTINCT FROM j.new_row""")
     if "note_tile_change" in triggers:  # what note_tile_change() would have noted: the z14 cell of each row
-        conn.execute(
-            f"""INSERT INTO {SCHEMA}.tile_change (layer, extent)
-                SELECT 'risk_source', ST_TileEnvelope(14, tx, ty)
-                FROM (SELECT DISTINCT {SCHEMA}.z14_col(ST_X(s.geom)) AS tx, {SCHEMA}.z14_row(ST_Y(s.geom)) AS ty
-                      FROM {SCHEMA}.risk_source s JOIN grade_change c ON c.id = s.id) p""")
+        conn.execute(sql.SQL(
+            """INSERT INTO {changes} (layer, extent)
+               SELECT 'risk_source', ST_TileEnvelope(14, tx, ty)
+               FROM (SELECT DISTINCT {col}(ST_X(s.geom)) AS tx, {row}(ST_Y(s.geom)) AS ty
+                     FROM {sources} s JOIN grade_change c ON c.id = s.id) p""").format(
+            changes=relation("tile_change"), col=relation("z14_col"), row=relation("z14_row"),
+            sources=relation("risk_source")))
     for name in triggers.values():
         conn.execute(f'ALTER TABLE {SCHEMA}.risk_source ENABLE TRIGGER "{name}"')
     return n

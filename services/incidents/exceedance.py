@@ -161,13 +161,12 @@ def _send(cur: psycopg.Cursor[Any], incident_id: int, msg_type: str, severity: s
         polygon=None, circle=(first["lon"], first["lat"], CIRCLE_KM), onset=first["observed_at"],
         references=refs, incident_ref=f"riskatlas-{incident_id}", web=web)
     bulletin = (f"致 / To: {down_name} [{down}]\n\n{text_zh}\n\n{text_en}\n")
-    insert_notices(cur, [{
+    (notice_id,) = insert_notices(cur, [{
         "incident_id": incident_id, "jurisdiction": down, "level": "city", "name": down_name, "city": down,
         "agency_id": agencies_for(cur, [down]).get(down), "msg_type": msg_type, "ident": ident,
         "refs": [i for _, i, _ in refs], "arrival": None, "basis": None, "bulletin": bulletin, "severity": severity,
         "xml": cap.to_xml(msg), "sent": now, "due": now + timedelta(minutes=rules().ack_minutes[severity])}])
-    row = cur.execute("SELECT id FROM riskatlas.notice WHERE cap_identifier = %s", (ident,)).fetchone()
-    return int(row["id"])
+    return notice_id
 
 
 def _clear_withdrawn(cur: psycopg.Cursor[Any], now: datetime, sender: str, web: str | None) -> int:

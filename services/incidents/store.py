@@ -108,10 +108,10 @@ def _open(cur: psycopg.Cursor[Any], conn: psycopg.Connection, kind: str, analysi
     return {"id": incident_id, "created": True, "notices": len(notices)}
 
 
-def insert_notices(cur: psycopg.Cursor[Any], notices: list[dict[str, Any]]) -> None:
-    """All notices in one statement (one trigger run queues their deliveries)."""
+def insert_notices(cur: psycopg.Cursor[Any], notices: list[dict[str, Any]]) -> list[int]:
+    """All notices in one statement (one trigger run queues their deliveries); their ids, in order."""
     if not notices:
-        return
+        return []
     cur.execute(
         """INSERT INTO riskatlas.notice (incident_id, jurisdiction, jurisdiction_level, jurisdiction_name, city,
                agency_id, msg_type, cap_identifier, cap_references, expected_arrival, arrival_basis, bulletin,
@@ -120,7 +120,8 @@ def insert_notices(cur: psycopg.Cursor[Any], notices: list[dict[str, Any]]) -> N
            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
                        %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[],
                        %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
-                AS t (a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p)""",
+                WITH ORDINALITY AS t (a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, ord) ORDER BY ord
+           RETURNING id""",
         ([n["incident_id"] for n in notices], [n["jurisdiction"] for n in notices], [n["level"] for n in notices],
          [n["name"] for n in notices], [n["city"] for n in notices], [n["agency_id"] for n in notices],
          [n["msg_type"] for n in notices], [n["ident"] for n in notices],
@@ -128,6 +129,7 @@ def insert_notices(cur: psycopg.Cursor[Any], notices: list[dict[str, Any]]) -> N
          [n["arrival"] for n in notices], [n["basis"] for n in notices], [n["bulletin"] for n in notices],
          [n["severity"] for n in notices], [n["xml"] for n in notices], [n["sent"] for n in notices],
          [n["due"] for n in notices]))
+    return [int(_first(r)) for r in cur.fetchall()]
 
 
 def set_status(conn: psycopg.Connection, incident_id: int, status: str, *, note: str = "",
