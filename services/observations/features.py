@@ -3,7 +3,9 @@
 ``datetime`` (an instant or an interval on the observed time, RFC 3339; no offset: China Standard Time)
 is bound as a range on ``observed_at``, the partition key, so PostgreSQL reads only the monthly
 partitions it spans (runtime pruning of the bound values). ``station`` and ``parameter`` take
-comma-separated keys and codes. Nothing in an observation is restricted; the batch and the user who
+comma-separated keys and codes; ``bbox`` (in ``bbox-crs``, CRS84 by default) keeps the observations of the
+stations inside it (OGC API Features Core: the box is resolved to station keys first, so the observations
+are still read by the unique index). Nothing in an observation is restricted; the batch and the user who
 wrote it are bookkeeping and left out, as on the public page. Features are built by PostGIS, ordered by
 time, station and parameter, paged by ``limit`` and ``offset``.
 """
@@ -17,7 +19,9 @@ from psycopg import sql
 
 from layers.catalogue import SCHEMA_SQL
 from services.errors import InvalidParameter
-from services.query.clauses import Clause, all_of
+from services.query.clauses import Clause, all_of, envelope_clause, intersects_clause
+from services.query.crs import CRS84, bbox_to_wgs84, negotiate
+from services.query.params import numbers
 from services.query.temporal import interval
 
 COLLECTION = "observations"
@@ -34,9 +38,26 @@ def _names(raw: str | None, what: str) -> list[str] | None:
     return names
 
 
-def where_clause(datetime: str | None, station: str | None, parameter: str | None) -> Clause:
-    """The filter: ``observed_at`` in the interval (bound, so partitions are pruned), stations, parameters."""
+def bbox_clause(bbox: str, bbox_crs: str | None = None) -> Clause:
+    """Observations of the stations whose point lies in ``bbox`` (4 or 6 numbers in ``bbox_crs``, CRS84 by
+    default), or a 400 naming the parameter."""
+    spec = negotiate(bbox_crs, "bbox-crs")
+    box = bbox_to_wgs84(numbers(bbox, "bbox"), spec)
+    inside = (envelope_clause(*box.bounds) if spec.name == CRS84.name or spec.epsg in (4326, 4490)
+              else intersects_clause(box.wkb))
+    return Clause(sql.SQL("o.station_key = ANY(ARRAY(SELECT st.key FROM {schema}.monitoring_station st WHERE {inside}))"
+                          ).format(schema=SCHEMA_SQL, inside=inside.text), inside.params)
+
+
+def where_clause(datetime: str | None, station: str | None, parameter: str | None, bbox: str | None = None,
+                 bbox_crs: str | None = None) -> Clause:
+    """The filter: ``observed_at`` in the interval (bound, so partitions are pruned), stations, parameters,
+    the stations inside ``bbox``."""
     parts: list[Clause] = []
+    if bbox is not None:
+        parts.append(bbox_clause(bbox, bbox_crs))
+    elif bbox_crs is not None:
+        raise InvalidParameter("`bbox-crs` was given without `bbox`")
     if datetime is not None:
         start, end, exclusive = interval(datetime)
         if start is not None and end is not None and start == end and not exclusive:
@@ -90,10 +111,9 @@ def check_paging(limit: int | None, offset: int | None) -> tuple[int, int]:
     return n, o
 
 
-async def observation_features(conn: psycopg.AsyncConnection, datetime: str | None, station: str | None,
-                               parameter: str | None, limit: int, offset: int) -> list[str]:
-    """The page's features, each as GeoJSON text."""
-    clause = items_clause(where_clause(datetime, station, parameter), limit, offset)
+async def observation_features(conn: psycopg.AsyncConnection, where: Clause, limit: int, offset: int) -> list[str]:
+    """The page's features under ``where`` (from :func:`where_clause`), each as GeoJSON text."""
+    clause = items_clause(where, limit, offset)
     cur = conn.cursor()
     await cur.execute(clause.text, clause.params)
     return [r[0] for r in await cur.fetchall()]

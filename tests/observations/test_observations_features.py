@@ -82,3 +82,27 @@ def test_a_month_asked_reads_only_its_partition(obs):
             b"EXPLAIN (ANALYZE, COSTS OFF) " + clause.text.as_bytes(conn), clause.params).fetchall())
     assert "observation_y2026m11" in plan, plan
     assert "observation_y2026m10" not in plan and "observation_y2026m12" not in plan, plan
+
+
+def test_bbox_keeps_the_observations_of_the_stations_inside(obs):
+    """OGC API Features Core's bbox: CRS84 by default, or in `bbox-crs` (here lat/lon EPSG:4326)."""
+    _s, client = obs
+    url = "/collections/observations/items"
+    around_nanjing = client.get(url, params={"bbox": "118.6,32.0,118.9,32.1", "limit": 1000}).json()
+    assert {f["properties"]["station"] for f in around_nanjing["features"]} == {"NJ-A", "NJ-W"}
+    assert around_nanjing["numberReturned"] == 184
+    lat_lon = client.get(url, params={"bbox": "32.3,118.3,32.32,118.33", "bbox-crs": "EPSG:4326",
+                                      "parameter": "pm25", "datetime": "2026-12-01/2026-12-31"}).json()
+    assert {f["properties"]["station"] for f in lat_lon["features"]} == {"CZ-A"} and lat_lon["numberReturned"] == 31
+    assert client.get(url, params={"bbox": "100,10,101,11"}).json()["numberReturned"] == 0
+    nxt = client.get(url, params={"bbox": "118.6,32.0,118.9,32.1", "limit": 100}).json()
+    assert "bbox=118.6" in next(lk["href"] for lk in nxt["links"] if lk["rel"] == "next")
+
+
+@pytest.mark.parametrize("params, needle", [({"bbox": "118,32,119"}, "`bbox`"), ({"bbox": "119,32,118,33"}, "`bbox`"),
+                                            ({"bbox-crs": "EPSG:4326"}, "`bbox-crs`"),
+                                            ({"bbox": "118,32,119,33", "bbox-crs": "EPSG:99999"}, "bbox-crs")])
+def test_a_bad_bbox_is_a_400_naming_it(obs, params, needle):
+    _s, client = obs
+    r = client.get("/collections/observations/items", params=params)
+    assert r.status_code == 400 and needle in r.text, r.text

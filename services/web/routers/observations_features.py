@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from layers.catalogue import LAYERS
 from services.errors import InvalidParameter
-from services.observations.features import COLLECTION, check_paging, collection_document, observation_features
+from services.observations.features import COLLECTION, check_paging, collection_document, observation_features, where_clause
 from services.web.deps import IdentityDep, ReadPoolDep
 from services.web.ogc.execute import read_connection
 from services.web.ogc.extents import extent_cache
@@ -33,20 +33,26 @@ async def collection(request: Request, pool: ReadPoolDep) -> Response:
 @router.get(f"/collections/{COLLECTION}/items", summary="Observations as point features at their stations",
             description="`datetime`: an instant or `start/end` on the observed time (`..` open; no offset: China "
                         "Standard Time); only the monthly partitions it spans are read. `station`, `parameter`: "
-                        "comma-separated keys and codes. `limit` (≤ 10000) and `offset` page; `f=html` for a table.",
+                        "comma-separated keys and codes. `bbox` (in `bbox-crs`, default CRS84): the stations "
+                        "inside the box. `limit` (≤ 10000) and `offset` page; `f=html` for a table.",
             responses={200: {"content": {GEOJSON: {}, "text/html": {}}}})
 async def items(request: Request, pool: ReadPoolDep, identity: IdentityDep,
                 datetime: Annotated[str | None, Query(max_length=80)] = None,
                 station: Annotated[str | None, Query(max_length=4000)] = None,
                 parameter: Annotated[str | None, Query(max_length=1000)] = None,
+                bbox: Annotated[str | None, Query(max_length=200, description="minx,miny,maxx,maxy (4 or 6 "
+                                                  "numbers) in `bbox-crs`: observations of the stations inside")] = None,
+                bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200,
+                                                      description="CRS of `bbox` (default CRS84)")] = None,
                 limit: Annotated[int | None, Query()] = None,
                 offset: Annotated[int | None, Query()] = None,
                 f: Annotated[str, Query(max_length=10)] = "json") -> Response:
     if f not in ("json", "html"):
         raise InvalidParameter(f"`f` was {f[:10]!r} but is expected to be 'json' or 'html'")
     n, o = check_paging(limit, offset)
+    where = where_clause(datetime, station, parameter, bbox, bbox_crs)
     async with read_connection(pool, identity) as conn:
-        features = await observation_features(conn, datetime, station, parameter, n, o)
+        features = await observation_features(conn, where, n, o)
     links = [{"rel": "self", "href": str(request.url), "type": GEOJSON}]
     if len(features) == n:
         links.append({"rel": "next", "type": GEOJSON,
