@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -89,19 +90,25 @@ def load_file(settings: DatabaseSettings, path: str | Path, layer_name: str, *,
     layer = get_layer(layer_name)
     step = progress or (lambda *_: None)
     m = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
     step("read", 0, 1)
     raw = read(path, source_layer=source_layer, x=m.x, y=m.y, wkt=m.wkt, encoding=m.encoding, sandbox=sandbox)
     step("read", 1, 1)
+    seconds["read"] = time.perf_counter() - t0
     as_owner = actor.as_owner
     actor = _with_context(settings, actor)
     # a client that dies (kill -9) is noticed by its backend within seconds, which then stops the load
     with db.connect(settings, "owner" if as_owner else "app",
                     options="-c client_connection_check_interval=2000") as conn:
+        t0 = time.perf_counter()
         envelope = region_envelope(conn)
         step("validate", 0, len(raw))
         prepared = prepare(raw, layer, m, crs=crs, envelope=envelope)
         step("validate", len(raw), len(raw))
-        return _load(conn, path, prepared, dry_run=dry_run, actor=actor, step=step, as_owner=as_owner)
+        seconds["validate"] = time.perf_counter() - t0
+        return _load(conn, path, prepared, dry_run=dry_run, actor=actor, step=step, as_owner=as_owner,
+                     seconds=seconds)
 
 
 def region_envelope(conn: psycopg.Connection) -> tuple[float, float, float, float]:
@@ -124,11 +131,19 @@ def file_sha256(path: Path) -> str:
 
 
 def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, actor: Actor,
-          step: Progress, as_owner: bool = False) -> LoadReport:
+          step: Progress, as_owner: bool = False, seconds: dict[str, float] | None = None) -> LoadReport:
     layer = p.layer
+    t0 = time.perf_counter()
     sha = file_sha256(path)
     report = LoadReport(file=str(path), layer=layer.name, sha256=sha, rows_in=p.rows_in, crs=p.crs,
-                        repaired=p.repaired, repairs=list(p.repairs), notes=list(p.notes), dry_run=dry_run)
+                        repaired=p.repaired, repairs=list(p.repairs), notes=list(p.notes), dry_run=dry_run,
+                        seconds=dict(seconds or {}))
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        report.seconds[name] = round(report.seconds.get(name, 0.0) + now - t0, 3)
+        t0 = now
     try:
         with conn.transaction():
             db.act_as(conn, actor.context)
@@ -140,9 +155,11 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
             step("stage", 0, len(p.frame))
             columns = _stage(conn, p)
             step("stage", len(p.frame), len(p.frame))
+            lap("stage")
             rejects = list(p.rejects)
             if layer.jurisdiction:
                 rejects += _assign_jurisdiction(conn, layer, actor, report, p)
+                lap("jurisdiction")
             step("upsert", 0, 1)
             if layer.load_as == "boundaries":
                 inserted, updated = _upsert_boundaries(conn, layer)
@@ -150,6 +167,7 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
                 with _bulk_indexes(conn, layer, as_owner):
                     inserted, updated = _upsert(conn, layer, columns)
             step("upsert", 1, 1)
+            lap("upsert")
             staged = conn.execute("SELECT count(*) AS n FROM stage").fetchone()["n"]
             report.batch_id = batch_id
             report.rows_inserted, report.rows_updated = inserted, updated
@@ -168,14 +186,17 @@ def _load(conn: psycopg.Connection, path: Path, p: Prepared, *, dry_run: bool, a
                 raise _DryRun
     except _DryRun:
         report.batch_id = None
+        lap("bookkeeping")
         return report
     except psycopg.Error as exc:
         conn.rollback()
         message = exc.diag.message_primary or str(exc).splitlines()[0]
         _record_failure(conn, layer, path, sha, p.rows_in, actor, message)
         raise LoadFailed(f"file {path.name}: load into {layer.name} failed and was rolled back: {message}") from None
+    lap("bookkeeping")  # the rejects, the batch row and the commit
     conn.execute(sql.SQL("ANALYZE {}").format(relation(layer.name)))
     conn.commit()
+    lap("analyze")
     return report
 
 

@@ -33,6 +33,9 @@ class LoadReport:
     repairs: list[Repair] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    #: Wall-clock seconds of each pass, in order: read, validate, stage, jurisdiction, upsert (its triggers
+    #: and, into an empty table, the index builds included), bookkeeping, analyze.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_loaded(self) -> int:

@@ -71,6 +71,9 @@ def _print_load(d: dict[str, Any], show: int) -> None:
         t.add_column(LOAD_COLUMNS[c])
     t.add_row(*[str(d[c]) for c in present])
     out.print(t)
+    if d.get("seconds"):
+        passes = " · ".join(f"{k} {v:.1f} s" for k, v in d["seconds"].items())
+        out.print(f"用时 time: {passes} · total {sum(d['seconds'].values()):.1f} s")
     if d.get("dry_run"):
         out.print("[yellow]dry run: nothing was written[/yellow]")
     for note in d.get("notes", []):

@@ -57,6 +57,9 @@ def test_geojson_load_assigns_jurisdiction_from_location(fresh_db, tmp_path):
     assert (batch["status"], batch["rows_in"], batch["rows_inserted"], batch["layer"]) == ("committed", 3, 3,
                                                                                            "risk_source")
     assert len(batch["sha256"]) == 64
+    passes = ["read", "validate", "stage", "jurisdiction", "upsert", "bookkeeping", "analyze"]
+    assert list(report.seconds) == passes and all(v >= 0 for v in report.seconds.values())
+    assert report.to_dict()["seconds"] == report.seconds
 
 
 def test_reloading_the_same_file_changes_nothing(fresh_db, tmp_path):

@@ -44,6 +44,7 @@ def test_human_output_lists_rejects(fresh_db, tmp_path):
     done = run(fresh_db, "load", str(bad), "--layer", "risk_source")
     assert done.returncode == 2
     assert "missing required field 'name'" in done.stdout
+    assert "time: read" in done.stdout and "· total" in done.stdout  # the time of each pass
 
 
 def test_load_lists_every_repair_by_row(fresh_db, tmp_path):
