@@ -273,6 +273,9 @@ class Stats:
     per_second: float
     mean_bytes: int = 0
     errors: int = 0
+    #: CPU milliseconds per request: ``client`` (this process), ``server`` (the HTTP server's process) and
+    #: ``database`` (the cluster's processes); on a shared machine these hold where wall times do not.
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -290,6 +293,62 @@ class Stats:
             int(statistics.fmean(sizes)) if sizes else 0,
             errors,
         )
+
+
+# -- CPU accounting ---------------------------------------------------------------------------------
+
+
+def _proc_cpu(pid: int) -> tuple[float, float]:
+    """(own, reaped children's) CPU seconds of a process, from /proc/PID/stat; zeros once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def cluster_cpu(settings: Any) -> float:
+    """CPU seconds of the project's PostgreSQL cluster so far: the postmaster, its live children, and the
+    children it has reaped (a backend that exits leaves its time with the postmaster)."""
+    from layers import cluster
+
+    pm = int((cluster.paths(settings).data / "postmaster.pid").read_text().split()[0])
+    own, reaped = _proc_cpu(pm)
+    total = own + reaped
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pm:
+            total += _proc_cpu(int(stat.parent.name))[0]
+    return total
+
+
+@dataclass
+class CpuMeter:
+    """CPU time of the three parties of a run: this client, the HTTP server (if any) and the database."""
+
+    settings: Any
+    server_pid: int | None = None
+
+    def snapshot(self) -> dict[str, float]:
+        import resource
+
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        out = {"client": me.ru_utime + me.ru_stime, "database": cluster_cpu(self.settings)}
+        if self.server_pid is not None:
+            out["server"] = _proc_cpu(self.server_pid)[0]
+        return out
+
+    def measure(self, run: Callable[[], Stats]) -> Stats:
+        """``run()``'s stats with the CPU milliseconds per request of each party."""
+        before = self.snapshot()
+        stats = run()
+        after = self.snapshot()
+        stats.cpu_ms = {k: round((after[k] - before[k]) * 1000 / max(stats.n, 1), 3) for k in after}
+        return stats
 
 
 def measure_http(
@@ -532,11 +591,13 @@ def run(args: argparse.Namespace) -> list[Row]:
             measure_http(ours.url, ours_paths[:warm], 1, ok)
             if theirs:
                 measure_http(theirs.url, tipg_paths[:warm], 1, ok)
-            row = Row(name, measure_http(ours.url, ours_paths, concurrency, ok), notes=notes)
+            row = Row(name, CpuMeter(settings, ours.proc.pid).measure(
+                lambda: measure_http(ours.url, ours_paths, concurrency, ok)), notes=notes)
             if theirs:
-                row.tipg = measure_http(theirs.url, tipg_paths, concurrency, ok)
+                row.tipg = CpuMeter(settings, theirs.proc.pid).measure(
+                    lambda: measure_http(theirs.url, tipg_paths, concurrency, ok))
             if floor:
-                row.floor = measure_sql(settings, floor, concurrency)
+                row.floor = CpuMeter(settings).measure(lambda: measure_sql(settings, floor, concurrency))
             rows.append(row)
             _print_row(row)
             return row
@@ -678,15 +739,18 @@ def _nearby_workloads(args: argparse.Namespace, ours: Server, settings: Any, row
         paths = [f"/nearby?x={x}&y={y}&radius=5000&limit=10" for x, y in pts]
         floor = [nearby_sql(NearbyQuery(x, y, 5000, 10), False) for x, y in pts]
         measure_http(ours.url, paths[:20])
+        meter, floor_meter = CpuMeter(settings, ours.proc.pid), CpuMeter(settings)
         row = Row(
-            "nearby k=10, sequential", measure_http(ours.url, paths, 1), floor=measure_sql(settings, floor, 1)
+            "nearby k=10, sequential",
+            meter.measure(lambda: measure_http(ours.url, paths, 1)),
+            floor=floor_meter.measure(lambda: measure_sql(settings, floor, 1)),
         )
         rows.append(row)
         _print_row(row)
         row = Row(
             "nearby k=10, 8 concurrent clients",
-            measure_http(ours.url, paths, 8),
-            floor=measure_sql(settings, floor, 8),
+            meter.measure(lambda: measure_http(ours.url, paths, 8)),
+            floor=floor_meter.measure(lambda: measure_sql(settings, floor, 8)),
         )
         rows.append(row)
         _print_row(row)
@@ -697,7 +761,8 @@ def _print_row(row: Row) -> None:
         if s is None:
             return "-"
         err = f" ERR {s.errors}" if s.errors else ""
-        return f"{s.per_second:8.1f}/s  mean {s.mean_ms:7.2f} ms  p99 {s.p99_ms:7.2f} ms{err}"
+        cpu = "  cpu/req " + " ".join(f"{k} {v:.2f}" for k, v in s.cpu_ms.items()) + " ms" if s.cpu_ms else ""
+        return f"{s.per_second:8.1f}/s  mean {s.mean_ms:7.2f} ms  p99 {s.p99_ms:7.2f} ms{err}{cpu}"
 
     print(f"\n{row.workload}", flush=True)
     print(f"  riskatlas  {fmt(row.riskatlas)}  ({row.riskatlas.mean_bytes:,} B)")
@@ -710,6 +775,11 @@ def _print_row(row: Row) -> None:
     if row.floor:
         print(f"  raw SQL    {fmt(row.floor)}")
         print(f"  overhead   mean {row.riskatlas.mean_ms - row.floor.mean_ms:+.2f} ms over the floor")
+        if row.riskatlas.cpu_ms and row.floor.cpu_ms:
+            ours = sum(row.riskatlas.cpu_ms.values())
+            raw = sum(row.floor.cpu_ms.values())
+            print(f"  cpu        {ours:.2f} ms a request in all against {raw:.2f} ms for the raw SQL: on a machine "
+                  f"whose cores are the limit, throughput can reach at most {raw / max(ours, 1e-9):.2f}x the raw SQL's")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,8 +46,10 @@ async def read_connection(pool: AsyncConnectionPool, identity: Identity = ANONYM
     inside a transaction (two round trips fewer per request). An identified caller's reads run in
     one transaction that first presents the caller's signed context, so the database shows the
     restricted columns the caller may see (a context set in autocommit would last one statement).
-    Every statement runs within the caller's time budget (services.web.limits). The connection goes back
-    to the pool as it came (autocommit off, its own statement time), so other routers see no change.
+    Every statement runs within the caller's time budget (services.web.limits). The pool's reset
+    (``services.web.app._reset``: ``RESET ALL``, autocommit off) runs before the connection is lent
+    again, so the anonymous budget, a session setting, never outlives this lending and other routers
+    see no change; resetting it here as well would cost every request a round trip.
     An anonymous caller's statements run in pipeline mode: each fetch is a sync point, so they run
     in order as usual, and the budget travels with the first of them.
     """
@@ -58,13 +60,8 @@ async def read_connection(pool: AsyncConnectionPool, identity: Identity = ANONYM
             yield conn
             return
         await conn.set_autocommit(True)
-        try:
-            # pipeline mode: the budget goes out in the same round trip as the caller's first statement
-            # (a round trip costs about 0.8 ms on a busy 2-core machine, as much as a nearby query)
-            async with conn.pipeline():
-                await apply_budget(conn, identity)
-                yield conn
-        finally:
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                await conn.execute("RESET statement_timeout")
-                await conn.set_autocommit(False)
+        # pipeline mode: the budget goes out in the same round trip as the caller's first statement
+        # (a round trip costs about 0.8 ms on a busy 2-core machine, as much as a nearby query)
+        async with conn.pipeline():
+            await apply_budget(conn, identity)
+            yield conn
