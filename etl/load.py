@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -67,12 +68,17 @@ class Actor:
         return self.context is None and self.role == "admin"
 
 
+#: How long a context minted for a load at the command line lasts: its one transaction checks it at every
+#: statement, and a million rows on a busy machine can take longer than the usual ten minutes.
+LOAD_CONTEXT_TTL = timedelta(hours=2)
+
+
 def _with_context(settings: DatabaseSettings, actor: Actor) -> Actor:
     """``actor`` with a signed context: the given one, or one minted with the owner's credentials."""
     if actor.context is not None:
         return actor
     with db.connect(settings) as owner:
-        context = db.set_actor(owner, user=actor.user, role=actor.role, city=actor.city)
+        context = db.set_actor(owner, user=actor.user, role=actor.role, city=actor.city, ttl=LOAD_CONTEXT_TTL)
         owner.rollback()
     return replace(actor, context=context)
 
@@ -97,7 +103,6 @@ def load_file(settings: DatabaseSettings, path: str | Path, layer_name: str, *,
     step("read", 1, 1)
     seconds["read"] = time.perf_counter() - t0
     as_owner = actor.as_owner
-    actor = _with_context(settings, actor)
     # a client that dies (kill -9) is noticed by its backend within seconds, which then stops the load
     with db.connect(settings, "owner" if as_owner else "app",
                     options="-c client_connection_check_interval=2000") as conn:
@@ -107,6 +112,7 @@ def load_file(settings: DatabaseSettings, path: str | Path, layer_name: str, *,
         prepared = prepare(raw, layer, m, crs=crs, envelope=envelope)
         step("validate", len(raw), len(raw))
         seconds["validate"] = time.perf_counter() - t0
+        actor = _with_context(settings, actor)  # minted now, so reading and checking do not use up its time
         return _load(conn, path, prepared, dry_run=dry_run, actor=actor, step=step, as_owner=as_owner,
                      seconds=seconds)
 

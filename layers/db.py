@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Literal
 
 import psycopg
@@ -47,14 +48,17 @@ def transaction(settings: DatabaseSettings, role: Role = "owner") -> Iterator[ps
 
 
 def set_actor(conn: psycopg.Connection, *, user: str, role: str, city: str | None = None,
-              batch_id: int | None = None) -> str:
+              batch_id: int | None = None, ttl: timedelta | None = None) -> str:
     """As the schema owner, mint a signed context for an actor and act as it in this transaction.
 
     Only the owner can mint (``riskatlas.issue_context``); the application role presents a context
-    obtained from ``riskatlas.authenticate`` with :func:`act_as`.  Returns the context.
+    obtained from ``riskatlas.authenticate`` with :func:`act_as`.  Returns the context, valid for
+    ``ttl`` (the database's default, ten minutes, when None): a batch job whose one transaction may
+    outlast that asks for longer, since every statement checks the context's expiry.
     """
-    row = conn.cursor(row_factory=tuple_row).execute("SELECT riskatlas.issue_context(%s, %s, %s)",
-                                                     (user, role, city)).fetchone()
+    row = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT riskatlas.issue_context(%s, %s, %s, 0, coalesce(%s::interval, interval '10 minutes'))",
+        (user, role, city, ttl)).fetchone()
     assert row is not None  # a function call returns one row
     context = str(row[0])
     act_as(conn, context, batch_id=batch_id)

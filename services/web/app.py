@@ -19,6 +19,7 @@ from services.incidents.worker import Worker
 from services.tiles import TileCache
 from services.web import docs, errors, limits, ogc
 from services.web.auth import Authenticator
+from services.web.ogc.execute import register_public_pool
 from services.web.routers import (
     analysis_emergency,
     analysis_grading,
@@ -86,7 +87,14 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
         heavy_sync = ConnectionPool(url, min_size=1, max_size=api_settings.heavy_pool_max, open=False,
                                     kwargs={**options, "row_factory": dict_row}, reset=_reset_sync,
                                     timeout=api_settings.pool_timeout_s)
+        # anonymous reads: autocommit, read-only, the public budget as the session's (see register_public_pool)
+        public = AsyncConnectionPool(
+            url, min_size=1, max_size=api_settings.pool_max, open=False, timeout=api_settings.pool_timeout_s,
+            kwargs={"autocommit": True, "options": f"-c statement_timeout={api_settings.statement_timeout_public_ms}"
+                                                   " -c default_transaction_read_only=on"})
         await pool.open(wait=True, timeout=30)
+        await public.open(wait=True, timeout=30)
+        register_public_pool(pool, public)
         await heavy.open(wait=True, timeout=30)
         await asyncio.to_thread(heavy_sync.open, True, 30.0)
         app.state.pool, app.state.heavy_pool, app.state.heavy_sync_pool = pool, heavy, heavy_sync
@@ -112,6 +120,7 @@ def create_app(db_settings: DatabaseSettings | None = None, api_settings: APISet
             if routing is not None:
                 await routing.close()
             await pool.close()
+            await public.close()
             await heavy.close()
             await asyncio.to_thread(heavy_sync.close)
 

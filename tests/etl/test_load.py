@@ -381,3 +381,24 @@ def test_bulk_path_into_an_empty_table_rebuilds_indexes_and_keys(fresh_db, tmp_p
             "EXPLAIN SELECT key FROM riskatlas.risk_source WHERE ST_DWithin(geom::geography, "
             "ST_MakePoint(118.6, 32.0)::geography, 1000)").fetchall())
     assert "risk_source_geog_gist" in plan  # the rebuilt geography index serves metric queries
+
+
+def test_a_command_line_load_mints_a_context_that_outlasts_a_long_transaction(fresh_db):
+    """Every statement of a load checks its context's expiry; the database's default is ten minutes, which a
+    million rows on a busy machine can outlast, so a load at the command line mints one for two hours."""
+    import time as _time
+    from datetime import timedelta
+
+    from etl.load import LOAD_CONTEXT_TTL, _with_context
+
+    context = _with_context(fresh_db, Actor(user="cli")).context
+    assert context is not None
+    expires = int(context.split(":")[2])
+    assert abs(expires - (_time.time() + LOAD_CONTEXT_TTL.total_seconds())) < 120
+    with db.connect(fresh_db) as conn:
+        short = db.set_actor(conn, user="cli", role="admin")
+        assert abs(int(short.split(":")[2]) - (_time.time() + 600)) < 120
+        longer = db.set_actor(conn, user="cli", role="admin", ttl=timedelta(minutes=30))
+        assert abs(int(longer.split(":")[2]) - (_time.time() + 1800)) < 120
+        assert conn.execute("SELECT (riskatlas.actor()).role AS r").fetchone()["r"] == "admin"
+        conn.rollback()

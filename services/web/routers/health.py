@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,11 +13,13 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
+from layers import db
 from layers.catalogue import LAYERS, relation
 from services.inventory import COUNTS_SQL
 from services.web.deps import PoolDep, ReadPoolDep
 from services.web.errors import DOWN_RETRY_AFTER_S
 from services.web.limits import apply_budget
+from services.web.ogc.execute import public_pool_of
 
 router = APIRouter(tags=["service"])
 
@@ -40,15 +43,48 @@ async def health(request: Request, pool: PoolDep) -> JSONResponse:
             cur = await conn.execute(_HEALTH_SQL)
             row = await cur.fetchone()
     except (psycopg.OperationalError, PoolTimeout) as exc:
-        log.error("health: primary not reachable: %s", exc)
+        # a pooled connection may be one the server dropped (a restart): ask on a new one before saying down
+        row = await _probe(request)
+        if row is not None:
+            log.warning("health: a pooled connection had failed (%s); the primary answers: checking the pools", exc)
+            await _check_pools(request)
+    if row is None:
         return JSONResponse({"status": "unavailable", "database": "down",
                              "description": "the primary database is not reachable; try again shortly",
                              "primary": {"state": "down"}, "replica": replica},
                             status_code=503, headers={"Retry-After": str(DOWN_RETRY_AFTER_S)})
-    assert row is not None
     return JSONResponse({"status": "ok", "database": "ok", "postgis": row[0], "schema_version": row[1],
                          "primary": {"state": "ok", "in_recovery": row[2], "wal_lsn": row[3]},
                          "replica": replica})
+
+
+async def _probe(request: Request) -> Any:
+    """The health row over a new connection to the primary, or None when none can be made or it fails."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(db.url(request.app.state.db_settings, "app"),
+                                                     connect_timeout=int(HEALTH_WAIT_S), autocommit=True)
+    except (psycopg.OperationalError, OSError) as exc:
+        log.error("health: primary not reachable: %s", exc)
+        return None
+    try:
+        await apply_budget(conn, None)
+        return await (await conn.execute(_HEALTH_SQL)).fetchone()
+    except psycopg.Error as exc:
+        log.error("health: primary not answering: %s", exc)
+        return None
+    finally:
+        await conn.close()
+
+
+async def _check_pools(request: Request) -> None:
+    """Have the primary's pools test their idle connections and replace the ones that fail."""
+    pool = request.app.state.pool
+    for p in (pool, public_pool_of(pool), request.app.state.heavy_pool):
+        if p is not None:
+            try:
+                await asyncio.wait_for(p.check(), HEALTH_WAIT_S)
+            except (TimeoutError, psycopg.Error) as exc:
+                log.warning("health: checking a pool did not finish: %s", exc)
 
 
 @router.get("/layers", summary="Layers with their row counts")
