@@ -15,7 +15,7 @@
 --    page can be filled to about 45 % if all its rows are to be graded in place.  The space is not lost:
 --    a first grade without it leaves the table twice its loaded size as well (the old versions, dead on
 --    the old pages), and the indexes twice theirs.  Measured at 202,400 sources: fillfactor 100, 1 % of
---    the updates in place; 85, 14 %; 50, 81 %; 45, all but a few.
+--    the updates in place; 85, 14 %; 50, 81 %; 45: 99.3 % at 1,002,400 sources.
 --
 -- fillfactor applies to pages written from now on: every load (COPY, INSERT) and the new version of every
 -- row an update moves.  An existing database keeps its current pages until they are rewritten; nothing is
