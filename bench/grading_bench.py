@@ -123,25 +123,24 @@ def main() -> None:
 
 def _clear_grades(s: DatabaseSettings) -> None:
     """Reset grades and levels so the timed run writes every row, as a first run does (the reset itself
-    is not an edit: it bypasses the history and tile triggers, and empties the history and tile notes)."""
+    is not an edit: it bypasses the history and tile triggers, and empties the history and tile notes),
+    and rewrite ``risk_source`` as a load leaves it (``VACUUM FULL``: every page filled to the table's
+    fillfactor, no dead versions)."""
     with db.connect(s) as conn:
         conn.execute("TRUNCATE riskatlas.risk_grade, riskatlas.grade_run, riskatlas.row_history, "
                      "riskatlas.tile_change CASCADE")
         conn.execute("ALTER TABLE riskatlas.risk_source DISABLE TRIGGER USER")
-        conn.execute("SET maintenance_work_mem = '512MB'")
         graded = sql.SQL("num_nonnulls(q_value, q_band, air_level, water_level, risk_level, grade_label, "
                          "grade_status) > 0")
-        if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM riskatlas.risk_source WHERE {}) AS e").format(graded)
-                        ).fetchone()["e"]:
-            with db.indexes_rebuilt_after(conn, "riskatlas.risk_source"):
-                conn.execute(sql.SQL("UPDATE riskatlas.risk_source SET q_value = NULL, q_band = NULL, "
-                                     "air_level = NULL, water_level = NULL, risk_level = NULL, grade_label = NULL, "
-                                     "grade_status = NULL WHERE {}").format(graded))
+        conn.execute(sql.SQL("UPDATE riskatlas.risk_source SET q_value = NULL, q_band = NULL, air_level = NULL, "
+                             "water_level = NULL, risk_level = NULL, grade_label = NULL, grade_status = NULL "
+                             "WHERE {}").format(graded))
         conn.execute("ALTER TABLE riskatlas.risk_source ENABLE TRIGGER USER")
         conn.commit()
         conn.autocommit = True
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute("VACUUM FULL riskatlas.risk_source")
         conn.execute("VACUUM ANALYZE riskatlas.risk_source")
-
 
 if __name__ == "__main__":
     main()

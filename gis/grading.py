@@ -364,22 +364,34 @@ def q_many(source: ArrayLike, position: ArrayLike, names: Sequence[Any], cas: Se
     critical = np.full(n, np.nan)
     air = np.zeros(n, dtype=bool)
     water = np.zeros(n, dtype=bool)
-    resolved: dict[tuple[Any, Any], Critical | str] = {}
-    for k in range(n):
-        if k in line_problem:
+    # each distinct (name, CAS) pair is resolved once: the pairs are numbered by a hashed factorisation
+    # of each column (missing values, empty text included, as one code), then the lines take their pair's
+    # result by its number
+    todo = np.ones(n, dtype=bool)
+    if line_problem:
+        todo[np.fromiter(line_problem, dtype=np.int64, count=len(line_problem))] = False
+    name_code, name_of = _codes(names)
+    cas_code, cas_of = _codes(cas)
+    pair = name_code * (len(cas_of) + 1) + cas_code
+    pairs, first, which = np.unique(pair[todo], return_index=True, return_inverse=True)
+    lines = np.flatnonzero(todo)
+    hits = np.full(len(pairs), np.nan)
+    hit_air = np.zeros(len(pairs), dtype=bool)
+    hit_water = np.zeros(len(pairs), dtype=bool)
+    failed: dict[int, str] = {}
+    for g, k in enumerate(lines[first].tolist()):
+        try:
+            hit = table.resolve(_present(names[k]), _present(cas[k]))
+        except GradingProblem as exc:
+            failed[g] = str(exc)
             continue
-        pair = (_present(names[k]), _present(cas[k]))
-        hit = resolved.get(pair)
-        if hit is None:
-            try:
-                hit = table.resolve(*pair)
-            except GradingProblem as exc:
-                hit = str(exc)
-            resolved[pair] = hit
-        if isinstance(hit, str):
-            line_problem[k] = hit
-        else:
-            critical[k], air[k], water[k] = hit.critical_t, hit.air, hit.water
+        hits[g], hit_air[g], hit_water[g] = hit.critical_t, hit.air, hit.water
+    which = which.reshape(-1)
+    critical[lines], air[lines], water[lines] = hits[which], hit_air[which], hit_water[which]
+    if failed:
+        for k, g in zip(lines.tolist(), which.tolist()):
+            if g in failed:
+                line_problem[k] = failed[g]
     ok = np.isfinite(critical)
     ratio = np.where(ok, qty / np.where(ok, critical, 1.0), 0.0)
     q_air = np.bincount(source[ok & air], weights=ratio[ok & air], minlength=n_sources)
@@ -388,6 +400,18 @@ def q_many(source: ArrayLike, position: ArrayLike, names: Sequence[Any], cas: Se
     for k in sorted(line_problem, key=lambda k: (int(source[k]), int(position[k]))):
         problems.setdefault(int(source[k]), []).append(line_problem[k])
     return QArrays(q_air.astype(np.float64), q_water.astype(np.float64), problems)
+
+
+def _codes(values: Sequence[Any]) -> tuple[NDArray[np.int64], list[Any]]:
+    """A number for each value (0 for missing: None, NaN, empty text; 1… for the others by first
+    appearance) and the distinct present values, by hashing (no sort of the texts)."""
+    index: dict[Any, int] = {}
+    raw = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+    present = [v for v in index if _present(v) is not None]
+    number = {v: i for i, v in enumerate(present, start=1)}
+    remap = np.fromiter((number.get(v, 0) if _present(v) is not None else 0 for v in index), dtype=np.int64,
+                        count=len(index))
+    return remap[raw] if len(raw) else raw, present
 
 
 def _present(value: Any) -> Any:
@@ -433,6 +457,34 @@ def e_air(far_population: float, near_population: float, tables: GradingTables) 
             return c.name, (f"{near_population:,.0f} people within {near_m:g} m > {c.near_more_than:,.0f}")
     return tables.air_otherwise, (f"{far_population:,.0f} people within {far_km:g} km and {near_population:,.0f} "
                                   f"within {near_m:g} m exceed no threshold")
+
+
+def e_air_many(far_population: ArrayLike, near_population: ArrayLike,
+               tables: GradingTables) -> tuple[NDArray[np.object_], NDArray[np.object_]]:
+    """:func:`e_air` of many sources: the classes and the sentences, the same texts as one at a time
+    (the tests of the classes in the same order, each sentence formatted from the same float)."""
+    far = np.asarray(far_population, dtype=np.float64)
+    near = np.asarray(near_population, dtype=np.float64)
+    n = len(far)
+    classes = np.full(n, tables.air_otherwise, dtype=object)
+    reasons = np.empty(n, dtype=object)
+    open_ = np.ones(n, dtype=bool)
+    far_km = tables.far_radius_m / 1000
+    near_m = tables.near_radius_m
+    for c in tables.air_classes:
+        for values, more_than, text in (
+                (far, c.far_more_than, f"{{:,.0f}} people within {far_km:g} km > {c.far_more_than:,.0f}"),
+                (near, c.near_more_than, f"{{:,.0f}} people within {near_m:g} m > {c.near_more_than:,.0f}")):
+            hit = open_ & (values > more_than)
+            idx = np.flatnonzero(hit)
+            classes[idx] = c.name
+            form = text.format
+            reasons[idx] = [form(v) for v in values[idx].tolist()]
+            open_ &= ~hit
+    idx = np.flatnonzero(open_)
+    form = f"{{:,.0f}} people within {far_km:g} km and {{:,.0f}} within {near_m:g} m exceed no threshold".format
+    reasons[idx] = [form(f, m) for f, m in zip(far[idx].tolist(), near[idx].tolist())]
+    return classes, reasons
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from gis.grading import (
     GradingTables,
     WaterReceptor,
     disk_sums,
-    e_air,
+    e_air_many,
     e_water,
     grade_many,
     q_many,
@@ -75,13 +75,13 @@ def select_sources(conn: psycopg.Connection, scope: Scope, batch_id: int | None 
     conn.execute("ALTER TABLE grade_src ADD PRIMARY KEY (pid)")
     conn.execute("ANALYZE grade_src")
     frame = _copy_frame(conn, "SELECT pid, key, ST_X(geom) AS lon, ST_Y(geom) AS lat, m_score, m_air, m_water "
-                              "FROM grade_src ORDER BY pid", {"key": str})
+                              "FROM grade_src ORDER BY pid", {"key": object})
     for c in ("m_score", "m_air", "m_water"):
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     frame["m_air_used"] = frame["m_air"].fillna(frame["m_score"])
     frame["m_water_used"] = frame["m_water"].fillna(frame["m_score"])
-    frame["m_note"] = m_notes(frame["m_score"].notna().to_numpy(), frame["m_air"].notna().to_numpy(),
-                              frame["m_water"].notna().to_numpy())
+    frame["m_note"] = pd.Series(m_notes(frame["m_score"].notna().to_numpy(), frame["m_air"].notna().to_numpy(),
+                                        frame["m_water"].notna().to_numpy()), index=frame.index, dtype=object)
     return frame
 
 
@@ -109,20 +109,26 @@ def m_notes(has_score: np.ndarray, has_air: np.ndarray, has_water: np.ndarray) -
 
 
 def read_lines(conn: psycopg.Connection) -> pd.DataFrame:
-    """The inventory lines of the sources in ``grade_src``, flat: pid, position, name, cas, the
-    quantity as JSON text, and whether the line is a JSON object."""
-    return _copy_frame(
+    """The inventory lines of the sources in ``grade_src``, flat, ordered by pid and position: pid,
+    position, name, cas, the quantity as JSON text, and whether the line is a JSON object."""
+    # read in any order (a hash join of the two tables) and put in order here: ordered by the database,
+    # the join became a key lookup per source to keep the order of grade_src's primary key
+    lines = _copy_frame(
         conn,
         f"""SELECT g.pid, e.position, e.v->>'name' AS name, e.v->>'cas' AS cas, e.v->'quantity_t' AS quantity,
                    jsonb_typeof(e.v) = 'object' AS is_object
             FROM grade_src g JOIN {SCHEMA}.risk_source_visible s ON s.key = g.key
-            CROSS JOIN LATERAL jsonb_array_elements(s.substances) WITH ORDINALITY AS e(v, position)
-            ORDER BY g.pid, e.position""",
-        {"name": str, "cas": str, "quantity": str})
+            CROSS JOIN LATERAL jsonb_array_elements(s.substances) WITH ORDINALITY AS e(v, position)""",
+        {"name": object, "cas": object, "quantity": object})
+    order = np.lexsort((lines["position"].to_numpy(), lines["pid"].to_numpy()))
+    return lines.take(order).reset_index(drop=True)
 
 
 def _copy_frame(conn: psycopg.Connection, query: str, dtypes: dict[str, Any]) -> pd.DataFrame:
-    """The result of ``query`` as a DataFrame, moved with COPY (the fast path for a million rows)."""
+    """The result of ``query`` as a DataFrame, moved with COPY (the fast path for a million rows).
+
+    Text columns are best asked for as ``object``: Python strings, as the grading uses them (pandas'
+    own string type stores them in Arrow and builds a Python string again on each use)."""
     buf = io.BytesIO()
     with conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER true)") as copy:
         for chunk in copy:
@@ -182,7 +188,7 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
         step("population", n, n)
     if seconds is not None:
         seconds["population"] = round(population_seconds["seconds"], 2)
-    air = [e_air(f, c, tables) for f, c in zip(far.tolist(), near.tolist())]
+    e_air_class, e_air_reason = e_air_many(far, near, tables)
     e_water_class = np.full(n, tables.water_otherwise, dtype=object)
     no_river = json.dumps([f"no river reach within {tables.snap_max_m:g} m of the site: nothing lies downstream"],
                           ensure_ascii=False)
@@ -197,7 +203,6 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
         water_reasons[pid] = json.dumps(why, ensure_ascii=False)
     m_air = sources["m_air_used"].to_numpy(dtype=np.float64)
     m_water = sources["m_water_used"].to_numpy(dtype=np.float64)
-    e_air_class = np.array([a[0] for a in air], dtype=object)
     g = grade_many(q.q_air, q.q_water, m_air, e_air_class, e_water_class, tables, m_water)
     reasons = np.full(n, None, dtype=object)
     for pid, problems in q.problems.items():
@@ -206,7 +211,7 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
         if reasons[pid] is None:
             reasons[pid] = json.dumps([problem], ensure_ascii=False)
     rejected = np.array([r is not None for r in reasons], dtype=bool)
-    out = pd.DataFrame({
+    columns: dict[str, Any] = {
         "source_key": sources["key"].to_numpy(dtype=object),
         "status": np.where(rejected, "rejected", g.status),
         "reasons": reasons,
@@ -215,14 +220,17 @@ def compute(conn: psycopg.Connection, sources: pd.DataFrame, raster: Path, table
         "m_score": _ints(sources["m_score"].to_numpy(dtype=np.float64)),
         "m_air": _ints(m_air), "m_water": _ints(m_water), "m_note": sources["m_note"].to_numpy(dtype=object),
         "pop_far": np.round(far, 1), "pop_near": np.round(near, 1),
-        "e_air": e_air_class, "e_air_reason": np.array([a[1] for a in air], dtype=object),
+        "e_air": e_air_class, "e_air_reason": e_air_reason,
         "e_water": e_water_class, "e_water_reasons": water_reasons, "water": water_json,
-    })
+    }
     for name in ("q_air_band", "q_water_band", "m_air_band", "m_water_band", "air_level", "water_level",
                  "risk_level", "level_min", "level_max", "air_cell", "water_cell", "label"):
-        out[name] = np.where(rejected, None, getattr(g, name))
+        columns[name] = np.where(rejected, None, getattr(g, name))
+    # texts stay Python objects (pandas would otherwise copy every one into an Arrow string column)
+    out = pd.DataFrame({c: v if isinstance(v, pd.api.extensions.ExtensionArray) else pd.Series(v, dtype=v.dtype)
+                        for c, v in ((c, columns[c]) for c in GRADE_COLUMNS)})
     timer("levels")
-    return out[list(GRADE_COLUMNS)]
+    return out
 
 
 def _timed(into: dict[str, float], fn: Callable[..., Any], *args: Any) -> Any:
@@ -298,10 +306,7 @@ def water_facts(conn: psycopg.Connection, tables: GradingTables, *,
     reach within the snapping distance are absent.  With ``seconds``, the time of each part
     (``rivers: snap``, ``rivers: closure``, ``rivers: receptors``, ``rivers: provinces``) is recorded."""
     timer = PassTimer(seconds)
-    conn.execute("DROP TABLE IF EXISTS bulk_point")
-    conn.execute("CREATE TEMP TABLE bulk_point ON COMMIT DROP AS SELECT pid, geom FROM grade_src")
-    conn.execute("ANALYZE bulk_point")
-    snapped = rn.snap_points(conn, tables.snap_max_m)
+    snapped = rn.snap_points(conn, tables.snap_max_m, points="grade_src")
     timer("rivers: snap")
     if snapped == 0:
         return {}

@@ -38,7 +38,7 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
     cols = ", ".join(GRADE_COLUMNS)
     selected = ", ".join(f"g.{c}::jsonb" if c in JSON_COLUMNS else f"g.{c}" for c in GRADE_COLUMNS)
     compared = (*GRADE_COLUMNS[1:], "substances")
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*compared, "run_id", "computed_at"))
+    updates = ", ".join(f"{c} = n.{c}" for c in (*compared, "run_id", "computed_at"))
     # the runs whose inputs were this run's: a grade one of them stored, equal to this run's and computed
     # after the source's last change, is kept as it is (with the run and time that produced it)
     same_inputs = [r["id"] for r in conn.execute(sql.SQL(
@@ -46,15 +46,29 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
            WHERE (o.tables_sha256, o.raster, o.raster_sha256, o.settings)
                  IS NOT DISTINCT FROM (r.tables_sha256, r.raster, r.raster_sha256, r.settings)""").format(
         runs=relation("grade_run")), (run_id,)).fetchall()]
+    # a changed grade updates its row, a first one is a plain insert (cheaper than INSERT … ON CONFLICT,
+    # which probes the key before each row): the same rows and values as one upsert
+    conn.execute(
+        f"""UPDATE {SCHEMA}.risk_grade o SET {updates}
+            FROM (SELECT {selected}, s.substances, %(run)s::bigint AS run_id, now() AS computed_at, s.updated_at
+                  FROM grade_stage g JOIN {SCHEMA}.risk_source s ON s.key = g.source_key) n
+            WHERE o.source_key = n.source_key
+              AND (o.computed_at < n.updated_at OR o.run_id <> ALL(%(same)s)
+                   OR ({", ".join("o." + c for c in compared)})
+                      IS DISTINCT FROM ({", ".join("n." + c for c in compared)}))""",
+        {"run": run_id, "same": same_inputs})
+    # the sources without a grade row, found before the insert: an insert that looked them up itself could
+    # be planned (on an emptied table's statistics) as a scan of risk_grade per row, while it grows
+    conn.execute(f"""CREATE TEMP TABLE grade_new ON COMMIT DROP AS
+                     SELECT g.source_key FROM grade_stage g
+                     WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.risk_grade o WHERE o.source_key = g.source_key)""")
+    conn.execute("ANALYZE grade_new")
     conn.execute(
         f"""INSERT INTO {SCHEMA}.risk_grade ({cols}, substances, run_id, computed_at)
             SELECT {selected}, s.substances, %(run)s, now()
-            FROM grade_stage g JOIN {SCHEMA}.risk_source s ON s.key = g.source_key
-            LEFT JOIN {SCHEMA}.risk_grade o ON o.source_key = g.source_key
-            WHERE o.source_key IS NULL OR o.computed_at < s.updated_at OR o.run_id <> ALL(%(same)s)
-               OR ({", ".join("o." + c for c in compared)})
-                  IS DISTINCT FROM ({selected.split(", ", 1)[1]}, s.substances)
-            ON CONFLICT (source_key) DO UPDATE SET {updates}""", {"run": run_id, "same": same_inputs})
+            FROM grade_new n JOIN grade_stage g ON g.source_key = n.source_key
+            JOIN {SCHEMA}.risk_source s ON s.key = g.source_key""",
+        {"run": run_id})
     timer("grades")
     changed = write_levels(conn)
     timer("levels")
@@ -130,7 +144,8 @@ def write_levels(conn: psycopg.Connection) -> int:
             SELECT s.id, greatest(g.q_air, g.q_water) AS q_value, greatest(g.q_air_band, g.q_water_band) AS q_band,
                    g.air_level, g.water_level, g.risk_level, g.label, g.status,
                    coalesce(s.q_value::text, s.air_level, s.water_level, s.risk_level, s.grade_label) IS NOT NULL
-                     AS regraded
+                     AS regraded,
+                   {SCHEMA}.z14_col(ST_X(s.geom)) AS tx, {SCHEMA}.z14_row(ST_Y(s.geom)) AS ty
             FROM {SCHEMA}.risk_source s JOIN grade_stage g ON g.source_key = s.key
             WHERE g.status IN ('graded', 'pending-m')
               AND (s.q_value, s.q_band, s.air_level, s.water_level, s.risk_level, s.grade_label, s.grade_status)
@@ -168,13 +183,11 @@ def write_levels(conn: psycopg.Connection) -> int:
                 CROSS JOIN {SCHEMA}.actor() a
                 WHERE o.old_row IS DISTINCT FROM j.new_row""")
     if "note_tile_change" in triggers:  # what note_tile_change() would have noted: the z14 cell of each row
+        # (grading moves no source: the cells were taken with the changes)
         conn.execute(sql.SQL(
             """INSERT INTO {changes} (layer, extent)
                SELECT 'risk_source', ST_TileEnvelope(14, tx, ty)
-               FROM (SELECT DISTINCT {col}(ST_X(s.geom)) AS tx, {row}(ST_Y(s.geom)) AS ty
-                     FROM {sources} s JOIN grade_change c ON c.id = s.id) p""").format(
-            changes=relation("tile_change"), col=relation("z14_col"), row=relation("z14_row"),
-            sources=relation("risk_source")))
+               FROM (SELECT DISTINCT tx, ty FROM grade_change) p""").format(changes=relation("tile_change")))
     for name in triggers.values():
         conn.execute(f'ALTER TABLE {SCHEMA}.risk_source ENABLE TRIGGER "{name}"')
     return n

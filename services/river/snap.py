@@ -12,6 +12,8 @@ from services.river.reaches import defaults_sql
 
 DEFAULT_SNAP_M = 2_000.0
 METRIC_PROJ = LOCAL_METRIC_PROJ
+#: The grid (degrees) by which :func:`snap_points` finds the points near some reach before searching.
+SNAP_CELL_DEG = 0.02
 
 
 class NoRiverNearby(ValueError):
@@ -76,32 +78,54 @@ def snap_points(conn: psycopg.Connection, max_distance_m: float, *, points: str 
     """
     defaults, params = defaults_sql()
     conn.execute(f'DROP TABLE IF EXISTS "{table}"')
-    # the reaches once in the local transverse Mercator: positions along them are found in metres,
-    # exactly as snap() finds them for one point
+    # the points worth a search: those in the cells of a SNAP_CELL_DEG grid that lie within the snapping
+    # distance (in degrees at the cell's latitude farthest from the equator, so never less than a point's
+    # own) of some reach, found once per cell by the reach GiST index; most points of a region are far
+    # from every river and skip the search, the others get exactly the search they got before
+    conn.execute("DROP TABLE IF EXISTS snap_candidate")
+    conn.execute(f"""
+    CREATE TEMP TABLE snap_candidate ON COMMIT DROP AS
+    WITH cell AS (SELECT DISTINCT floor(ST_X(geom) / %(cell)s) AS cx, floor(ST_Y(geom) / %(cell)s) AS cy
+                  FROM "{points}"),
+    near AS (SELECT c.cx, c.cy FROM cell c
+             WHERE EXISTS (SELECT 1 FROM {SCHEMA}.river r
+                           WHERE ST_DWithin(r.geom, ST_MakeEnvelope(c.cx * %(cell)s, c.cy * %(cell)s,
+                                                                    (c.cx + 1) * %(cell)s, (c.cy + 1) * %(cell)s, 4326),
+                                            1.01 * %(max)s / (110574.0 * cos(radians(least(
+                                                greatest(abs(c.cy * %(cell)s), abs((c.cy + 1) * %(cell)s)), 85.0))))
+                                            + 1e-9)))
+    SELECT p.pid, p.geom FROM "{points}" p
+    JOIN near n ON n.cx = floor(ST_X(p.geom) / %(cell)s) AND n.cy = floor(ST_Y(p.geom) / %(cell)s)""",
+                 {"max": max_distance_m, "cell": SNAP_CELL_DEG})
+    conn.execute("DROP TABLE IF EXISTS snap_nearest")
+    conn.execute(f"""
+    CREATE TEMP TABLE snap_nearest ON COMMIT DROP AS
+    SELECT p.pid, p.geom, c.id AS reach_id, c.distance_m, c.length_m, c.u
+    FROM snap_candidate p
+    CROSS JOIN LATERAL (
+        SELECT r.id, ST_Distance(r.geom::geography, p.geom::geography) AS distance_m,
+               ST_Length(r.geom::geography) AS length_m, coalesce(r.velocity_ms, d.u) AS u
+        FROM {SCHEMA}.river r JOIN {defaults} ON d.river_class = r.river_class
+        WHERE ST_DWithin(r.geom, p.geom,
+                         1.01 * %(max)s / (110574.0 * cos(radians(least(abs(ST_Y(p.geom)), 85.0)))))
+        ORDER BY ST_Distance(r.geom::geography, p.geom::geography), r.id
+        LIMIT 1) c
+    WHERE c.distance_m <= %(max)s""", {"max": max_distance_m, **params})
+    # the reaches and the snapped points once in the local transverse Mercator: positions along the
+    # reaches are found in metres, exactly as snap() finds them for one point
     conn.execute("DROP TABLE IF EXISTS river_metric")
     conn.execute(f"""CREATE TEMP TABLE river_metric ON COMMIT DROP AS {_metric_sql(f'{SCHEMA}.river', 'id')}""",
                  {"proj": METRIC_PROJ})
     conn.execute("ALTER TABLE river_metric ADD PRIMARY KEY (id)")
     conn.execute("DROP TABLE IF EXISTS point_metric")
-    conn.execute(f"""CREATE TEMP TABLE point_metric ON COMMIT DROP AS {_metric_sql(f'"{points}"', 'pid')}""",
+    conn.execute(f"""CREATE TEMP TABLE point_metric ON COMMIT DROP AS {_metric_sql('snap_nearest', 'pid')}""",
                  {"proj": METRIC_PROJ})
     conn.execute("ALTER TABLE point_metric ADD PRIMARY KEY (id)")
     conn.execute(f"""
     CREATE TEMP TABLE "{table}" ON COMMIT DROP AS
-    SELECT p.pid, c.id AS reach_id, c.distance_m, c.fraction * c.length_m AS position_m,
-           c.fraction * c.length_m / nullif(c.u, 0) AS position_s
-    FROM "{points}" p JOIN point_metric pm ON pm.id = p.pid
-    CROSS JOIN LATERAL (
-        SELECT r.id, ST_LineLocatePoint(m.mgeom, pm.mgeom) AS fraction,
-               ST_Distance(r.geom::geography, p.geom::geography) AS distance_m,
-               ST_Length(r.geom::geography) AS length_m, coalesce(r.velocity_ms, d.u) AS u
-        FROM {SCHEMA}.river r JOIN {defaults} ON d.river_class = r.river_class
-        JOIN river_metric m ON m.id = r.id
-        WHERE ST_DWithin(r.geom, p.geom,
-                         1.01 * %(max)s / (110574.0 * cos(radians(least(abs(ST_Y(p.geom)), 85.0)))))
-        ORDER BY ST_Distance(r.geom::geography, p.geom::geography), r.id
-        LIMIT 1) c
-    WHERE c.distance_m <= %(max)s""", {"max": max_distance_m, "proj": METRIC_PROJ, **params})
+    SELECT n.pid, n.reach_id, n.distance_m, ST_LineLocatePoint(m.mgeom, pm.mgeom) * n.length_m AS position_m,
+           ST_LineLocatePoint(m.mgeom, pm.mgeom) * n.length_m / nullif(n.u, 0) AS position_s
+    FROM snap_nearest n JOIN point_metric pm ON pm.id = n.pid JOIN river_metric m ON m.id = n.reach_id""")
     conn.execute(f'ALTER TABLE "{table}" ADD PRIMARY KEY (pid)')
     conn.execute(f'ANALYZE "{table}"')
     return int(conn.execute(f'SELECT count(*) AS n FROM "{table}"').fetchone()["n"])

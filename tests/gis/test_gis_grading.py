@@ -23,6 +23,7 @@ from gis.grading import (
     WaterReceptor,
     disk_sums,
     e_air,
+    e_air_many,
     e_water,
     grade,
     grade_many,
@@ -144,6 +145,17 @@ def test_m_band_edges(tables: GradingTables, score: int, band: str) -> None:
 def test_air_sensitivity_thresholds(tables: GradingTables, far: float, near: float, cls: str) -> None:
     got, why = e_air(far, near, tables)
     assert got == cls and why
+
+
+def test_e_air_many_equals_e_air_source_for_source(tables: GradingTables) -> None:
+    rng = np.random.default_rng(5)
+    edges = [0.0, 499.6, 500.0, 500.4, 1_000.0, 1_000.5, 10_000.0, 10_000.4, 50_000.0, 50_000.6, 2e5, math.nan]
+    far = np.concatenate([rng.choice(edges, 3000), rng.lognormal(9, 2, 3000)])
+    near = np.concatenate([rng.choice(edges, 3000), rng.lognormal(6, 2, 3000)])
+    classes, reasons = e_air_many(far, near, tables)
+    got = list(zip(classes.tolist(), reasons.tolist()))
+    assert got == [e_air(f, n, tables) for f, n in zip(far.tolist(), near.tolist())]
+    assert {c for c, _ in got} == {"E1", "E2", "E3"}
 
 
 def test_water_sensitivity_rules(tables: GradingTables) -> None:
