@@ -590,6 +590,8 @@ def step_grading(ctx: Context) -> tuple[str, dict[str, Any]]:
     from bench.grading_bench import _clear_grades
     from services.grading import grade_sources
 
+    folder = ROOT / ".riskatlas" / "bench" / "national"
+    ensure_population(ctx.settings, folder, boundaries_file(folder))
     _give_substances(ctx.settings)
     _clear_grades(ctx.settings)
     t0 = time.perf_counter()
@@ -617,11 +619,22 @@ STEP_FUNCS: dict[str, Callable[[Context], tuple[str, dict[str, Any]]]] = {
 
 
 def run_step(ctx: Context, name: str, postmaster: int) -> StepResult:
+    """Run one step with the memory sampler; a step that fails is a row saying why, not the end of the run."""
     before = load_average()
     t0 = time.perf_counter()
     with MemorySampler(postmaster) as mem:
-        throughput, notes = STEP_FUNCS[name](ctx)
+        try:
+            throughput, notes = STEP_FUNCS[name](ctx)
+        except Exception as exc:  # noqa: BLE001 -- the table reports it and the other steps still run
+            throughput, notes = f"FAILED: {type(exc).__name__}", {"error": str(exc)[:500]}
     return StepResult(name, round(time.perf_counter() - t0, 1), throughput, mem.peak, before, load_average(), notes)
+
+
+def row_line(r: StepResult) -> str:
+    """One row of the table."""
+    br = f"{r.peak.browser_mb:7.0f}" if r.peak.browser_mb else f"{'-':>7}"
+    return (f"{r.step:<8} {r.seconds:>9.1f}  {r.peak.python_mb:7.0f} {r.peak.postgres_mb:7.0f} {br}  "
+            f"{r.load_after:<15}  {r.throughput}")
 
 
 # -- output -----------------------------------------------------------------------------------------
@@ -642,9 +655,7 @@ def print_table(results: list[StepResult], header: dict[str, Any]) -> None:
         print(f"  {line}")
     print(f"\n{'step':<8} {'seconds':>9}  {'py MB':>7} {'pg MB':>7} {'browser':>7}  {'load avg':<15}  throughput")
     for r in results:
-        br = f"{r.peak.browser_mb:7.0f}" if r.peak.browser_mb else f"{'-':>7}"
-        print(f"{r.step:<8} {r.seconds:>9.1f}  {r.peak.python_mb:7.0f} {r.peak.postgres_mb:7.0f} {br}  "
-              f"{r.load_after:<15}  {r.throughput}")
+        print(row_line(r))
     print("\npy MB: peak RSS of the Python processes (bench, riskatlas load, uvicorn); pg MB: the cluster's "
           "private memory plus its largest shared segment; load avg: /proc/loadavg after the step.")
     for r in results:
@@ -693,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in steps:
         log(f"{name} ... (load {load_average()})")
         r = run_step(ctx, name, pm)
-        log(f"{name}: {r.seconds} s, {r.throughput}")
+        log(row_line(r) + "  " + json.dumps(r.notes, ensure_ascii=False, default=str))
         results.append(r)
     with db.connect(s) as conn:
         counts = conn.execute("SELECT count(*) FILTER (WHERE level = 'city') AS cities, "
