@@ -131,7 +131,7 @@ def run_riskatlas(s: DatabaseSettings, path: Path) -> tuple[float, float, dict]:
            "RISKATLAS_STATE_DIR": str(s.state_dir)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    done = subprocess.run([str(ROOT / ".venv/bin/riskatlas"), "load", str(path), "--layer", "risk_source",
+    done = subprocess.run([str(Path(sys.executable).parent / "riskatlas"), "load", str(path), "--layer", "risk_source",
                            "--no-derive", "--json"], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

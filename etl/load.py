@@ -37,6 +37,10 @@ Progress = Callable[[str, int, int], None]
 
 # The region's envelope when admin_area is still empty (lon/lat, generous around the metro area).
 DEFAULT_ENVELOPE = (114.5, 29.0, 122.5, 35.5)
+# What boundary files are checked against (lon/lat): China's extent, islands of the South China Sea
+# included.  Boundaries define the region, so the region's own envelope cannot bound them (it kept a
+# national boundary file, or a second province, out).
+CHINA_ENVELOPE = (73.0, 3.0, 135.5, 54.0)
 NODE_SCALE = 1_000_000  # river nodes: endpoints snapped to 1e-6 degree (about 0.1 m)
 
 
@@ -107,7 +111,7 @@ def load_file(settings: DatabaseSettings, path: str | Path, layer_name: str, *,
     with db.connect(settings, "owner" if as_owner else "app",
                     options="-c client_connection_check_interval=2000") as conn:
         t0 = time.perf_counter()
-        envelope = region_envelope(conn)
+        envelope = CHINA_ENVELOPE if layer.load_as == "boundaries" else region_envelope(conn)
         step("validate", 0, len(raw))
         prepared = prepare(raw, layer, m, crs=crs, envelope=envelope)
         step("validate", len(raw), len(raw))

@@ -4,9 +4,9 @@ A city subscribes to "changes to <layer> rows of <min_level> or larger within N 
 (risk levels of HJ 941-2018: general < larger < major; ``others_only``: rows lying in another city).
 :func:`match` turns every change since the last match into alerts, for every subscription at once: one
 ``INSERT ... SELECT`` joining the new history with the subscriptions and the subscribers' border pieces
-(planar metres in EPSG:4549, index-assisted). It runs after a load (``services.after_load``) and as a
-periodic job (``riskatlas feed match``); a change already alerted is never alerted twice. Subscriptions
-and alerts are scoped by row-level security (migration 0013): a steward manages and reads its city's.
+(candidates from the EPSG:4549 index, decided by the geodesic distance: migration 0021). It runs after a
+load (``services.after_load``) and as a periodic job (``riskatlas feed match``); a change already alerted is
+never alerted twice. Subscriptions and alerts are scoped by row-level security (migration 0013): a steward manages and reads its city's.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _sub_dict(r: dict[str, Any]) -> dict[str, Any]:
 
 _MATCH_SQL = sql.SQL("""
 WITH fresh AS MATERIALIZED (
-    SELECT h.id, h.layer, h.geom_m,
+    SELECT h.id, h.layer, h.geom_m, h.geom,
            coalesce(h.new_row ->> 'risk_level', h.old_row ->> 'risk_level') AS level,
            coalesce(h.new_row ->> 'city_code', h.old_row ->> 'city_code') AS city_code
     FROM {schema}.row_history h
@@ -146,7 +146,9 @@ WITH fresh AS MATERIALIZED (
            OR {schema}.risk_level_rank(f.level) >= {schema}.risk_level_rank(s.min_level))
       AND (NOT s.others_only OR f.city_code IS DISTINCT FROM s.city)
       AND EXISTS (SELECT 1 FROM {schema}.feed_border_piece b
-                  WHERE b.code = s.city AND ST_DWithin(b.geom_m, f.geom_m, s.within_m))
+                  WHERE b.code = s.city
+                    AND ST_DWithin(b.geom_m, f.geom_m, {schema}.gk120_reach(b.geom_m, s.within_m))
+                    AND ST_DWithin(b.geom::geography, f.geom::geography, s.within_m))
     ON CONFLICT (subscription_id, history_id) DO NOTHING
     RETURNING city
 )
@@ -177,8 +179,9 @@ def match(conn: psycopg.Connection) -> dict[str, Any]:
 def _alerts_clause(city: str, unseen_only: bool, limit: int) -> tuple[sql.Composed, tuple[Any, ...]]:
     text = sql.SQL("""SELECT a.id AS alert_id, a.subscription_id, a.created_at AS alerted_at, a.seen_at, a.seen_by,
             s.within_m, s.min_level, {cols},
-            (SELECT min(ST_Distance(b.geom_m, c.geom_m)) FROM {schema}.feed_border_piece b
-             WHERE b.code = a.city AND ST_DWithin(b.geom_m, c.geom_m, s.within_m)) AS border_distance_m
+            (SELECT min(ST_Distance(b.geom::geography, c.geom::geography)) FROM {schema}.feed_border_piece b
+             WHERE b.code = a.city AND ST_DWithin(b.geom_m, c.geom_m, {schema}.gk120_reach(b.geom_m, s.within_m))
+               AND ST_DWithin(b.geom::geography, c.geom::geography, s.within_m)) AS border_distance_m
         FROM {schema}.feed_alert a
         JOIN {schema}.feed_subscription s ON s.id = a.subscription_id
         JOIN {schema}.change_visible c ON c.id = a.history_id

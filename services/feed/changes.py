@@ -3,9 +3,9 @@
 Read through the view ``change_visible`` (migration 0013): restricted fields are gone from old, new and
 the list of changed fields for a role that may not see them, and an update that changed only restricted
 fields is not listed at all for that role. ``near_city`` + ``within_m`` keep the changes whose row (old
-or new location) lies within that many metres of the city's border with its neighbours (planar metres in the
-region's Gauss-Kruger projection, EPSG:4549; each border piece probes the history's GiST index). Pages follow the history id: ``after``
-is the last id of the previous page.
+or new location) lies within that many metres of the city's border with its neighbours (geodesic metres on
+the ellipsoid; each border piece probes the history's GiST index in EPSG:4549 for candidates, migration
+0021). Pages follow the history id: ``after`` is the last id of the previous page.
 """
 
 from __future__ import annotations
@@ -115,8 +115,9 @@ def parse_query(since: str | None = None, until: str | None = None, layer: str |
 def near_border(q: ChangeQuery) -> Clause:
     """The ids of the page (``q.limit`` + 1 at most, in order): the changes of ``q``'s time, layer and cursor
     within ``q.within_m`` metres of ``q.near_city``'s border, found from the border's side: each of its pieces
-    probes the GiST index on (changed_at, geom_m) of the history once (planar metres in EPSG:4549,
-    migration 0013). The page's limit is inside, so the planner fetches only those rows afterwards."""
+    probes the GiST index on (changed_at, geom_m) of the history once (EPSG:4549, migration 0013, within
+    the planar reach that covers the distance anywhere in China, migration 0021) and the geodesic distance
+    on the ellipsoid decides. The page's limit is inside, so the planner fetches only those rows afterwards."""
     parts = [Clause(sql.SQL("b.code = %s"), (q.near_city,)),
              Clause(sql.SQL("h.id > %s"), (q.after,))]
     if q.since is not None:
@@ -129,10 +130,12 @@ def near_border(q: ChangeQuery) -> Clause:
     # MATERIALIZED: the set near the border first, whatever the limit (with a small limit the planner
     # would otherwise walk the whole history in id order hoping to meet the near rows early)
     text = sql.SQL("""WITH near AS MATERIALIZED (SELECT DISTINCT h.id FROM {schema}.feed_border_piece b
-            JOIN {schema}.change_visible h ON ST_DWithin(b.geom_m, h.geom_m, %s::float8)
+            JOIN {schema}.change_visible h
+              ON ST_DWithin(b.geom_m, h.geom_m, {schema}.gk120_reach(b.geom_m, %s::float8))
+             AND ST_DWithin(b.geom::geography, h.geom::geography, %s::float8)
             WHERE {where})
         SELECT id FROM near ORDER BY id LIMIT %s""").format(schema=SCHEMA_SQL, where=where.text)
-    return Clause(text, (q.within_m,) + where.params + (q.limit + 1,))
+    return Clause(text, (q.within_m, q.within_m) + where.params + (q.limit + 1,))
 
 
 def _where(q: ChangeQuery) -> Clause:

