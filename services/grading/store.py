@@ -134,9 +134,9 @@ def write_levels(conn: psycopg.Connection) -> int:
     tile-change triggers are disabled inside this transaction, and what they would have written is
     written by one INSERT each: the history of the regraded rows (as ``keep_history_statement()``
     writes it: actor, city, old and new rows, location, changed fields) and the z14 cell of every
-    changed row (as ``note_tile_change()``).  Their generic form compares ``to_jsonb`` of each old and
-    new row, and PostGIS turns a geometry to JSON with a catalogue query per value: two per row, most
-    of the time of a million-row update.  ``ALTER TABLE … DISABLE TRIGGER`` takes a lock that makes
+    changed row (as ``note_tile_change()``).  Their generic form turns every old and new row to JSON
+    to compare them; here only the regraded rows are, with ``riskatlas.row_jsonb_sql`` (migration 0022:
+    the JSON ``to_jsonb`` gives, without PostGIS's catalogue query per geometry).  ``ALTER TABLE … DISABLE TRIGGER`` takes a lock that makes
     other writers of ``risk_source`` wait for the commit, and readers not at all.
     """
     conn.execute(
@@ -163,8 +163,11 @@ def write_levels(conn: psycopg.Connection) -> int:
         conn.execute(f'ALTER TABLE {SCHEMA}.risk_source DISABLE TRIGGER "{name}"')
     history = "keep_history_statement" in triggers
     if history:
+        # the row's JSON expression, made by the database from the table's columns (names quoted there)
+        row_json = conn.execute("SELECT riskatlas.row_jsonb_sql(%s::regclass, 's') AS e",
+                                (f"{SCHEMA}.risk_source",)).fetchone()["e"]
         conn.execute(f"""CREATE TEMP TABLE grade_old ON COMMIT DROP AS
-            SELECT s.id, s.key, to_jsonb(s) AS old_row FROM {SCHEMA}.risk_source s
+            SELECT s.id, s.key, {row_json} AS old_row FROM {SCHEMA}.risk_source s
             JOIN grade_change c ON c.id = s.id WHERE c.regraded""")
     conn.execute(
         f"""UPDATE {SCHEMA}.risk_source s
@@ -179,7 +182,7 @@ def write_levels(conn: psycopg.Connection) -> int:
                        a.role, a.city, nullif(current_setting('riskatlas.batch_id', true), '')::bigint,
                        s.geom, ST_Transform(s.geom, 4549), {SCHEMA}.history_changed(o.old_row, j.new_row)
                 FROM grade_old o JOIN {SCHEMA}.risk_source s ON s.id = o.id
-                CROSS JOIN LATERAL (SELECT to_jsonb(s) AS new_row) j
+                CROSS JOIN LATERAL (SELECT {row_json} AS new_row) j
                 CROSS JOIN {SCHEMA}.actor() a
                 WHERE o.old_row IS DISTINCT FROM j.new_row""")
     if "note_tile_change" in triggers:  # what note_tile_change() would have noted: the z14 cell of each row
