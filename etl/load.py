@@ -376,7 +376,7 @@ def _upsert(conn: psycopg.Connection, layer: Layer, columns: list[str]) -> tuple
     target += ["geom", "batch_id", "updated_by"]
     select += [sql.SQL("ST_Multi(s.geom)" if layer.geometry_type == "MultiPolygon" else "s.geom"),
                sql.SQL("current_setting('riskatlas.batch_id')::bigint"),
-               sql.SQL("{}.acting_user()").format(ident(SCHEMA))]
+               sql.SQL("(SELECT {}.acting_user())").format(ident(SCHEMA))]  # once, not per row
     compare = [c for c in target if c not in ("key", "batch_id", "updated_by")]
     # An UPDATE of the rows that changed, then an INSERT of the new keys, rather than INSERT .. ON
     # CONFLICT: the application role may not read the restricted columns of the table (nor, through

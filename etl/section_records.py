@@ -174,7 +174,7 @@ def _load(conn: psycopg.Connection, path: Path, raw: pd.DataFrame, frame: pd.Dat
                 f"""WITH up AS (
                       INSERT INTO {SCHEMA}.section_record AS t (station_key, month, flow_m3s, codmn, cod, nh3n, tp, tn,
                                                                batch_id, updated_by)
-                      SELECT station_key, month, flow_m3s, codmn, cod, nh3n, tp, tn, %s, {SCHEMA}.acting_user()
+                      SELECT station_key, month, flow_m3s, codmn, cod, nh3n, tp, tn, %s, (SELECT {SCHEMA}.acting_user())
                       FROM section_stage
                       ON CONFLICT (station_key, month) DO UPDATE SET flow_m3s = EXCLUDED.flow_m3s,
                           codmn = EXCLUDED.codmn, cod = EXCLUDED.cod, nh3n = EXCLUDED.nh3n, tp = EXCLUDED.tp,

@@ -178,7 +178,7 @@ def write_levels(conn: psycopg.Connection) -> int:
         conn.execute(
             f"""INSERT INTO {SCHEMA}.row_history (layer, key, op, old_row, new_row, changed_by, acting_role,
                                                   acting_city, batch_id, geom, geom_m, changed)
-                SELECT 'risk_source', o.key, 'update', o.old_row, j.new_row, {SCHEMA}.acting_user(),
+                SELECT 'risk_source', o.key, 'update', o.old_row, j.new_row, (SELECT {SCHEMA}.acting_user()),
                        a.role, a.city, nullif(current_setting('riskatlas.batch_id', true), '')::bigint,
                        s.geom, ST_Transform(s.geom, 4549), {SCHEMA}.history_changed(o.old_row, j.new_row)
                 FROM grade_old o JOIN {SCHEMA}.risk_source s ON s.id = o.id

@@ -66,3 +66,14 @@ def test_the_history_of_a_load_and_an_edit_is_written_as_before(demo_copy):
         for r in rows:
             assert r["new_row"] == r["now"] and {"name", "geom"} <= set(r["changed"])
         conn.rollback()
+
+
+def test_the_history_notes_no_tile_changes(fresh_db):
+    """The history is no layer: a history row notes no tile change (migration 0022)."""
+    with db.connect(fresh_db) as conn:
+        triggers = conn.execute("""SELECT tgname FROM pg_trigger WHERE tgrelid = 'riskatlas.row_history'::regclass
+                                   AND NOT tgisinternal""").fetchall()
+        assert not [t for t in triggers if "tiles" in t["tgname"]]
+        on_layers = conn.execute("""SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = 'riskatlas.risk_source'::regclass
+                                    AND tgname LIKE '%tiles%'""").fetchone()["n"]
+        assert on_layers == 4
