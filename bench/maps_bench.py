@@ -61,11 +61,6 @@ def prepare(base: DatabaseSettings, name: str, points: int) -> DatabaseSettings:
     return settings
 
 
-#: What the page measured: every request (Resource Timing, Chromium gives the status) after the first render.
-_RESOURCES_JS = """() => performance.getEntriesByType('resource').map(e => ({
-    name: e.name, ms: e.duration, start: e.startTime, bytes: e.encodedBodySize, status: e.responseStatus}))"""
-
-
 def map_render(base_url: str, runs: int, width: int, height: int) -> list[dict[str, Any]]:
     """First full render of /map, ``runs`` times in fresh browser contexts, with what each asked for."""
     from playwright.sync_api import sync_playwright
@@ -75,7 +70,11 @@ def map_render(base_url: str, runs: int, width: int, height: int) -> list[dict[s
         browser = p.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
         for _ in range(runs):
             context = browser.new_context(viewport={"width": width, "height": height})
+            finished: list[Any] = []  # tiles are fetched by MapLibre's workers: watched here, not in the page
+            context.on("requestfinished", lambda r: finished.append(r))
+            context.on("requestfailed", lambda r: finished.append(r))
             page = context.new_page()
+            t0 = time.time() * 1000
             page.goto(base_url + "/map")
             try:
                 page.wait_for_function("window.riskmap && window.riskmap.firstRenderMs > 0", timeout=120_000)
@@ -85,12 +84,16 @@ def map_render(base_url: str, runs: int, width: int, height: int) -> list[dict[s
             drawn = page.evaluate("window.riskmap && riskmap.map ? riskmap.map.queryRenderedFeatures("
                                   "{layers: ['risk_source-bins', 'risk_source', 'risk_source-dot']}).length : 0")
             zoom = page.evaluate("window.riskmap && riskmap.map ? riskmap.map.getZoom() : null")
-            resources = page.evaluate(_RESOURCES_JS)
+            resources = [_entry(r, t0) for r in finished]
+            marks = page.evaluate("""() => Object.fromEntries(performance.getEntriesByType('mark')
+                .filter(m => m.name.startsWith('riskmap-')).map(m => [m.name.slice(8), Math.round(m.startTime)])
+                .concat([['dom', Math.round(performance.getEntriesByType('navigation')[0]
+                                             .domContentLoadedEventEnd)]]))""")
             risk = [r for r in resources if "/map/tiles/risk_source/" in r["name"]]
             base = [r for r in resources if "/tiles/WebMercatorQuad/" in r["name"]]
             other = sorted((r for r in resources if r not in risk and r not in base), key=lambda r: -r["ms"])
             out.append({
-                "first_render_ms": round(ms) if ms is not None else None, "zoom": zoom,
+                "first_render_ms": round(ms) if ms is not None else None, "zoom": zoom, "marks": marks,
                 "risk_features_drawn": drawn,
                 "risk_tiles": _tiles(risk), "base_tiles": _tiles(base),
                 "tile_bytes": sum(r["bytes"] for r in risk + base),
@@ -99,6 +102,16 @@ def map_render(base_url: str, runs: int, width: int, height: int) -> list[dict[s
             context.close()
         browser.close()
     return out
+
+
+def _entry(request: Any, t0: float) -> dict[str, Any]:
+    """A finished or failed request: URL, status, bytes, its time and when it ended after navigation."""
+    timing = request.timing
+    response = request.response() if request.failure is None else None
+    end = timing["responseEnd"] if timing["responseEnd"] >= 0 else 0
+    return {"name": request.url, "ms": end, "end": timing["startTime"] + end - t0,
+            "bytes": request.sizes()["responseBodySize"] if response else 0,
+            "status": response.status if response else "failed"}
 
 
 def _tiles(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -110,6 +123,7 @@ def _tiles(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return {"count": len(entries), "bytes": sum(r["bytes"] for r in entries), "statuses": statuses,
             "zooms": sorted({int(r["name"].split("/tiles/")[1].split("/")[-3]) for r in entries}),
             "median_ms": round(statistics.median(times)) if times else None,
+            "last_end_ms": round(max(r["end"] for r in entries)) if entries else None,
             "max_ms": round(times[-1]) if times else None}
 
 
@@ -128,8 +142,9 @@ def _print_run(label: str, i: int, r: dict[str, Any]) -> None:
     risk, base = r["risk_tiles"], r["base_tiles"]
     print(f"  {label:6s} run {i + 1} ({'cold' if i == 0 else 'warm'}): first render "
           f"{r['first_render_ms'] if r['first_render_ms'] is not None else 'never (timed out)'} ms at zoom "
-          f"{r['zoom'] and round(r['zoom'], 2)}; risk tiles {risk['count']} (z {risk['zooms']}) {risk['bytes']:,} B "
-          f"statuses {risk['statuses']} median {risk['median_ms']} ms max {risk['max_ms']} ms; "
+          f"{r['zoom'] and round(r['zoom'], 2)} (ms: {r['marks']}); risk tiles {risk['count']} (z {risk['zooms']}) {risk['bytes']:,} B "
+          f"statuses {risk['statuses']} median {risk['median_ms']} ms max {risk['max_ms']} ms, last done at "
+          f"{risk['last_end_ms']} ms; "
           f"base tiles {base['count']} {base['bytes']:,} B max {base['max_ms']} ms; "
           f"slowest others {[(o['path'][:40], o['ms']) for o in r['slowest_other'][:3]]}", flush=True)
 
