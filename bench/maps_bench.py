@@ -71,8 +71,11 @@ def map_render(base_url: str, runs: int, width: int, height: int) -> list[dict[s
         for _ in range(runs):
             context = browser.new_context(viewport={"width": width, "height": height})
             finished: list[Any] = []  # tiles are fetched by MapLibre's workers: watched here, not in the page
-            context.on("requestfinished", lambda r: finished.append(r))
-            context.on("requestfailed", lambda r: finished.append(r))
+            def note(request: Any, *, into: list[Any] = finished) -> None:
+                into.append(request)
+
+            context.on("requestfinished", note)
+            context.on("requestfailed", note)
             page = context.new_page()
             t0 = time.time() * 1000
             page.goto(base_url + "/map")
