@@ -34,6 +34,9 @@ class APISettings(BaseSettings):
     tile_cache_mb: int = Field(default=512, ge=0)
     # The planner's map asks for risk-source tiles holding more sources than this as counts per cell.
     map_bins_above: int = Field(default=4000, ge=1, le=100_000)
+    # Bins of low zooms read from the counts per cell the database keeps (migration 0020); off, they are
+    # aggregated from the points of each tile (the same counts, slower: for comparison).
+    bin_grid: bool = True
     max_bbox_degrees: float = Field(default=20.0, gt=0)
     max_filter_depth: int = Field(default=20, ge=1)
     max_upload_bytes: int = Field(default=200 * 1024**2, ge=1024)

@@ -145,3 +145,28 @@ def test_lines_and_areas_retire_the_tiles_their_envelope_covers(client: TestClie
         conn.execute("UPDATE riskatlas.admin_area SET name_en = 'Nanjing City' WHERE code = '320100'")
         area = conn.execute("SELECT count(*) AS n FROM riskatlas.tile_change WHERE layer = 'admin_area'").fetchone()
         assert area["n"] >= 1
+
+
+def test_a_load_retires_the_bin_tiles_read_from_the_grid(client: TestClient) -> None:
+    """A binned tile of a low zoom is read from the grid the database keeps (migration 0020): after an upload
+    into it the cached tile is stale and its counts hold the new sources; a tile elsewhere stays warm."""
+    z = 7
+    a, b = TMS.tile(A[0], A[1], z), TMS.tile(121.5, 31.2, z)
+    url = f"/map/tiles/risk_source/{z}/{a.y}/{a.x}?bins-above=1"
+    elsewhere = f"/map/tiles/risk_source/{z}/{b.y}/{b.x}?bins-above=1"
+
+    def counts() -> tuple[str, int, int]:
+        r = client.get(url)
+        assert r.status_code == 200, r.text
+        cells = mapbox_vector_tile.decode(r.content)["risk_source_bins"]["features"]
+        return (r.headers["x-tile-cache"], sum(f["properties"]["n"] for f in cells),
+                sum(f["properties"]["n_none"] for f in cells))
+
+    _upload(client, "admin-key", [("甲化工", A), ("乙化工", B)])
+    assert counts() == ("miss", 2, 2)
+    assert counts() == ("hit", 2, 2)
+    assert client.get(elsewhere).headers["x-tile-cache"] == "miss"
+    _upload(client, "nanjing-key", [("丙化工", C), ("丁化工", (118.70, 32.02))])
+    assert counts() == ("stale", 4, 4)
+    assert counts() == ("hit", 4, 4)
+    assert client.get(elsewhere).headers["x-tile-cache"] == "hit"

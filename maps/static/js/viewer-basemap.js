@@ -42,8 +42,18 @@
     document.dispatchEvent(new CustomEvent('riskatlas:basemap', { detail: { name: name } }));
   }
 
+  var asked = null;
+
+  /** Ask for the list now, while the map loads; init() takes the answer. */
+  function prefetch() {
+    if (!asked) asked = RA.getJSON(RA.cfg.basemaps);
+  }
+
   function init(start) {
-    return RA.getJSON(RA.cfg.basemaps).then(function (doc) {
+    prefetch();
+    var answer = asked;
+    asked = null;
+    return answer.then(function (doc) {
       list = doc;
       current = start && doc.basemaps.some(function (b) { return b.name === start && b.available; }) ? start : doc.default;
       document.getElementById('basemap').addEventListener('change', function (e) { use(e.target.value); });
@@ -51,5 +61,5 @@
     }).catch(function () { /* the offline map stays */ });
   }
 
-  RA.basemap = { init: init, render: render, use: use, current: function () { return current; } };
+  RA.basemap = { init: init, prefetch: prefetch, render: render, use: use, current: function () { return current; } };
 })(window.RA = window.RA || {});

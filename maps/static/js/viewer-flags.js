@@ -13,13 +13,23 @@
   function props(f) { return f.properties; }
 
   /** Load the flags and the matrix; never rejects (the map works without them). */
+  var asked = null;
+
+  /** Ask for the flags and the matrix now, while the map loads its style and tiles; load() takes the answers. */
+  function prefetch() {
+    if (!asked && RA.cfg.hazards) asked = { flags: RA.getJSON(RA.cfg.hazards), cells: RA.getJSON(RA.cfg.matrix) };
+  }
+
   function load() {
     if (!RA.cfg.hazards) {
       matrixError = true;
       renderMatrix();
       return Promise.resolve();
     }
-    var flags = RA.getJSON(RA.cfg.hazards).then(function (fc) {
+    prefetch();
+    var answers = asked;
+    asked = null;  // a later load asks again
+    var flags = answers.flags.then(function (fc) {
       features = (fc.features || []).filter(function (f) { return f.geometry; });
       features.forEach(function (f, i) { if (f.id == null) f.id = i + 1; f.properties.id = f.id; });
       byKey = {};
@@ -29,7 +39,7 @@
       });
       RA.map.getSource('flags').setData({ type: 'FeatureCollection', features: features });
     }).catch(function () { features = []; byKey = {}; });
-    var cells = RA.getJSON(RA.cfg.matrix).then(function (doc) {
+    var cells = answers.cells.then(function (doc) {
       matrix = normalise(doc);
     }).catch(function () { matrix = null; matrixError = true; });
     return Promise.all([flags, cells]).then(function () {
@@ -147,7 +157,7 @@
   });
 
   RA.flags = {
-    load: load, renderMatrix: renderMatrix, selectPair: selectPair, applyFilter: applyFilter,
+    load: load, prefetch: prefetch, renderMatrix: renderMatrix, selectPair: selectPair, applyFilter: applyFilter,
     flaggedKeys: flaggedKeys, reason: reason,
     count: function () { return features.length; },
     forSource: function (key) { return byKey[key] || []; }

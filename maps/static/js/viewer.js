@@ -261,6 +261,7 @@
     RA.panel.init();
     RA.setLanguage(S.lang);
     map.on('load', function () {
+      performance.mark('riskmap-load');  // the style is in (marks: for benchmarks, bench/maps_bench.py)
       RA.basemapReady = RA.basemap.init();
       labelMarkers(labels);
       RA.renderLabels();
@@ -270,11 +271,13 @@
       RA.gaps.init();
       RA.print.init();
       RA.flags.load().then(function () {
+        performance.mark('riskmap-flags');
         return RA.basemapReady;
       }).then(function () {
         RA.share.restore();  // a link's view and filters, if the address carries them
         RA.applyFilters();
         RA.share.start();
+        performance.mark('riskmap-settle');
         return api.settle();
       }).then(function () {
         api.firstRenderMs = performance.now();
@@ -310,4 +313,6 @@
       throw err;
     });
   RA.cfg = cfg;
+  RA.flags.prefetch();  // the flags and the basemaps come while the map loads, not after it
+  RA.basemap.prefetch();
 })(window.RA = window.RA || {});

@@ -12,16 +12,28 @@ the layer ``<name>_bins`` instead, one point per cell of a :data:`BIN_PX`-unit g
 ``n`` (features in the cell) and ``n_<class>`` for each class of the layer's colour field (``n_none``:
 no class yet), so that a map of a million sources draws counts by level at low zoom, and single
 points only where a tile holds few of them.
+
+Where the database keeps a layer's counts per cell (:data:`BIN_GRIDS`, migration 0020), a tile up to the
+grid's deepest zoom reads its cells from the grid, not its points: the same counts (the grid's cells are the
+bins' cells, computed with the same formulas), from a few thousand rows instead of every point of the tile.
+That holds with no filter or a filter on the fields the grid is kept by (:func:`grid_conditions`); any other
+filter is answered from the points.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from psycopg import sql
+from pygeofilter import ast
 
+from layers.catalogue import relation
 from services.errors import InvalidParameter
 from services.query.clauses import GEOM, Clause, all_of, join
+from services.query.cql import parse
+from services.query.filters import conditions
 from services.query.views import CollectionView
 
 EXTENT = 4096
@@ -33,6 +45,22 @@ SIMPLIFY_BELOW_ZOOM = 18
 TMS_ID = "WebMercatorQuad"
 #: Side of an aggregation cell, in tile units (64 of 4096: a 4 px cell of a 256 px tile, 8 of 512).
 BIN_PX = 64
+
+
+
+@dataclass(frozen=True)
+class BinGrid:
+    """Counts of a point layer per bin cell, kept by the database: a row per cell of each zoom up to
+    ``max_zoom`` and per value of each of ``fields``, with its count ``n``."""
+
+    table: str
+    fields: tuple[str, ...]
+    max_zoom: int
+
+
+#: The layers whose bins are kept per cell (migration 0020; ``max_zoom`` is its
+#: ``risk_source_grid_max_zoom()``).
+BIN_GRIDS = {"risk_source": BinGrid("risk_source_grid", ("city_code", "category", "risk_level"), 8)}
 
 
 #: Text fields without a domain that tiles carry by default: the jurisdiction codes (the web map
@@ -108,10 +136,7 @@ def bins_sql(v: CollectionView, z: int, x: int, y: int, where: Sequence[Clause] 
     """The layer ``<name>_bins`` of a point layer: a point per non-empty :data:`BIN_PX` cell of the
     tile, with ``n`` and ``n_<class>`` of the layer's colour field (bytea, empty when none)."""
     color_by = v.layer.style.color_by
-    classes: list[str] = []
-    if color_by and any(f.name == color_by for f in v.fields):
-        field = v.layer.field(color_by)
-        classes = [c for c in (field.domain or tuple(v.layer.style.palette)) if c.replace("-", "_").isidentifier()]
+    classes = _bin_classes(v)
     counts = [sql.SQL("count(*) FILTER (WHERE v = {}) AS {}").format(sql.Literal(c), sql.Identifier(
         "n_" + c.replace("-", "_"))) for c in classes]
     if classes:
@@ -139,6 +164,76 @@ def bins_sql(v: CollectionView, z: int, x: int, y: int, where: Sequence[Clause] 
     return Clause(text, (z, x, y) + condition.params + (z, x, y))  # (z, column, row) in both places
 
 
+def grid_layer_sql(v: CollectionView, grid: BinGrid, z: int, x: int, y: int, bins_above: int,
+                   where: Sequence[Clause], features: Clause) -> Clause:
+    """The bins of :func:`bins_sql` read from the layer's grid when its cells in the tile count more than
+    ``bins_above`` sources, else ``features``.
+
+    The tile's rows of the grid are those of its zoom and its column and row; summed by cell over the
+    grid's fields (the conditions ``where`` apply to them), they are the counts the points would give."""
+    color_by = v.layer.style.color_by
+    counts = [sql.SQL("coalesce(sum(n) FILTER (WHERE {} = {}), 0) AS {}").format(
+        sql.Identifier(color_by), sql.Literal(c), sql.Identifier("n_" + c.replace("-", "_")))
+        for c in _bin_classes(v)] if color_by else []
+    if counts:
+        counts.append(sql.SQL("coalesce(sum(n) FILTER (WHERE {} IS NULL), 0) AS n_none").format(
+            sql.Identifier(color_by)))
+    condition = all_of(list(where))
+    text = sql.SQL(
+        "WITH cells AS (SELECT i, j, sum(n) AS n{comma}{counts} FROM {grid} "
+        "WHERE z = %s AND tx = %s AND ty = %s AND {cond} GROUP BY i, j) "
+        "SELECT CASE WHEN (SELECT coalesce(sum(n), 0) FROM cells) > %s THEN "
+        "coalesce((SELECT ST_AsMVT(b.*, {name}, {extent}, 'geom') FROM ("
+        "SELECT ST_MakePoint((i + 0.5) * {px}, (j + 0.5) * {px}) AS geom, n{comma}{names} FROM cells) b), ''::bytea) "
+        "ELSE ({features}) END"
+    ).format(
+        grid=relation(grid.table), cond=condition.text, comma=sql.SQL(", ") if counts else sql.SQL(""),
+        counts=sql.SQL(", ").join(counts), name=sql.Literal(v.layer.name + "_bins"), extent=sql.Literal(EXTENT),
+        px=sql.Literal(BIN_PX), features=features.text,
+        names=sql.SQL(", ").join(sql.Identifier("n_" + c.replace("-", "_")) for c in
+                                 ([*_bin_classes(v), "none"] if counts else [])),
+    )
+    return Clause(text, (z, x, y) + condition.params + (bins_above,) + features.params)
+
+
+def grid_conditions(v: CollectionView, filter_text: str | None, filter_lang: str | None, filter_crs: str | None,
+                    max_depth: int) -> list[Clause] | None:
+    """A tile's filter as conditions on the layer's bin grid (:data:`BIN_GRIDS`): no conditions without a
+    filter, None when the layer has no grid or the filter names a property the grid is not kept by (the
+    geometry, a name, ...).  The grid's columns are named as the layer's fields, so the filter is the
+    same CQL2 translated against the grid's fields alone."""
+    grid = BIN_GRIDS.get(v.layer.name)
+    if grid is None:
+        return None
+    if filter_text is None or not filter_text.strip():
+        return []
+    if not _names_in(parse(filter_text, filter_lang, max_depth)) <= set(grid.fields):
+        return None
+    fields = tuple(f for f in v.fields if f.name in grid.fields)
+    return conditions(CollectionView(v.layer, fields), None, None, filter_text, filter_lang, filter_crs, (),
+                      max_depth)
+
+
+def _names_in(node: Any) -> set[str]:
+    """The property names a parsed filter uses."""
+    if isinstance(node, ast.Attribute):
+        return {node.name}
+    if isinstance(node, (list, tuple)):
+        return set().union(*(_names_in(n) for n in node))
+    if isinstance(node, ast.Node):
+        return _names_in(node.get_sub_nodes())
+    return set()
+
+
+def _bin_classes(v: CollectionView) -> list[str]:
+    """The classes of the layer's colour field counted in its bins (``n_<class>``), when the view has it."""
+    color_by = v.layer.style.color_by
+    if not color_by or not any(f.name == color_by for f in v.fields):
+        return []
+    field = v.layer.field(color_by)
+    return [c for c in (field.domain or tuple(v.layer.style.palette)) if c.replace("-", "_").isidentifier()]
+
+
 def aggregated_layer_sql(
     v: CollectionView,
     z: int,
@@ -148,10 +243,18 @@ def aggregated_layer_sql(
     bins_above: int,
     where: Sequence[Clause] = (),
     properties: Sequence[str] | None = None,
+    grid_where: Sequence[Clause] | None = None,
 ) -> Clause:
     """The layer's features when the tile holds at most ``bins_above`` of them, else its bins
-    (:func:`bins_sql`); the count stops at ``bins_above`` + 1, through the GiST index."""
+    (:func:`bins_sql`); the count stops at ``bins_above`` + 1, through the GiST index.
+
+    ``grid_where``: ``where`` as conditions on the layer's :data:`BIN_GRIDS` table, or None when it cannot
+    be (:func:`grid_conditions`); then, up to the grid's deepest zoom, the count and the bins come from the
+    grid (:func:`grid_layer_sql`)."""
     features = layer_sql(v, z, x, y, max_features, where, properties)
+    grid = BIN_GRIDS.get(v.layer.name)
+    if grid is not None and grid_where is not None and z <= grid.max_zoom:
+        return grid_layer_sql(v, grid, z, x, y, bins_above, grid_where, features)
     bins = bins_sql(v, z, x, y, where)
     condition = all_of(list(where))
     count = sql.SQL(
@@ -173,13 +276,15 @@ def tile_sql(
     where: Sequence[Clause] = (),
     properties: Sequence[str] | None = None,
     bins_above: int | None = None,
+    grid_where: Sequence[Clause] | None = None,
 ) -> Clause:
     """A tile holding one layer per view, in the order given (layers concatenate into one tile).
 
     With ``bins_above``, a point layer holding more features than that in the tile is sent as its
-    bins (:func:`aggregated_layer_sql`)."""
+    bins (:func:`aggregated_layer_sql`).  ``grid_where`` is ``where`` on the layers' bin grids
+    (:func:`grid_conditions`); None: bins are aggregated from the points."""
     parts = [
-        aggregated_layer_sql(v, z, x, y, max_features, bins_above, where, properties)
+        aggregated_layer_sql(v, z, x, y, max_features, bins_above, where, properties, grid_where)
         if bins_above is not None and v.layer.geometry_type == "Point"
         else layer_sql(v, z, x, y, max_features, where, properties)
         for v in views

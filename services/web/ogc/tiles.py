@@ -32,7 +32,7 @@ from services.web.deps import APISettingsDep, IdentityDep, ReadPoolDep
 from services.web.ogc import links as L
 from services.web.ogc.collections import resolve
 from services.web.ogc.extents import BBox, extent_cache
-from services.web.ogc.mvt import MAX_ZOOM, TMS_ID, tile_fields, tile_sql
+from services.web.ogc.mvt import MAX_ZOOM, TMS_ID, grid_conditions, tile_fields, tile_sql
 from services.web.ogc.render import json_response
 from services.web.ogc.tile_response import tile_response
 
@@ -206,13 +206,16 @@ async def collection_tile(
     where = []
     if filter is not None and filter.strip():
         where = conditions(v, None, None, filter, filter_lang, filter_crs, (), settings.max_filter_depth)
+    grid_where = (grid_conditions(v, filter, filter_lang, filter_crs, settings.max_filter_depth)
+                  if bins_above and settings.bin_grid else None)
     clause = tile_sql(
-        [v], tileMatrix, tileCol, tileRow, settings.tile_max_features, where, _names(properties), bins_above
+        [v], tileMatrix, tileCol, tileRow, settings.tile_max_features, where, _names(properties), bins_above,
+        grid_where,
     )
     return await tile_response(request, pool, clause, identity, settings.tile_cache_seconds, views=[v],
                                z=tileMatrix, x=tileCol, y=tileRow,
                                variant=("collection", filter, filter_lang, filter_crs, properties, bins_above,
-                                        settings.tile_max_features))
+                                        settings.tile_max_features, grid_where is not None))
 
 
 @router.get("/tiles", summary="Vector tilesets of all collections together (for the web map)")
@@ -284,10 +287,12 @@ async def dataset_tile(
 ) -> Response:
     _check_tile(tileMatrixSetId, tileMatrix, tileRow, tileCol)
     views = _views(collections, identity)
-    clause = tile_sql(views, tileMatrix, tileCol, tileRow, settings.tile_max_features, bins_above=bins_above)
+    grid_where = [] if bins_above and settings.bin_grid else None
+    clause = tile_sql(views, tileMatrix, tileCol, tileRow, settings.tile_max_features, bins_above=bins_above,
+                      grid_where=grid_where)
     return await tile_response(request, pool, clause, identity, settings.tile_cache_seconds, views=views,
                                z=tileMatrix, x=tileCol, y=tileRow,
-                               variant=("dataset", bins_above, settings.tile_max_features))
+                               variant=("dataset", bins_above, settings.tile_max_features, grid_where is not None))
 
 
 def _names(value: str | None) -> list[str] | None:

@@ -27,7 +27,7 @@ from services.query.filters import conditions
 from services.query.views import CollectionView, view
 from services.web.deps import APISettingsDep, DBSettingsDep, IdentityDep, ReadPoolDep
 from services.web.limits import apply_budget
-from services.web.ogc.mvt import MAX_ZOOM, tile_sql
+from services.web.ogc.mvt import MAX_ZOOM, grid_conditions, tile_sql
 from services.web.ogc.render import json_response
 from services.web.ogc.tile_response import tile_response
 from services.web.ogc.tiles import BINS_QUERY
@@ -123,6 +123,8 @@ async def risk_tiles(
     lean = CollectionView(RISK_SOURCE, tuple(f for f in full.fields if f.name in MAP_TILE_FIELDS),
                           via_visible=any(f.restricted for f in full.fields))
     where = conditions(full, None, None, filter, None, None, (), settings.max_filter_depth) if filter else []
-    clause = tile_sql([lean], z, x, y, settings.tile_max_features, where, bins_above=bins_above)
+    grid_where = (grid_conditions(full, filter, None, None, settings.max_filter_depth)
+                  if bins_above and settings.bin_grid else None)
+    clause = tile_sql([lean], z, x, y, settings.tile_max_features, where, bins_above=bins_above, grid_where=grid_where)
     return await tile_response(request, pool, clause, identity, settings.tile_cache_seconds, views=[lean],
-                               z=z, x=x, y=y, variant=("map", filter, bins_above, settings.tile_max_features))
+                               z=z, x=x, y=y, variant=("map", filter, bins_above, settings.tile_max_features, grid_where is not None))
