@@ -405,10 +405,6 @@ class MemorySampler:
         self.sample()
 
 
-def postmaster_pid(s: DatabaseSettings) -> int:
-    return int((cluster.paths(s).data / "postmaster.pid").read_text().split()[0])
-
-
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -702,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.prepare_only:
         return 0
     ctx = Context(s, src, args.sources, args)
+    from bench.ogc_bench import postmaster_pid
+
     pm = postmaster_pid(s)
     results = []
     for name in steps:

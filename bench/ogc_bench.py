@@ -308,12 +308,17 @@ def _proc_cpu(pid: int) -> tuple[float, float]:
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
+def postmaster_pid(settings: Any) -> int:
+    """The process id of the project's PostgreSQL cluster (its postmaster.pid's first line)."""
+    from layers import cluster
+
+    return int((cluster.paths(settings).data / "postmaster.pid").read_text().split()[0])
+
+
 def cluster_cpu(settings: Any) -> float:
     """CPU seconds of the project's PostgreSQL cluster so far: the postmaster, its live children, and the
     children it has reaped (a backend that exits leaves its time with the postmaster)."""
-    from layers import cluster
-
-    pm = int((cluster.paths(settings).data / "postmaster.pid").read_text().split()[0])
+    pm = postmaster_pid(settings)
     own, reaped = _proc_cpu(pm)
     total = own + reaped
     for stat in Path("/proc").glob("[0-9]*/stat"):

@@ -35,10 +35,18 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
                      "reserve_wetland_class": tables.water_reading_class}))).fetchone()["id"]
     stage_grades(conn, grades)
     timer("stage")
-    cols = ", ".join(GRADE_COLUMNS)
-    selected = ", ".join(f"g.{c}::jsonb" if c in JSON_COLUMNS else f"g.{c}" for c in GRADE_COLUMNS)
+    ident = sql.Identifier
+
+    def listed(alias: str, names: tuple[str, ...]) -> sql.Composable:
+        return sql.SQL(", ").join(sql.SQL("{}.{}").format(ident(alias), ident(c)) for c in names)
+
+    cols = sql.SQL(", ").join(map(ident, (*GRADE_COLUMNS, "substances", "run_id", "computed_at")))
+    selected = sql.SQL(", ").join(sql.SQL("g.{}::jsonb" if c in JSON_COLUMNS else "g.{}").format(ident(c))
+                                  for c in GRADE_COLUMNS)
     compared = (*GRADE_COLUMNS[1:], "substances")
-    updates = ", ".join(f"{c} = n.{c}" for c in (*compared, "run_id", "computed_at"))
+    updates = sql.SQL(", ").join(sql.SQL("{c} = n.{c}").format(c=ident(c))
+                                 for c in (*compared, "run_id", "computed_at"))
+    grades_table, sources = relation("risk_grade"), relation("risk_source")
     # the runs whose inputs were this run's: a grade one of them stored, equal to this run's and computed
     # after the source's last change, is kept as it is (with the run and time that produced it)
     same_inputs = [r["id"] for r in conn.execute(sql.SQL(
@@ -48,26 +56,29 @@ def store_grades(conn: psycopg.Connection, grades: pd.DataFrame, report: GradeRu
         runs=relation("grade_run")), (run_id,)).fetchall()]
     # a changed grade updates its row, a first one is a plain insert (cheaper than INSERT … ON CONFLICT,
     # which probes the key before each row): the same rows and values as one upsert
-    conn.execute(
-        f"""UPDATE {SCHEMA}.risk_grade o SET {updates}
+    conn.execute(sql.SQL(
+        """UPDATE {grades} o SET {updates}
             FROM (SELECT {selected}, s.substances, %(run)s::bigint AS run_id, now() AS computed_at, s.updated_at
-                  FROM grade_stage g JOIN {SCHEMA}.risk_source s ON s.key = g.source_key) n
+                  FROM grade_stage g JOIN {sources} s ON s.key = g.source_key) n
             WHERE o.source_key = n.source_key
               AND (o.computed_at < n.updated_at OR o.run_id <> ALL(%(same)s)
-                   OR ({", ".join("o." + c for c in compared)})
-                      IS DISTINCT FROM ({", ".join("n." + c for c in compared)}))""",
+                   OR ({old}) IS DISTINCT FROM ({new}))""").format(
+        grades=grades_table, updates=updates, selected=selected, sources=sources,
+        old=listed("o", compared), new=listed("n", compared)),
         {"run": run_id, "same": same_inputs})
     # the sources without a grade row, found before the insert: an insert that looked them up itself could
     # be planned (on an emptied table's statistics) as a scan of risk_grade per row, while it grows
-    conn.execute(f"""CREATE TEMP TABLE grade_new ON COMMIT DROP AS
+    conn.execute(sql.SQL("""CREATE TEMP TABLE grade_new ON COMMIT DROP AS
                      SELECT g.source_key FROM grade_stage g
-                     WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.risk_grade o WHERE o.source_key = g.source_key)""")
+                     WHERE NOT EXISTS (SELECT 1 FROM {grades} o WHERE o.source_key = g.source_key)""").format(
+        grades=grades_table))
     conn.execute("ANALYZE grade_new")
-    conn.execute(
-        f"""INSERT INTO {SCHEMA}.risk_grade ({cols}, substances, run_id, computed_at)
+    conn.execute(sql.SQL(
+        """INSERT INTO {grades} ({cols})
             SELECT {selected}, s.substances, %(run)s, now()
             FROM grade_new n JOIN grade_stage g ON g.source_key = n.source_key
-            JOIN {SCHEMA}.risk_source s ON s.key = g.source_key""",
+            JOIN {sources} s ON s.key = g.source_key""").format(
+        grades=grades_table, cols=cols, selected=selected, sources=sources),
         {"run": run_id})
     timer("grades")
     changed = write_levels(conn)
