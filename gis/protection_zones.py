@@ -2,8 +2,9 @@
 
 Pure geometry: the zone parameters are passed in (the project keeps them, with their clauses, in
 ``layers/data/hj338_protection_zones.yaml``; :func:`zone_parameters` flattens that parsed document).
-Inputs and outputs are WGS84 lon/lat; all lengths and buffers are computed in the region's local
-transverse Mercator (:data:`gis.crs.LOCAL_METRIC`), so distances are metres on the ground.
+Inputs and outputs are WGS84 lon/lat; all lengths and buffers are computed in a transverse Mercator
+centred on the intake (:func:`gis.crs.metric_crs_for`: scale error below 1e-4 within ~90 km of it), so
+distances are metres on the ground wherever the intake lies, not only in the home region.
 
 River sources (the river centreline digitised in flow direction, with a width):
 
@@ -36,11 +37,11 @@ from typing import Any, Literal, cast
 
 import numpy as np
 import shapely
-from pyproj import Transformer
+from pyproj import CRS
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.ops import substring
 
-from gis.crs import LOCAL_METRIC
+from gis.crs import from_metric, metric_crs_for, to_metric
 
 __all__ = [
     "RIVER_KEYS",
@@ -66,8 +67,6 @@ AQUIFERS = ("porous", "fissure", "karst")
 CONFINEMENTS = ("phreatic", "confined")
 AQUIFER_MEDIA = ("fine-sand", "medium-sand", "coarse-sand", "gravel", "pebble")
 
-_TO_METRIC = Transformer.from_crs("EPSG:4326", LOCAL_METRIC, always_xy=True)
-_TO_WGS84 = Transformer.from_crs(LOCAL_METRIC, "EPSG:4326", always_xy=True)
 #: Segments per quarter circle for round joins and discs (a 2000 m disc is then within 0.6 m).
 _QUAD_SEGS = 32
 
@@ -97,12 +96,17 @@ def zone_parameters(doc: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def _metric(geom: shapely.Geometry) -> shapely.Geometry:
-    return shapely.transform(geom, lambda c: np.column_stack(_TO_METRIC.transform(c[:, 0], c[:, 1])))
+def _frame(intake: Point) -> CRS:
+    """The metric frame of one intake's zones: a transverse Mercator centred on it."""
+    return metric_crs_for(intake.x, intake.y)
 
 
-def _wgs84(geom: shapely.Geometry) -> MultiPolygon:
-    out = shapely.transform(geom, lambda c: np.column_stack(_TO_WGS84.transform(c[:, 0], c[:, 1])))
+def _metric(geom: shapely.Geometry, frame: CRS) -> shapely.Geometry:
+    return cast(shapely.Geometry, to_metric([geom], frame)[0])
+
+
+def _wgs84(geom: shapely.Geometry, frame: CRS) -> MultiPolygon:
+    out = from_metric([geom], frame)[0]
     if not out.is_valid:
         out = shapely.make_valid(out)
     polys = [p for p in shapely.get_parts(out) if p.geom_type == "Polygon" and not p.is_empty]
@@ -150,8 +154,9 @@ def river_zones(
         raise ValueError(f"width_m was {width_m}, expected a positive number of metres")
     p = {k: _param(params, k) for k in RIVER_KEYS}
     intake = intake_lonlat if isinstance(intake_lonlat, Point) else Point(intake_lonlat)
-    line = _metric(river_line_lonlat)
-    site = _metric(intake)
+    frame = _frame(intake)
+    line = _metric(river_line_lonlat, frame)
+    site = _metric(intake, frame)
     half = width_m / 2.0
     if line.distance(site) > half + p["land1"]:
         raise ValueError(
@@ -166,7 +171,7 @@ def river_zones(
     level2 = outer2.difference(level1)
     quasi = _band(line, top2 - p["up_quasi"], top2, half + p["land2"]).difference(outer2).difference(level1)
     zones = {"1": level1, "2": level2, "quasi": quasi}
-    return {k: _wgs84(g) for k, g in zones.items() if g.area > 1.0}
+    return {k: _wgs84(g, frame) for k, g in zones.items() if g.area > 1.0}
 
 
 def _number(doc: Mapping[str, Any], key: str, where: str) -> float:
@@ -268,24 +273,25 @@ def lake_zones(
         raise ValueError(f"rule was {rule!r}, expected 'small' or 'large' (LakeClasses.rule_of gives it "
                          f"from the water body's type and size)")
     intake = intake_lonlat if isinstance(intake_lonlat, Point) else Point(intake_lonlat)
-    site = _metric(intake)
-    lake = _metric(lake_lonlat) if lake_lonlat is not None else None
+    frame = _frame(intake)
+    site = _metric(intake, frame)
+    lake = _metric(lake_lonlat, frame) if lake_lonlat is not None else None
     if rule == "small":
         r1, land = _param(params, "r1_small"), _param(params, "land1_small")
         if lake is None:
-            return {"1": _wgs84(site.buffer(r1 + land, quad_segs=_QUAD_SEGS))}
+            return {"1": _wgs84(site.buffer(r1 + land, quad_segs=_QUAD_SEGS), frame)}
         water = lake if whole_water else site.buffer(r1, quad_segs=_QUAD_SEGS).intersection(lake)
         shore = water.buffer(land, quad_segs=_QUAD_SEGS).difference(lake)
         level1 = water.union(shore)
         small = {"1": level1, "2": lake.difference(level1)}
-        return {k: _wgs84(g) for k, g in small.items() if g.area > 1.0}
+        return {k: _wgs84(g, frame) for k, g in small.items() if g.area > 1.0}
     r1, r2 = _param(params, "r1_large"), _param(params, "r2_large")
     disc1 = site.buffer(r1, quad_segs=_QUAD_SEGS)
     disc2 = site.buffer(r1 + r2, quad_segs=_QUAD_SEGS)
     if lake is not None:
         disc1, disc2 = disc1.intersection(lake), disc2.intersection(lake)
     zones = {"1": disc1, "2": disc2.difference(disc1)}
-    return {k: _wgs84(g) for k, g in zones.items() if g.area > 1.0}
+    return {k: _wgs84(g, frame) for k, g in zones.items() if g.area > 1.0}
 
 
 @dataclass(frozen=True)
@@ -399,9 +405,10 @@ def groundwater_zones(intake_lonlat: tuple[float, float] | Point, radii: Mapping
     if "2" in radii and radii["2"] <= radii["1"]:
         raise ValueError(f"the level 2 radius {radii['2']} m must exceed the level 1 radius {radii['1']} m")
     intake = intake_lonlat if isinstance(intake_lonlat, Point) else Point(intake_lonlat)
-    site = _metric(intake)
+    frame = _frame(intake)
+    site = _metric(intake, frame)
     disc1 = site.buffer(radii["1"], quad_segs=_QUAD_SEGS)
     zones = {"1": disc1}
     if "2" in radii:
         zones["2"] = site.buffer(radii["2"], quad_segs=_QUAD_SEGS).difference(disc1)
-    return {k: _wgs84(g) for k, g in zones.items()}
+    return {k: _wgs84(g, frame) for k, g in zones.items()}
