@@ -6,12 +6,10 @@ from dataclasses import dataclass
 
 import psycopg
 
-from gis.crs import LOCAL_METRIC_PROJ
 from layers.catalogue import SCHEMA
 from services.river.reaches import defaults_sql
 
 DEFAULT_SNAP_M = 2_000.0
-METRIC_PROJ = LOCAL_METRIC_PROJ
 #: The grid (degrees) by which :func:`snap_points` finds the points near some reach before searching.
 SNAP_CELL_DEG = 0.02
 
@@ -35,27 +33,23 @@ class Snap:
 
 def snap(conn: psycopg.Connection, lon: float, lat: float, max_distance_m: float = DEFAULT_SNAP_M) -> Snap:
     """The nearest reach to (lon, lat) in WGS84; ``NoRiverNearby`` beyond ``max_distance_m``."""
-    # Candidates by the index, then the nearest point found in the local transverse Mercator, where
-    # "nearest" means metres (in lon/lat degrees it can lie hundreds of metres along the river).
-    # The candidates and the point go to the projection together, and the nearest points back together:
-    # a projection given as a PROJ string is built anew on every ST_Transform call (about 12 ms).
+    # Candidates by the index, then the nearest point found in metres, where "nearest" means metres (in
+    # lon/lat degrees it can lie hundreds of metres along the river): each candidate and the point in the
+    # candidate's UTM zone (migration 0023), true to 1e-3 anywhere and kept by PostGIS per SRID.
     row = conn.execute(
         f"""WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g),
-            c AS (SELECT row_number() OVER (ORDER BY r.id) AS i, r.id, r.key, r.name, r.geom
+            c AS (SELECT r.id, r.key, r.name, {SCHEMA}.utm_srid(r.geom) AS srid, r.geom
                   FROM p, LATERAL (SELECT * FROM {SCHEMA}.river ORDER BY geom <-> p.g LIMIT 8) r),
-            there AS (SELECT ST_Transform(ST_Collect(g ORDER BY i), %(proj)s) AS coll, count(*) - 1 AS k
-                      FROM (SELECT i, geom AS g FROM c UNION ALL SELECT 1e9, g FROM p) x),
-            m AS (SELECT c.*, ST_GeometryN(t.coll, c.i::int) AS mg, ST_GeometryN(t.coll, t.k::int + 1) AS mp
-                  FROM c, there t),
-            back AS (SELECT ST_Transform(ST_Collect(ST_ClosestPoint(mg, mp) ORDER BY i), %(proj)s, 4326) AS coll
-                     FROM m),
+            m AS (SELECT c.id, c.key, c.name, c.srid, ST_Transform(c.geom, c.srid) AS mg,
+                         ST_Transform(p.g, c.srid) AS mp, p.g
+                  FROM c, p),
             n AS (SELECT m.id, m.key, m.name, ST_LineLocatePoint(m.mg, m.mp) AS fraction,
-                         ST_SetSRID(ST_GeometryN(b.coll, m.i::int), 4326) AS at, p.g
-                  FROM m, back b, p)
+                         ST_Transform(ST_ClosestPoint(m.mg, m.mp), 4326) AS at, m.g
+                  FROM m)
             SELECT id, key, name, fraction, ST_Distance(at::geography, g::geography) AS distance_m,
                    ST_X(at) AS lon, ST_Y(at) AS lat
-            FROM n ORDER BY distance_m LIMIT 1""",
-        {"lon": lon, "lat": lat, "proj": METRIC_PROJ}).fetchone()
+            FROM n ORDER BY distance_m, id LIMIT 1""",
+        {"lon": lon, "lat": lat}).fetchone()
     if row is None:
         raise NoRiverNearby("the river layer is empty: load river reaches first")
     row = dict(row)
@@ -111,16 +105,18 @@ def snap_points(conn: psycopg.Connection, max_distance_m: float, *, points: str 
         ORDER BY ST_Distance(r.geom::geography, p.geom::geography), r.id
         LIMIT 1) c
     WHERE c.distance_m <= %(max)s""", {"max": max_distance_m, **params})
-    # the reaches and the snapped points once in the local transverse Mercator: positions along the
+    # the reaches, and each snapped point, in the reach's UTM zone (migration 0023): positions along the
     # reaches are found in metres, exactly as snap() finds them for one point
     conn.execute("DROP TABLE IF EXISTS river_metric")
-    conn.execute(f"""CREATE TEMP TABLE river_metric ON COMMIT DROP AS {_metric_sql(f'{SCHEMA}.river', 'id')}""",
-                 {"proj": METRIC_PROJ})
+    conn.execute(f"""CREATE TEMP TABLE river_metric ON COMMIT DROP AS
+        SELECT id, srid, ST_Transform(geom, srid) AS mgeom
+        FROM (SELECT r.id, {SCHEMA}.utm_srid(r.geom) AS srid, r.geom FROM {SCHEMA}.river r
+              WHERE r.id IN (SELECT DISTINCT reach_id FROM snap_nearest)) x""")
     conn.execute("ALTER TABLE river_metric ADD PRIMARY KEY (id)")
     conn.execute("DROP TABLE IF EXISTS point_metric")
-    conn.execute(f"""CREATE TEMP TABLE point_metric ON COMMIT DROP AS {_metric_sql('snap_nearest', 'pid')}""",
-                 {"proj": METRIC_PROJ})
-    conn.execute("ALTER TABLE point_metric ADD PRIMARY KEY (id)")
+    conn.execute("""CREATE TEMP TABLE point_metric ON COMMIT DROP AS
+        SELECT n.pid AS id, ST_Transform(n.geom, m.srid) AS mgeom
+        FROM snap_nearest n JOIN river_metric m ON m.id = n.reach_id""")
     conn.execute(f"""
     CREATE TEMP TABLE "{table}" ON COMMIT DROP AS
     SELECT n.pid, n.reach_id, n.distance_m, ST_LineLocatePoint(m.mgeom, pm.mgeom) * n.length_m AS position_m,
@@ -129,20 +125,6 @@ def snap_points(conn: psycopg.Connection, max_distance_m: float, *, points: str 
     conn.execute(f'ALTER TABLE "{table}" ADD PRIMARY KEY (pid)')
     conn.execute(f'ANALYZE "{table}"')
     return int(conn.execute(f'SELECT count(*) AS n FROM "{table}"').fetchone()["n"])
-
-
-def _metric_sql(table: str, key: str) -> str:
-    """A SELECT of (id, mgeom): every geometry of ``table`` in the local transverse Mercator
-    (``%(proj)s``), transformed in one call.
-
-    PostGIS caches a projection given by SRID but builds one given as a PROJ string anew on every
-    call (about 12 ms each here), so the rows are collected, transformed once and dumped back: the
-    same coordinates as a transform per row, at the cost of one.
-    """
-    return f"""SELECT x.ids[d.path[1]] AS id, d.geom AS mgeom
-               FROM (SELECT array_agg({key} ORDER BY {key}) AS ids,
-                            ST_Transform(ST_Collect(geom ORDER BY {key}), %(proj)s) AS g FROM {table}) x
-               CROSS JOIN LATERAL ST_Dump(x.g) d"""
 
 
 def snapped_reaches(conn: psycopg.Connection, table: str = "point_snap") -> list[int]:

@@ -472,21 +472,23 @@ def test_explanation_on_the_demo_region_is_computed_live(demo_client: TestClient
     assert {s["step"] for s in doc["steps"]} == {1, 2, 3, 4, 5, 6}
 
 
-def test_bulk_snap_equals_a_transform_per_point_on_the_demo_region(demo_db: DatabaseSettings) -> None:
-    """snap_points transforms all points and reaches in one call each (a PROJ string is built anew per
-    call): the positions must equal those of a transform per row, as the one-point snap computes them."""
+def test_bulk_snap_equals_the_one_point_snap_on_the_demo_region(demo_db: DatabaseSettings) -> None:
+    """snap_points finds each position in the reach's UTM zone as snap() does for one point: the same
+    reach, and a position that is snap()'s fraction of the reach's geodesic length."""
     tables = grading.load_tables()
     with db.connect(demo_db, "app") as conn, conn.transaction(force_rollback=True):
         grading.select_sources(conn, "all")
         grading.water_facts(conn, tables)
         rows = conn.execute(
-            """SELECT s.pid, s.reach_id, s.position_m,
-                      ST_LineLocatePoint(ST_Transform(r.geom, %(proj)s), ST_Transform(g.geom, %(proj)s))
-                        * ST_Length(r.geom::geography) AS per_row_m
+            """SELECT s.pid, s.reach_id, s.position_m, ST_X(g.geom) AS x, ST_Y(g.geom) AS y,
+                      ST_Length(r.geom::geography) AS length_m
                FROM point_snap s JOIN grade_src g ON g.pid = s.pid JOIN riskatlas.river r ON r.id = s.reach_id
-               WHERE s.pid %% 8 = 0""", {"proj": rn.METRIC_PROJ}).fetchall()
-    assert len(rows) > 20
-    assert all(r["position_m"] == r["per_row_m"] for r in rows), rows[:3]
+               WHERE s.pid % 16 = 0""").fetchall()
+        assert len(rows) > 10
+        for r in rows:
+            one = rn.snap(conn, r["x"], r["y"], 50_000)
+            assert one.reach_id == r["reach_id"], r
+            assert r["position_m"] == pytest.approx(one.fraction * r["length_m"], abs=1e-6), r
 
 
 def test_a_run_reports_the_time_of_each_pass(world: DatabaseSettings) -> None:
@@ -497,19 +499,22 @@ def test_a_run_reports_the_time_of_each_pass(world: DatabaseSettings) -> None:
     assert all(v >= 0 for v in report.seconds.values()) and report.seconds["total"] >= report.seconds["compute"]
 
 
-def test_one_point_snap_equals_a_transform_per_reach_on_the_demo_region(demo_db: DatabaseSettings) -> None:
-    """snap() sends its candidates and the point to the projection in one call: the same fraction,
-    distance and position as transforming each reach and the point on its own."""
-    with db.connect(demo_db, "app") as conn:
-        for x, y in ((118.45, 31.753), (118.79, 32.27), (119.1, 32.2), (118.62, 31.95)):
-            got = rn.snap(conn, x, y, 50_000)
-            ref = conn.execute(
-                """WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326) AS g),
-                   c AS (SELECT r.id, ST_Transform(r.geom, %(proj)s) AS mg, ST_Transform(p.g, %(proj)s) AS mp, p.g
-                         FROM p, LATERAL (SELECT * FROM riskatlas.river ORDER BY geom <-> p.g LIMIT 8) r),
-                   n AS (SELECT id, ST_LineLocatePoint(mg, mp) AS fraction,
-                                ST_Transform(ST_ClosestPoint(mg, mp), %(proj)s, 4326) AS at, g FROM c)
-                   SELECT id, fraction, ST_Distance(at::geography, g::geography) AS d, ST_X(at) AS lon, ST_Y(at) AS lat
-                   FROM n ORDER BY d LIMIT 1""", {"x": x, "y": y, "proj": rn.METRIC_PROJ}).fetchone()
-            assert (got.reach_id, got.fraction, got.distance_m, got.lon, got.lat) == (
-                ref["id"], ref["fraction"], ref["d"], ref["lon"], ref["lat"])
+def test_one_point_snap_is_true_on_the_ground_far_from_the_home_region(demo_db: DatabaseSettings) -> None:
+    """A reach along the meridian of Urumqi (87.6 E, 31 degrees west of the home region): a point 300 m
+    east of it snaps at the geodesic distance from the reach's start to its own latitude (pyproj's
+    Geod, computed apart from PostGIS) and 300 m away, each within 1 m."""
+    geod = Geod(ellps="WGS84")
+    lon, lat0, lat1 = 87.6, 43.70, 43.90
+    with db.connect(demo_db) as conn, conn.transaction(force_rollback=True):
+        conn.execute("""INSERT INTO riskatlas.river (key, name, river_class, synthetic, geom)
+                        VALUES ('test-urumqi', '测试河 (test)', 'minor', true,
+                                ST_MakeLine(ARRAY[ST_MakePoint(%(x)s, %(a)s), ST_MakePoint(%(x)s, %(m)s),
+                                                  ST_MakePoint(%(x)s, %(b)s)])::geometry(LineString, 4326))""",
+                     {"x": lon, "a": lat0, "m": (lat0 + lat1) / 2, "b": lat1})
+        east, north, _ = geod.fwd(lon, 43.81, 90.0, 300.0)
+        got = rn.snap(conn, east, north, 2_000)
+        length = geod.inv(lon, lat0, lon, lat1)[2]
+        along = geod.inv(lon, lat0, lon, north)[2]
+    assert got.key == "test-urumqi"
+    assert got.fraction * length == pytest.approx(along, abs=1.0)
+    assert got.distance_m == pytest.approx(300.0, abs=1.0)
