@@ -15,6 +15,7 @@ them, so a load shows at once and untouched tiles stay warm; the ETag is a hash 
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -394,6 +395,13 @@ def _tileset(
     return doc
 
 
+def _fitting_zoom(bounds: list[float]) -> int:
+    """The zoom at which ``bounds`` (lon/lat) fills about 1,024 pixels: a city's data opens near z9, a
+    province's near z6, China's at z3, the world at z1 (TileJSON's centre is where a client starts)."""
+    span = max(bounds[2] - bounds[0], (bounds[3] - bounds[1]) * 1.2, 1e-6)
+    return int(max(0, min(14, math.floor(math.log2(720.0 / span)))))
+
+
 def _tilejson(
     request: Request, base: str, name: str, views: list[CollectionView], box: BBox | None
 ) -> dict[str, Any]:
@@ -406,7 +414,7 @@ def _tilejson(
         "minzoom": 0,
         "maxzoom": 22,
         "bounds": bounds,
-        "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 8],
+        "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, _fitting_zoom(bounds)],
         "vector_layers": [
             {
                 "id": v.layer.name,
