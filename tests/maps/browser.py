@@ -73,18 +73,27 @@ def stop(proc: subprocess.Popen) -> None:
 
 @dataclass
 class PageLog:
-    """What a page reported: console errors, uncaught exceptions and failed or refused requests."""
+    """What a page reported: console errors, uncaught exceptions and failed or refused requests.
+
+    A request the page cancelled itself (``net::ERR_ABORTED``: MapLibre aborts the tiles that left the view
+    while they loaded, which a slow machine makes frequent) is kept apart in ``aborted``: no failure.
+    """
 
     errors: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    aborted: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
 
     def attach(self, page: Any) -> None:
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
+        page.on("requestfailed", self._request_failed)
         page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.url} -> {r.status}"))
         page.on("request", lambda r: self.requests.append(r.url))
+
+    def _request_failed(self, request: Any) -> None:
+        (self.aborted if request.failure == "net::ERR_ABORTED" else self.failed).append(
+            f"{request.url} ({request.failure})")
 
 
 def open_map(browser: Any, base: str, **context_options: Any) -> tuple[Any, Any, PageLog]:

@@ -33,7 +33,11 @@ SETTLE = """async (seconds) => {
   let timer;
   const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(
     `the map did not settle within ${seconds} s: generations ${JSON.stringify(riskmap.generations)}, ` +
-    `moving ${riskmap.map.isMoving()}, tiles loaded ${riskmap.map.areTilesLoaded()}`)), seconds * 1000); });
+    `moving ${riskmap.map.isMoving()}, tiles loaded ${riskmap.map.areTilesLoaded()}, loaded ${riskmap.map.loaded()}, ` +
+    `sources not loaded ${JSON.stringify(Object.entries(riskmap.map.style.tileManagers).filter(([, m]) => !m.loaded())
+      .map(([id, m]) => [id, m._sourceLoaded, m._source.loaded(), m._updated, m._paused]))}, ` +
+    `images ${riskmap.map.style.imageManager.isLoaded()}, dirty ${JSON.stringify([riskmap.map._sourcesDirty,
+      riskmap.map._styleDirty, riskmap.map._placementDirty, riskmap.map._repaint])}`)), seconds * 1000); });
   try { return await Promise.race([riskmap.settle(), late]); } finally { clearTimeout(timer); }
 }"""
 
