@@ -304,7 +304,11 @@
 
   // /layers counts every table (slow on big ones): the map starts without it, the panel adds it later.
   var layerInfo = RA.getJSON(cfg.layers).catch(function () { return { layers: [], dataset: {} }; });
-  Promise.all([RA.getJSON(cfg.styles), RA.getJSON(cfg.style), RA.getJSON(cfg.labels)])
+  // MapLibre's web workers start while the documents are on their way (viewer-boot.js asked for them)
+  maplibregl.prewarm();
+  var boot = RA.boot || {};
+  Promise.all([boot.styles || RA.getJSON(cfg.styles), boot.style || RA.getJSON(cfg.style),
+               boot.labels || RA.getJSON(cfg.labels)])
     .then(function (r) { start(r[0], r[1], r[2], layerInfo); })
     .catch(function (err) {
       var el = document.getElementById('notice');
