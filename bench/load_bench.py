@@ -40,7 +40,9 @@ def synthetic_points(n: int, seed: int = 7) -> pd.DataFrame:
 
     counties = region_boundaries().query("level == 'county'")
     rng = np.random.default_rng(seed)
-    weights = counties.geometry.area.to_numpy()
+    # by land area: square metres in an Albers equal-area projection for China (as bench.national_bench), not
+    # square degrees (which shrink with the cosine of the latitude)
+    weights = counties.geometry.to_crs("+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80").area.to_numpy()
     pick = rng.choice(len(counties), size=n, p=weights / weights.sum())
     xs = np.empty(n)
     ys = np.empty(n)

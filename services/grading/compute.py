@@ -75,7 +75,8 @@ def select_sources(conn: psycopg.Connection, scope: Scope, batch_id: int | None 
     conn.execute("ALTER TABLE grade_src ADD PRIMARY KEY (pid)")
     conn.execute("ANALYZE grade_src")
     frame = _copy_frame(conn, "SELECT pid, key, ST_X(geom) AS lon, ST_Y(geom) AS lat, m_score, m_air, m_water "
-                              "FROM grade_src ORDER BY pid", {"key": object})
+                              "FROM grade_src ORDER BY pid",
+                        {"key": object, "m_score": "float64", "m_air": "float64", "m_water": "float64"})
     for c in ("m_score", "m_air", "m_water"):
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     frame["m_air_used"] = frame["m_air"].fillna(frame["m_score"])
