@@ -147,7 +147,10 @@ def write_levels(conn: psycopg.Connection) -> int:
     writes it: actor, city, old and new rows, location, changed fields) and the z14 cell of every
     changed row (as ``note_tile_change()``).  Their generic form turns every old and new row to JSON
     to compare them; here only the regraded rows are, with ``riskatlas.row_jsonb_sql`` (migration 0022:
-    the JSON ``to_jsonb`` gives, without PostGIS's catalogue query per geometry).  ``ALTER TABLE … DISABLE TRIGGER`` takes a lock that makes
+    the JSON ``to_jsonb`` gives, without PostGIS's catalogue query per geometry).  The row trigger that
+    derives ``q_band`` from a changed ``q_value`` (migration 0006) is off too: this statement writes both,
+    the band of the larger Q (2-3 s of a million rows for a function call per row that changes nothing).
+    ``ALTER TABLE … DISABLE TRIGGER`` takes a lock that makes
     other writers of ``risk_source`` wait for the commit, and readers not at all.
     """
     conn.execute(
@@ -168,7 +171,8 @@ def write_levels(conn: psycopg.Connection) -> int:
     triggers = {r["proname"]: r["tgname"] for r in conn.execute(
         """SELECT p.proname, t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
            WHERE t.tgrelid = %s::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D'
-             AND p.proname IN ('keep_history_statement', 'note_tile_change') AND (t.tgtype & 16) <> 0""",
+             AND p.proname IN ('keep_history_statement', 'note_tile_change', 'follow_q_value')
+             AND (t.tgtype & 16) <> 0""",
         (f"{SCHEMA}.risk_source",)).fetchall()}
     for name in triggers.values():
         conn.execute(f'ALTER TABLE {SCHEMA}.risk_source DISABLE TRIGGER "{name}"')
