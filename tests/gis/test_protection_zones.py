@@ -323,3 +323,31 @@ def test_groundwater_zones_are_disc_and_ring(gw: GroundwaterRules) -> None:
     assert zones["1"].contains(well) and not zones["2"].contains(well)
     assert metric(zones["1"]).area == pytest.approx(np.pi * 100 ** 2, rel=2e-3)
     assert metric(zones["2"]).area == pytest.approx(np.pi * (1000 ** 2 - 100 ** 2), rel=2e-3)
+
+
+@pytest.mark.parametrize("where", [(87.6, 43.8), (126.6, 45.8), (109.5, 18.3)])  # Urumqi, Harbin, Sanya
+def test_zones_are_true_on_the_ground_far_from_the_home_region(params: dict[str, float],
+                                                               where: tuple[float, float]) -> None:
+    """Zones are drawn in a frame centred on the intake: their sizes hold in metres on the ellipsoid
+    (pyproj's Geod) anywhere in China, not only near 118.5 E, where one fixed projection would have
+    grown them by up to 15 %."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    discs = groundwater_zones(where, {"1": 100.0, "2": 1000.0})
+    area1 = abs(geod.geometry_area_perimeter(discs["1"])[0])
+    area2 = abs(geod.geometry_area_perimeter(discs["2"])[0])
+    assert area1 == pytest.approx(np.pi * 100.0**2, rel=2e-3)
+    assert area2 == pytest.approx(np.pi * (1000.0**2 - 100.0**2), rel=2e-3)
+    lake = lake_zones(where, "large", params)
+    r1 = params["r1_large"]
+    assert abs(geod.geometry_area_perimeter(lake["1"])[0]) == pytest.approx(np.pi * r1**2, rel=2e-3)
+    # a straight river flowing north through the intake: level 1 reaches up1 upstream along it
+    lon, lat = where
+    south = geod.fwd(lon, lat, 180.0, 20_000)[:2]
+    north = geod.fwd(lon, lat, 0.0, 20_000)[:2]
+    zones = river_zones(where, LineString([south, where, north]), 200.0, params)
+    ys = shapely.get_coordinates(zones["1"])[:, 1]
+    up = geod.inv(lon, lat, lon, ys.min())[2]
+    down = geod.inv(lon, lat, lon, ys.max())[2]
+    assert up == pytest.approx(params["up1"], abs=1.0) and down == pytest.approx(params["down1"], abs=1.0)

@@ -95,6 +95,9 @@ def test_tilejson(client: TestClient) -> None:
     )
     x0, y0, x1, y1 = doc["bounds"]
     assert 110 < x0 < x1 < 125 and 25 < y0 < y1 < 40  # the two provinces are in admin_area
+    lon, lat, zoom = doc["center"]  # a client opens where the data is, at a zoom where it fills a screen
+    assert (lon, lat) == ((x0 + x1) / 2, (y0 + y1) / 2)
+    assert 512 <= 256 * 2 ** zoom * (x1 - x0) / 360 <= 2048
     all_layers = client.get("/tiles/WebMercatorQuad/tilejson.json").json()
     assert {v["id"] for v in all_layers["vector_layers"]} == set(LAYERS)
     some = client.get("/tiles/WebMercatorQuad/tilejson.json?collections=river,risk_source").json()

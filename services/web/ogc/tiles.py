@@ -396,10 +396,11 @@ def _tileset(
 
 
 def _fitting_zoom(bounds: list[float]) -> int:
-    """The zoom at which ``bounds`` (lon/lat) fills about 1,024 pixels: a city's data opens near z9, a
-    province's near z6, China's at z3, the world at z1 (TileJSON's centre is where a client starts)."""
+    """The deepest zoom at which ``bounds`` (lon/lat) spans at most 1,024 pixels (so 512 or more): a city's
+    data opens near z10, a province's near z8, China's at z4, the world's at z2 (TileJSON's centre is
+    where a client starts)."""
     span = max(bounds[2] - bounds[0], (bounds[3] - bounds[1]) * 1.2, 1e-6)
-    return int(max(0, min(14, math.floor(math.log2(720.0 / span)))))
+    return int(max(0, min(14, math.floor(math.log2(1440.0 / span)))))
 
 
 def _tilejson(
