@@ -37,7 +37,8 @@ SETTLE = """async (seconds) => {
     `sources not loaded ${JSON.stringify(Object.entries(riskmap.map.style.tileManagers).filter(([, m]) => !m.loaded())
       .map(([id, m]) => [id, m._sourceLoaded, m._source.loaded(), m._updated, m._paused]))}, ` +
     `images ${riskmap.map.style.imageManager.isLoaded()}, dirty ${JSON.stringify([riskmap.map._sourcesDirty,
-      riskmap.map._styleDirty, riskmap.map._placementDirty, riskmap.map._repaint])}`)), seconds * 1000); });
+      riskmap.map._styleDirty, riskmap.map._placementDirty, riskmap.map._repaint])}, ` +
+    `frame asked ${!!riskmap.map._frameRequest}, page ${document.visibilityState}`)), seconds * 1000); });
   try { return await Promise.race([riskmap.settle(), late]); } finally { clearTimeout(timer); }
 }"""
 

@@ -291,14 +291,23 @@
   api.settle = function () {
     var map = RA.map;
     return new Promise(function (resolve) {
+      var stalled;
       var check = function () {
         if (gen.drawn === gen.wanted && map.loaded() && map.areTilesLoaded() && !map.isMoving()) {
           map.off('idle', check);
+          clearInterval(stalled);
           resolve(gen.drawn);
         }
       };
       map.on('idle', check);  // after noteDrawn, registered first
       map.triggerRepaint();   // a frame takes in what changed before the call, then the map says idle
+      // A frame the browser does not give: a starved headless Chromium once held MapLibre's frame request
+      // for a minute with every tile loaded and nothing to draw, so no idle came. While the map is loaded
+      // and still, a synchronous render (Map#redraw) says idle at once; when frames come, idle comes
+      // first and this never runs.
+      stalled = setInterval(function () {
+        if (map.loaded() && map.areTilesLoaded() && !map.isMoving()) map.redraw();
+      }, 1000);
     });
   };
 
