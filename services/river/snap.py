@@ -113,15 +113,11 @@ def snap_points(conn: psycopg.Connection, max_distance_m: float, *, points: str 
         FROM (SELECT r.id, {SCHEMA}.utm_srid(r.geom) AS srid, r.geom FROM {SCHEMA}.river r
               WHERE r.id IN (SELECT DISTINCT reach_id FROM snap_nearest)) x""")
     conn.execute("ALTER TABLE river_metric ADD PRIMARY KEY (id)")
-    conn.execute("DROP TABLE IF EXISTS point_metric")
-    conn.execute("""CREATE TEMP TABLE point_metric ON COMMIT DROP AS
-        SELECT n.pid AS id, ST_Transform(n.geom, m.srid) AS mgeom
-        FROM snap_nearest n JOIN river_metric m ON m.id = n.reach_id""")
     conn.execute(f"""
     CREATE TEMP TABLE "{table}" ON COMMIT DROP AS
-    SELECT n.pid, n.reach_id, n.distance_m, ST_LineLocatePoint(m.mgeom, pm.mgeom) * n.length_m AS position_m,
-           ST_LineLocatePoint(m.mgeom, pm.mgeom) * n.length_m / nullif(n.u, 0) AS position_s
-    FROM snap_nearest n JOIN point_metric pm ON pm.id = n.pid JOIN river_metric m ON m.id = n.reach_id""")
+    SELECT n.pid, n.reach_id, n.distance_m, a.m AS position_m, a.m / nullif(n.u, 0) AS position_s
+    FROM snap_nearest n JOIN river_metric r ON r.id = n.reach_id
+    CROSS JOIN LATERAL (SELECT ST_LineLocatePoint(r.mgeom, ST_Transform(n.geom, r.srid)) * n.length_m AS m) a""")
     conn.execute(f'ALTER TABLE "{table}" ADD PRIMARY KEY (pid)')
     conn.execute(f'ANALYZE "{table}"')
     return int(conn.execute(f'SELECT count(*) AS n FROM "{table}"').fetchone()["n"])

@@ -12,7 +12,6 @@
 
   function props(f) { return f.properties; }
 
-  /** Load the flags and the matrix; never rejects (the map works without them). */
   var asked = null;
 
   /** Ask for the flags and the matrix now, while the map loads its style and tiles; load() takes the answers. */
@@ -20,6 +19,7 @@
     if (!asked && RA.cfg.hazards) asked = { flags: RA.getJSON(RA.cfg.hazards), cells: RA.getJSON(RA.cfg.matrix) };
   }
 
+  /** Load the flags and the matrix; never rejects (the map works without them). */
   function load() {
     if (!RA.cfg.hazards) {
       matrixError = true;

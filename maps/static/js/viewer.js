@@ -9,7 +9,7 @@
 (function (RA) {
   'use strict';
 
-  var cfg = JSON.parse(document.getElementById('config').textContent);
+  var cfg = RA.cfg;  // viewer-boot.js, the page's first script
   var S = RA.state = {
     lang: cfg.lang || 'zh', city: '', levels: {}, categories: {}, flagsOnly: false, visible: {}, pair: null
   };
@@ -22,13 +22,6 @@
     ready: new Promise(function (r) { resolveReady = r; }), state: S, generations: gen
   };
 
-  RA.abs = function (path) { return new URL(path, location.href).href; };
-  RA.getJSON = function (path) {
-    return fetch(RA.abs(path), { headers: { Accept: 'application/json' } }).then(function (r) {
-      if (!r.ok) throw new Error(path + ' answered ' + r.status);
-      return r.json();
-    });
-  };
   /** The map's zoom as the items' `zoom` parameter counts it (256-pixel tiles: MapLibre's z is z + 1), so that
    * lines and areas come simplified to about half a pixel of what is on screen. */
   RA.displayZoom = function () {
@@ -315,9 +308,7 @@
   var layerInfo = RA.getJSON(cfg.layers).catch(function () { return { layers: [], dataset: {} }; });
   // MapLibre's web workers start while the documents are on their way (viewer-boot.js asked for them)
   maplibregl.prewarm();
-  var boot = RA.boot || {};
-  Promise.all([boot.styles || RA.getJSON(cfg.styles), boot.style || RA.getJSON(cfg.style),
-               boot.labels || RA.getJSON(cfg.labels)])
+  Promise.all([RA.boot.styles, RA.boot.style, RA.boot.labels])
     .then(function (r) { start(r[0], r[1], r[2], layerInfo); })
     .catch(function (err) {
       var el = document.getElementById('notice');
@@ -325,7 +316,6 @@
       el.hidden = false;
       throw err;
     });
-  RA.cfg = cfg;
   RA.flags.prefetch();  // the flags and the basemaps come while the map loads, not after it
   RA.basemap.prefetch();
 })(window.RA = window.RA || {});

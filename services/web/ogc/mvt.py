@@ -32,8 +32,8 @@ from pygeofilter import ast
 from layers.catalogue import relation
 from services.errors import InvalidParameter
 from services.query.clauses import GEOM, Clause, all_of, join
-from services.query.cql import parse
-from services.query.filters import conditions
+from services.query.cql import parse, to_sql
+from services.query.crs import negotiate
 from services.query.views import CollectionView
 
 EXTENT = 4096
@@ -172,9 +172,10 @@ def grid_layer_sql(v: CollectionView, grid: BinGrid, z: int, x: int, y: int, bin
     The tile's rows of the grid are those of its zoom and its column and row; summed by cell over the
     grid's fields (the conditions ``where`` apply to them), they are the counts the points would give."""
     color_by = v.layer.style.color_by
+    classes = _bin_classes(v)
     counts = [sql.SQL("coalesce(sum(n) FILTER (WHERE {} = {}), 0) AS {}").format(
         sql.Identifier(color_by), sql.Literal(c), sql.Identifier("n_" + c.replace("-", "_")))
-        for c in _bin_classes(v)] if color_by else []
+        for c in classes] if color_by else []
     if counts:
         counts.append(sql.SQL("coalesce(sum(n) FILTER (WHERE {} IS NULL), 0) AS n_none").format(
             sql.Identifier(color_by)))
@@ -191,7 +192,7 @@ def grid_layer_sql(v: CollectionView, grid: BinGrid, z: int, x: int, y: int, bin
         counts=sql.SQL(", ").join(counts), name=sql.Literal(v.layer.name + "_bins"), extent=sql.Literal(EXTENT),
         px=sql.Literal(BIN_PX), features=features.text,
         names=sql.SQL(", ").join(sql.Identifier("n_" + c.replace("-", "_")) for c in
-                                 ([*_bin_classes(v), "none"] if counts else [])),
+                                 ([*classes, "none"] if counts else [])),
     )
     return Clause(text, (z, x, y) + condition.params + (bins_above,) + features.params)
 
@@ -207,11 +208,11 @@ def grid_conditions(v: CollectionView, filter_text: str | None, filter_lang: str
         return None
     if filter_text is None or not filter_text.strip():
         return []
-    if not _names_in(parse(filter_text, filter_lang, max_depth)) <= set(grid.fields):
+    node = parse(filter_text, filter_lang, max_depth)
+    if not _names_in(node) <= set(grid.fields):
         return None
     fields = tuple(f for f in v.fields if f.name in grid.fields)
-    return conditions(CollectionView(v.layer, fields), None, None, filter_text, filter_lang, filter_crs, (),
-                      max_depth)
+    return [to_sql(node, CollectionView(v.layer, fields), negotiate(filter_crs, "filter-crs"))]
 
 
 def _names_in(node: Any) -> set[str]:
