@@ -21,9 +21,10 @@ import httpx
 import pytest
 from owslib.ogcapi.features import Features
 
-from layers import db
+from layers import cluster, db
 from layers.catalogue import LAYERS
 from layers.settings import DatabaseSettings
+from tests.conftest import _clone
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,14 +47,14 @@ class Server:
         ]
 
 
-def _start(demo_db: DatabaseSettings, folder: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+def _start(settings: DatabaseSettings, folder: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     port = free_port()
     log = folder / "uvicorn.log"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
-        RISKATLAS_DB_NAME=demo_db.db_name,
-        RISKATLAS_STATE_DIR=str(Path(demo_db.state_dir).resolve()),
-        RISKATLAS_PG_PORT=str(demo_db.pg_port),
+        RISKATLAS_DB_NAME=settings.db_name,
+        RISKATLAS_STATE_DIR=str(Path(settings.state_dir).resolve()),
+        RISKATLAS_PG_PORT=str(settings.pg_port),
         **(extra_env or {}),
     )
     with open(log, "wb") as out:
@@ -95,13 +96,24 @@ STEWARD_KEY = "ra_schemathesis-steward-key-320100"
 
 
 @pytest.fixture(scope="module")
-def keyed_server(demo_db: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The same server with a steward account imported from a key file (and generous rate limits)."""
+def keyed_db(cluster_settings: DatabaseSettings, demo_template: str) -> Iterator[DatabaseSettings]:
+    """A copy of the demo of the keyed server's own: the steward's account is imported into it, and the
+    fuzzing may acknowledge the notices and events addressed to Nanjing (writes a steward may make), which
+    the session's shared demo must never see (other tests read its acknowledgements)."""
+    s = _clone(cluster_settings, demo_template, "keyed")
+    yield s
+    cluster.drop_database(cluster_settings, s.db_name)
+
+
+@pytest.fixture(scope="module")
+def keyed_server(keyed_db: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server on its own copy of the demo, with a steward account imported from a key file (and
+    generous rate limits)."""
     folder = tmp_path_factory.mktemp("keyed")
     keys = folder / "keys.json"
     keys.write_text(json.dumps({STEWARD_KEY: {"user": "schema-steward", "role": "steward", "city": "320100"}}),
                     encoding="utf-8")
-    yield from _start(demo_db, folder, {"RISKATLAS_API_API_KEYS_FILE": str(keys),
+    yield from _start(keyed_db, folder, {"RISKATLAS_API_API_KEYS_FILE": str(keys),
                                         "RISKATLAS_API_RATE_PER_KEY": "1000", "RISKATLAS_API_RATE_PER_ADDRESS": "1000"})
 
 
@@ -233,12 +245,12 @@ def test_schemathesis_finds_no_server_error(server: Server, tmp_path: Path) -> N
     assert not errors, errors[:10]
 
 
-def test_schemathesis_with_a_steward_key_over_every_route_but_uploads(keyed_server: Server, demo_db: DatabaseSettings,
+def test_schemathesis_with_a_steward_key_over_every_route_but_uploads(keyed_server: Server, keyed_db: DatabaseSettings,
                                                                        tmp_path: Path) -> None:
-    """Every documented route (``/health`` included) with a steward's key: no 5xx, and nothing written
-    (uploads, the one route that writes, have their own hostile corpus in test_uploads)."""
+    """Every documented route (``/health`` included) with a steward's key: no 5xx, and no layer written
+    (uploads, the one route that writes layers, have their own hostile corpus in test_uploads)."""
     tables = [name for name in LAYERS] + ["load_batch", "row_history"]
-    before = {t: _count(demo_db, t) for t in tables}
+    before = {t: _count(keyed_db, t) for t in tables}
     sent_before = len(keyed_server.requests())
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", f"{keyed_server.url}/openapi.json",
@@ -253,4 +265,4 @@ def test_schemathesis_with_a_steward_key_over_every_route_but_uploads(keyed_serv
     assert len(sent) >= 200, len(sent)
     errors = [line for line in sent if re.search(r'HTTP/1\.1" 5\d\d', line)]
     assert not errors, errors[:10]
-    assert {t: _count(demo_db, t) for t in tables} == before
+    assert {t: _count(keyed_db, t) for t in tables} == before
