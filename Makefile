@@ -21,7 +21,7 @@ test:
 	RISKATLAS_WITH_BROWSER=1 ./scripts/setup.sh
 	$(VENV)/riskatlas db start
 	$(MAKE) --no-print-directory lint
-	$(VENV)/pytest -q --durations=15
+	$(VENV)/pytest -q -n auto --maxprocesses=4 --durations=15
 
 lint:
 	$(VENV)/lint-imports

@@ -5,10 +5,13 @@ A missing database fails the tests; nothing here skips.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +40,66 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's id, made once by the process that runs (or distributes) the tests."""
+    if not hasattr(config, "workerinput"):
+        config.riskatlas_run = uuid.uuid4().hex[:10]  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker is told the run's id, so that they share its templates."""
+    node.workerinput["riskatlas_run"] = node.config.riskatlas_run
+
+
+def _run_id(config: pytest.Config) -> str:
+    worker = getattr(config, "workerinput", None)
+    return str(worker["riskatlas_run"]) if worker else str(config.riskatlas_run)  # type: ignore[attr-defined]
+
+
+TEMPLATES = ("freshtpl", "demotpl")
+
+
+def _template_name(config: pytest.Config, label: str) -> str:
+    return f"riskatlas_test_{label}_{_run_id(config)}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The process that started the run drops its templates, once every worker is done with them."""
+    if hasattr(session.config, "workerinput"):
+        return
+    s = DatabaseSettings(database_url=None, state_dir=ROOT / ".riskatlas")
+    for label in TEMPLATES:
+        try:
+            cluster.drop_database(s, _template_name(session.config, label))
+        except Exception:  # noqa: BLE001 -- a cluster that never started has nothing to drop
+            pass
+
+
+def _built_once(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory, base: DatabaseSettings,
+                label: str, build: Callable[[DatabaseSettings], object]) -> tuple[str, object]:
+    """The template database ``label`` of this run and what ``build`` returned for it.
+
+    Built by the first process of the run to ask (one of pytest-xdist's workers, or the only process),
+    under a lock on a file every worker sees; the others wait for it and use it as it is.  Dropped by
+    :func:`pytest_sessionfinish`."""
+    name = _template_name(config, label)
+    # the run's temporary folder: a worker's own is a folder of it
+    shared = tmp_path_factory.getbasetemp()
+    if hasattr(config, "workerinput"):
+        shared = shared.parent
+    done = shared / f"{name}.pickle"
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return name, pickle.loads(done.read_bytes())
+        cluster.drop_database(base, name)  # left by a worker that failed while building it
+        cluster.bootstrap(base, name)
+        result = build(base.with_db(name))
+        done.write_bytes(pickle.dumps(result))
+        return name, result
+
+
 @pytest.fixture(scope="session")
 def cluster_settings() -> DatabaseSettings:
     """The project's own cluster, started if needed (as `make test` does)."""
@@ -60,16 +123,18 @@ def empty_db(cluster_settings: DatabaseSettings) -> Iterator[DatabaseSettings]:
 
 
 @pytest.fixture(scope="session")
-def fresh_template(cluster_settings: DatabaseSettings, region_boundaries_file: Path) -> Iterator[str]:
-    """A migrated database holding the region's boundaries, built once; tests get copies of it."""
+def fresh_template(request: pytest.FixtureRequest, cluster_settings: DatabaseSettings,
+                   tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database holding the region's boundaries, built once a run; tests get copies of it."""
     from etl.load import load_file
 
-    s = _new_database(cluster_settings, "freshtpl")
-    with db.connect(s) as conn:
-        migrate.upgrade(conn, s)
-    load_file(s, region_boundaries_file, "admin_area", sandbox=False)  # a file this session wrote
-    yield s.db_name
-    cluster.drop_database(cluster_settings, s.db_name)
+    def build(s: DatabaseSettings) -> None:
+        with db.connect(s) as conn:
+            migrate.upgrade(conn, s)
+        # a file this session wrote
+        load_file(s, request.getfixturevalue("region_boundaries_file"), "admin_area", sandbox=False)
+
+    return _built_once(request.config, tmp_path_factory, cluster_settings, "freshtpl", build)[0]
 
 
 def _clone(base: DatabaseSettings, template: str, label: str) -> DatabaseSettings:
@@ -97,20 +162,24 @@ def region_boundaries_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_template(cluster_settings: DatabaseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The whole demo region loaded, graded and flagged once, as `riskatlas demo` leaves it; never used directly."""
+def demo_template(request: pytest.FixtureRequest, cluster_settings: DatabaseSettings,
+                  tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The whole demo region loaded, graded and flagged once a run, as `riskatlas demo` leaves it; never
+    used directly."""
     from etl.demo import load_demo
     from services.after_load import after_demo
 
-    s = _new_database(cluster_settings, "demotpl")
-    with db.connect(s) as conn:
-        migrate.upgrade(conn, s)
-    report = load_demo(s, tmp_path_factory.mktemp("demo"))
-    assert report.exit_code in (0, 1), report.to_dict()
-    after_demo(s)  # grades and hazard flags
-    DEMO_REPORTS[s.db_name] = report
-    yield s.db_name
-    cluster.drop_database(cluster_settings, s.db_name)
+    def build(s: DatabaseSettings) -> object:
+        with db.connect(s) as conn:
+            migrate.upgrade(conn, s)
+        report = load_demo(s, tmp_path_factory.mktemp("demo"))
+        assert report.exit_code in (0, 1), report.to_dict()
+        after_demo(s)  # grades and hazard flags
+        return report
+
+    name, report = _built_once(request.config, tmp_path_factory, cluster_settings, "demotpl", build)
+    DEMO_REPORTS[name] = report
+    return name
 
 
 @pytest.fixture(scope="session")
