@@ -435,6 +435,25 @@ LAYERS: dict[str, Layer] = {
 #: and the border analyses use them instead of whole polygons of tens of thousands of vertices.
 BOUNDARY_PIECES = "admin_piece"
 
+
+@dataclass(frozen=True)
+class BinGrid:
+    """Counts of a point layer per bin cell, kept by the database: a row per cell of each zoom up to
+    ``max_zoom`` and per value of each of ``fields``, with its count ``n``.  Every row of the layer with a
+    position within Web Mercator's latitudes (``MERCATOR_MAX_LAT``) is counted once in each zoom."""
+
+    table: str
+    fields: tuple[str, ...]
+    max_zoom: int
+
+
+#: The layers whose bins are kept per cell (migration 0020; ``max_zoom`` is its
+#: ``risk_source_grid_max_zoom()``).
+BIN_GRIDS = {"risk_source": BinGrid("risk_source_grid", ("city_code", "category", "risk_level"), 8)}
+
+#: The latitude limit of Web Mercator, and of the bin grids' cells.
+MERCATOR_MAX_LAT = 85.0511287798066
+
 #: Layer names in drawing order, bottom to top (``Layer.draw_order``).
 DRAW_ORDER: tuple[str, ...] = tuple(sorted(LAYERS, key=lambda n: (LAYERS[n].draw_order, n)))
 

@@ -126,6 +126,28 @@ def test_grid_bins_equal_point_bins_through_loads_edits_deletes_and_grading(demo
     assert assert_grid_is_the_points(s, (None, *FILTERS)) == left
 
 
+def test_layer_counts_read_the_grid_and_count_what_it_leaves_out(demo_copy: DatabaseSettings) -> None:
+    """/layers and the CLI count risk sources from the grid's zoom 0: exactly count(*), sources beyond Web
+    Mercator's latitudes (or past the antimeridian) included, on the edge of the grid's range once."""
+    from services.inventory import COUNTS_SQL, _count_sql
+
+    assert "risk_source_grid" in _count_sql(RISK_SOURCE)
+    with db.connect(demo_copy) as conn:
+        db.set_actor(conn, user="grid-test", role="admin")
+        # the first three lie outside the grid's range; the last on its northern edge (counted in the grid)
+        for i, (lon, lat) in enumerate([(118.7, 86.0), (118.7, -89.0), (180.5, 30.0), (118.7, 85.0511287798066)]):
+            conn.execute("""INSERT INTO riskatlas.risk_source (key, name, category, geom)
+                            VALUES (%s, %s, 'chemical', ST_SetSRID(ST_MakePoint(%s, %s), 4326))""",
+                         (f"EDGE-{i}", f"边缘 edge {i}", lon, lat))
+        counts = {r["name"]: r["n"] for r in conn.execute(COUNTS_SQL).fetchall()}
+        for name, layer in LAYERS.items():
+            exact = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(sql.SQL(layer.table))).fetchone()["n"]
+            assert counts[name] == exact, name
+        in_grid = conn.execute("SELECT sum(n) AS n FROM riskatlas.risk_source_grid WHERE z = 0").fetchone()["n"]
+        assert counts["risk_source"] == in_grid + 3 > 3
+        conn.rollback()
+
+
 def test_filters_the_grid_cannot_answer_fall_back_to_the_points() -> None:
     assert grid_conditions(V, None, None, None, 20) == []
     assert grid_conditions(V, "  ", None, None, 20) == []

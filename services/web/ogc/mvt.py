@@ -23,13 +23,12 @@ filter is answered from the points.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
 from pygeofilter import ast
 
-from layers.catalogue import relation
+from layers.catalogue import BIN_GRIDS, BinGrid, relation
 from services.errors import InvalidParameter
 from services.query.clauses import GEOM, Clause, all_of, join
 from services.query.cql import parse, to_sql
@@ -47,20 +46,6 @@ TMS_ID = "WebMercatorQuad"
 BIN_PX = 64
 
 
-
-@dataclass(frozen=True)
-class BinGrid:
-    """Counts of a point layer per bin cell, kept by the database: a row per cell of each zoom up to
-    ``max_zoom`` and per value of each of ``fields``, with its count ``n``."""
-
-    table: str
-    fields: tuple[str, ...]
-    max_zoom: int
-
-
-#: The layers whose bins are kept per cell (migration 0020; ``max_zoom`` is its
-#: ``risk_source_grid_max_zoom()``).
-BIN_GRIDS = {"risk_source": BinGrid("risk_source_grid", ("city_code", "category", "risk_level"), 8)}
 
 
 #: Text fields without a domain that tiles carry by default: the jurisdiction codes (the web map
