@@ -190,7 +190,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(name: str, args: list[str], env: dict[str, str], cwd: Path, health: str) -> Server:
+def _start(name: str, args: list[str], env: dict[str, str], cwd: Path, health: str, workers: int = 1) -> Server:
     import httpx
 
     port = _free_port()
@@ -207,7 +207,7 @@ def _start(name: str, args: list[str], env: dict[str, str], cwd: Path, health: s
                 "--port",
                 str(port),
                 "--workers",
-                "1",
+                str(workers),
                 "--log-level",
                 "warning",
                 "--no-access-log",
@@ -232,14 +232,15 @@ def _start(name: str, args: list[str], env: dict[str, str], cwd: Path, health: s
     raise RuntimeError(f"{name} did not start: {log.read_text()[-2000:]}")
 
 
-def start_riskatlas(settings: Any) -> Server:
+def start_riskatlas(settings: Any, workers: int = 1) -> Server:
+    """riskatlas's app under uvicorn with ``workers`` processes (``riskatlas serve --workers``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPG_")}
     env.update(
         RISKATLAS_DB_NAME=settings.db_name,
         RISKATLAS_STATE_DIR=str(Path(settings.state_dir).resolve()),
         RISKATLAS_PG_PORT=str(settings.pg_port),
     )
-    return _start("riskatlas", ["services.web.app:app_from_env", "--factory"], env, ROOT, "/health")
+    return _start("riskatlas", ["services.web.app:app_from_env", "--factory"], env, ROOT, "/health", workers)
 
 
 def start_tipg(settings: Any, tile_cap: int) -> Server:
@@ -315,20 +316,25 @@ def postmaster_pid(settings: Any) -> int:
     return int((cluster.paths(settings).data / "postmaster.pid").read_text().split()[0])
 
 
-def cluster_cpu(settings: Any) -> float:
-    """CPU seconds of the project's PostgreSQL cluster so far: the postmaster, its live children, and the
-    children it has reaped (a backend that exits leaves its time with the postmaster)."""
-    pm = postmaster_pid(settings)
-    own, reaped = _proc_cpu(pm)
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process so far: its own, its live children's, and those of the children it has
+    reaped (a PostgreSQL backend that exits leaves its time with the postmaster; uvicorn's workers are
+    children of its supervisor)."""
+    own, reaped = _proc_cpu(pid)
     total = own + reaped
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pm:
+        if int(fields[1]) == pid:
             total += _proc_cpu(int(stat.parent.name))[0]
     return total
+
+
+def cluster_cpu(settings: Any) -> float:
+    """CPU seconds of the project's PostgreSQL cluster so far (:func:`tree_cpu` of its postmaster)."""
+    return tree_cpu(postmaster_pid(settings))
 
 
 @dataclass
@@ -344,7 +350,7 @@ class CpuMeter:
         me = resource.getrusage(resource.RUSAGE_SELF)
         out = {"client": me.ru_utime + me.ru_stime, "database": cluster_cpu(self.settings)}
         if self.server_pid is not None:
-            out["server"] = _proc_cpu(self.server_pid)[0]
+            out["server"] = tree_cpu(self.server_pid)
         return out
 
     def measure(self, run: Callable[[], Stats]) -> Stats:
@@ -574,7 +580,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     if not args.skip_prepare:
         print(json.dumps(prepare(settings, args.points, log=lambda m: print(m, flush=True))))
     cap = APISettings().tile_max_features
-    ours = start_riskatlas(settings)
+    ours = start_riskatlas(settings, args.workers)
     theirs = None if args.no_tipg else start_tipg(settings, cap)
     rows: list[Row] = []
     rs = view(RISK_SOURCE, ANONYMOUS)
@@ -801,6 +807,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tiles", type=int, default=2000, help="tiles in the cold walk")
     parser.add_argument("--nearby-requests", type=int, default=500, help="nearby requests per run")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads for items and tiles")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="riskatlas's uvicorn worker processes (riskatlas serve --workers; tipg keeps one)")
     parser.add_argument("--no-tipg", action="store_true", help="measure riskatlas and the floor only")
     parser.add_argument("--only", help="comma-separated workload groups to run: items, tiles, nearby (default all)")
     parser.add_argument("--skip-prepare", action="store_true", help="use the database as it is")
