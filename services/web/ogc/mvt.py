@@ -46,8 +46,6 @@ TMS_ID = "WebMercatorQuad"
 BIN_PX = 64
 
 
-
-
 #: Text fields without a domain that tiles carry by default: the jurisdiction codes (the web map
 #: filters by city); other free text (addresses, sources, contacts) stays in the items.
 _TILE_TEXT = ("name", "city_code", "county_code")
