@@ -131,7 +131,7 @@ def test_layer_counts_read_the_grid_and_count_what_it_leaves_out(demo_copy: Data
     Mercator's latitudes (or past the antimeridian) included, on the edge of the grid's range once."""
     from services.inventory import COUNTS_SQL, _count_sql
 
-    assert "risk_source_grid" in _count_sql(RISK_SOURCE)
+    assert "risk_source_grid" in _count_sql(RISK_SOURCE).as_string(None)
     with db.connect(demo_copy) as conn:
         db.set_actor(conn, user="grid-test", role="admin")
         # the first three lie outside the grid's range; the last on its northern edge (counted in the grid)
@@ -141,7 +141,7 @@ def test_layer_counts_read_the_grid_and_count_what_it_leaves_out(demo_copy: Data
                          (f"EDGE-{i}", f"边缘 edge {i}", lon, lat))
         counts = {r["name"]: r["n"] for r in conn.execute(COUNTS_SQL).fetchall()}
         for name, layer in LAYERS.items():
-            exact = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(sql.SQL(layer.table))).fetchone()["n"]
+            exact = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(layer.relation)).fetchone()["n"]
             assert counts[name] == exact, name
         in_grid = conn.execute("SELECT sum(n) AS n FROM riskatlas.risk_source_grid WHERE z = 0").fetchone()["n"]
         assert counts["risk_source"] == in_grid + 3 > 3
